@@ -1,0 +1,256 @@
+//! The commands that talk to a running node.
+
+use super::build::build_crate;
+use super::client::Client;
+use super::{CliError, Command};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::time::Duration;
+
+/// Runs one client command against the node.
+pub fn run(client: &Client, command: Command) -> Result<(), CliError> {
+    match command {
+        Command::Run { path, name } => run_service(client, &path, name),
+        Command::Services { json } => services(client, json),
+        Command::Describe { service, json } => describe(client, &service, json),
+        Command::Call {
+            service,
+            method,
+            body,
+        } => call(client, &service, &method, body),
+        Command::Publish { topic, message } => {
+            let answer = client
+                .post(
+                    &format!("/api/topics/{topic}"),
+                    "text/plain",
+                    message.as_bytes(),
+                )?
+                .ok()?;
+            let v = answer.json()?;
+            println!("published to {} as #{}", topic, v["sequence"]);
+            Ok(())
+        }
+        Command::Subscribe {
+            topic,
+            history,
+            queue,
+            count,
+            json,
+        } => subscribe(client, &topic, history, queue, count, json),
+        Command::Stop { service } => {
+            client.delete(&format!("/api/services/{service}"))?.ok()?;
+            println!("stopped {service}");
+            Ok(())
+        }
+        Command::Server { .. } => unreachable!("handled by cli::main"),
+    }
+}
+
+fn spinner(message: String) -> ProgressBar {
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    bar.set_message(message);
+    bar.enable_steady_tick(Duration::from_millis(100));
+    bar
+}
+
+fn run_service(client: &Client, path: &Path, name: Option<String>) -> Result<(), CliError> {
+    let (wasm_path, default_name) = if path.is_dir() {
+        if !path.join("Cargo.toml").exists() {
+            return Err(CliError::failed(format!(
+                "{} is a directory without a Cargo.toml; give a .wasm component or a Rust crate",
+                path.display()
+            )));
+        }
+        build_crate(path)?
+    } else {
+        let stem = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("service")
+            .replace('_', "-");
+        (path.to_owned(), stem)
+    };
+    let name = name.unwrap_or(default_name);
+    let wasm = std::fs::read(&wasm_path)
+        .map_err(|e| CliError::failed(format!("reading {}: {e}", wasm_path.display())))?;
+    let bar = spinner(format!(
+        "deploying {name} ({:.1} MiB: upload, validate, compile)",
+        wasm.len() as f64 / 1048576.0
+    ));
+    let answer = client.put(&format!("/api/services/{name}"), "application/wasm", &wasm);
+    bar.finish_and_clear();
+    let v = answer?.ok()?.json()?;
+    let methods: Vec<&str> = v["methods"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m.as_str())
+        .collect();
+    println!(
+        "deployed {name} version {} ({})",
+        v["version"].as_str().unwrap_or("?"),
+        v["kind"].as_str().unwrap_or("?")
+    );
+    if v["kind"] == "http" {
+        println!("  serves HTTP under /{name}/");
+    } else {
+        println!("  methods: {}", methods.join(", "));
+        if let Some(m) = methods.first() {
+            println!("  try: micro call {name} {m} '{{}}'");
+        }
+    }
+    Ok(())
+}
+
+fn services(client: &Client, json: bool) -> Result<(), CliError> {
+    let v = client.get("/api/services")?.ok()?.json()?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        return Ok(());
+    }
+    let rows = v.as_array().cloned().unwrap_or_default();
+    if rows.is_empty() {
+        println!("no services; deploy one with `micro run <file.wasm | crate dir>`");
+        return Ok(());
+    }
+    println!(
+        "{:<20} {:<14} {:<8} {:>8} {:>7}  METHODS",
+        "NAME", "VERSION", "KIND", "CALLS", "ERRORS"
+    );
+    for s in rows {
+        let methods: Vec<&str> = s["methods"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|m| m.as_str())
+            .collect();
+        println!(
+            "{:<20} {:<14} {:<8} {:>8} {:>7}  {}",
+            s["name"].as_str().unwrap_or(""),
+            s["version"].as_str().unwrap_or(""),
+            s["kind"].as_str().unwrap_or(""),
+            s["calls"].as_u64().unwrap_or(0),
+            s["errors"].as_u64().unwrap_or(0),
+            methods.join(", ")
+        );
+    }
+    Ok(())
+}
+
+fn describe(client: &Client, service: &str, json: bool) -> Result<(), CliError> {
+    let v = client
+        .get(&format!("/api/services/{service}"))?
+        .ok()?
+        .json()?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        return Ok(());
+    }
+    println!(
+        "{} version {} ({})",
+        service,
+        v["version"].as_str().unwrap_or("?"),
+        v["kind"].as_str().unwrap_or("?")
+    );
+    let methods: Vec<&str> = v["methods"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m.as_str())
+        .collect();
+    if !methods.is_empty() {
+        println!("methods: {}", methods.join(", "));
+    }
+    println!();
+    print!("{}", v["wit"].as_str().unwrap_or(""));
+    Ok(())
+}
+
+fn call(
+    client: &Client,
+    service: &str,
+    method: &str,
+    body: Option<String>,
+) -> Result<(), CliError> {
+    let body = body.unwrap_or_default();
+    let answer = client
+        .post(
+            &format!("/api/call/{service}/{method}"),
+            "application/json",
+            body.as_bytes(),
+        )?
+        .ok()?;
+    let mut out = std::io::stdout();
+    if answer.content_type.starts_with("application/json") {
+        if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&answer.body) {
+            let _ = writeln!(
+                out,
+                "{}",
+                serde_json::to_string_pretty(&v).unwrap_or_default()
+            );
+            return Ok(());
+        }
+    }
+    let _ = out.write_all(&answer.body);
+    let _ = writeln!(out);
+    Ok(())
+}
+
+fn subscribe(
+    client: &Client,
+    topic: &str,
+    history: bool,
+    queue: Option<String>,
+    count: Option<u64>,
+    json: bool,
+) -> Result<(), CliError> {
+    let mut path = format!("/api/topics/{topic}/events?history={history}");
+    if let Some(group) = &queue {
+        path.push_str(&format!("&group={group}"));
+    }
+    let reader = BufReader::new(client.stream(&path)?);
+    let mut event = String::new();
+    let mut seen = 0;
+    let mut out = std::io::stdout();
+    for line in reader.lines() {
+        let line =
+            line.map_err(|e| CliError::failed(format!("the node closed the stream: {e}")))?;
+        if let Some(name) = line.strip_prefix("event: ") {
+            event = name.to_string();
+        } else if let Some(data) = line.strip_prefix("data: ") {
+            if event == "subscribed" {
+                eprintln!("subscribed to {topic}");
+                continue;
+            }
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(data) else {
+                continue;
+            };
+            if json {
+                let _ = writeln!(out, "{v}");
+            } else {
+                let text = v["payload"]
+                    .as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| {
+                        format!(
+                            "<{} bytes, base64> {}",
+                            v["payload_base64"].as_str().map_or(0, |s| s.len() * 3 / 4),
+                            v["payload_base64"].as_str().unwrap_or("")
+                        )
+                    });
+                let _ = writeln!(out, "#{} {}", v["sequence"], text);
+            }
+            let _ = out.flush();
+            seen += 1;
+            if count.is_some_and(|n| seen >= n) {
+                return Ok(());
+            }
+        }
+    }
+    Err(CliError::failed("the node closed the subscription"))
+}

@@ -1,0 +1,140 @@
+//! The `micro` command line: `micro server` runs a node; every other command talks to a running
+//! node over its HTTP API.
+
+mod build;
+mod client;
+mod commands;
+mod server;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Exit code when no node answers (EX_UNAVAILABLE).
+pub const EXIT_NO_NODE: u8 = 69;
+/// Exit code when the node answered with an error.
+pub const EXIT_FAILED: u8 = 1;
+
+/// micro: an open peer-to-peer network for micro services.
+#[derive(Debug, Parser)]
+#[command(name = "micro", version, about)]
+pub struct Cli {
+    /// The node to talk to.
+    #[arg(
+        long,
+        global = true,
+        env = "MICRO_NODE",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    node: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a node.
+    Server {
+        /// Where the node keeps its state [default: $MICRO_DATA_DIR or the user's data directory].
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Address of the HTTP gateway [default: from the configuration, 127.0.0.1:8080].
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+        /// A TOML file overriding the embedded defaults.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Print the embedded default configuration and exit.
+        #[arg(long)]
+        print_default_config: bool,
+    },
+    /// Deploy a service from a component (.wasm) or a Rust crate directory.
+    Run {
+        /// A .wasm component, or a directory with a Cargo.toml (built for wasm32-wasip2).
+        path: PathBuf,
+        /// The service's name [default: the file or crate name].
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List the services on the node.
+    Services {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a service: its methods and the WIT of its world.
+    Describe {
+        service: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Call a method of a service.
+    Call {
+        service: String,
+        method: String,
+        /// The request body (JSON) [default: empty].
+        body: Option<String>,
+    },
+    /// Publish a message to a topic.
+    Publish { topic: String, message: String },
+    /// Print the messages of a topic as they arrive.
+    Subscribe {
+        topic: String,
+        /// Replay the topic's retained messages first.
+        #[arg(long)]
+        history: bool,
+        /// Share the topic's messages with the other members of this queue group.
+        #[arg(long)]
+        queue: Option<String>,
+        /// Exit after this many messages.
+        #[arg(long)]
+        count: Option<u64>,
+        /// Print each message as a JSON line (with sequence, publisher, timestamps).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop a service (its stored data is kept).
+    Stop { service: String },
+}
+
+/// Runs the command line; the process's exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Server {
+            data_dir,
+            listen,
+            config,
+            print_default_config,
+        } => {
+            if print_default_config {
+                print!("{}", crate::config::DEFAULT_CONFIG);
+                return ExitCode::SUCCESS;
+            }
+            server::run(data_dir, listen, config)
+        }
+        command => commands::run(&client::Client::new(&cli.node), command),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", e.message);
+            ExitCode::from(e.code)
+        }
+    }
+}
+
+/// A failed command: what to tell the user and the exit code.
+#[derive(Debug)]
+pub struct CliError {
+    pub message: String,
+    pub code: u8,
+}
+
+impl CliError {
+    fn failed(message: impl std::fmt::Display) -> Self {
+        Self {
+            message: message.to_string(),
+            code: EXIT_FAILED,
+        }
+    }
+}

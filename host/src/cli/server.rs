@@ -1,0 +1,71 @@
+//! `micro server`: opens the node, brings back its services, serves the gateway.
+
+use super::CliError;
+use crate::config::Config;
+use crate::node::{Node, default_data_dir};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Runs a node until Ctrl-C or SIGTERM.
+pub fn run(
+    data_dir: Option<PathBuf>,
+    listen: Option<SocketAddr>,
+    config: Option<PathBuf>,
+) -> Result<(), CliError> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,wasmtime=warn,cranelift=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let mut config = match config {
+        Some(path) => Config::load(&path).map_err(CliError::failed)?,
+        None => Config::default(),
+    };
+    if let Some(listen) = listen {
+        config.listen = listen;
+    }
+    let data_dir = data_dir.unwrap_or_else(default_data_dir);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::failed(format!("starting the async runtime: {e}")))?;
+    runtime
+        .block_on(serve(config, data_dir))
+        .map_err(|e| CliError::failed(format!("{e:#}")))
+}
+
+async fn serve(config: Config, data_dir: PathBuf) -> anyhow::Result<()> {
+    let listen = config.listen;
+    let node = Node::open(config, &data_dir)?;
+    let restored = crate::deploy::restore(&node).await?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
+    let address = listener.local_addr()?;
+    tracing::info!(node = %node.id, data_dir = %data_dir.display(), allocator = ?node.runtime.allocator(), restored, "node started");
+    // The readiness line: scripts and tests wait for it (the port may have been chosen by the OS).
+    println!("micro node {} listening on http://{address}", node.id);
+    crate::gateway::serve(node, listener, shutdown_signal()).await?;
+    tracing::info!("node stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return std::future::pending().await,
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

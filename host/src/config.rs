@@ -1,0 +1,142 @@
+//! The node's configuration: embedded defaults, overridden by an optional TOML file and flags.
+
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// The defaults every node starts from.
+pub const DEFAULT_CONFIG: &str = include_str!("default-config.toml");
+
+/// Errors reading a configuration file.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("reading config {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config {path} is not valid: {source}")]
+    Parse {
+        path: PathBuf,
+        source: toml::de::Error,
+    },
+}
+
+/// Everything a node can be configured with.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address of the gateway.
+    pub listen: SocketAddr,
+    pub limits: Limits,
+    pub storage: StorageLimits,
+    pub broker: BrokerConfig,
+    pub http: HttpConfig,
+}
+
+/// Limits on what one service and one call may use.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    pub memory_mib: u64,
+    pub call_timeout_ms: u64,
+    pub max_concurrency_per_service: usize,
+    pub max_instances: u32,
+    pub max_call_depth: u32,
+    pub max_request_bytes: usize,
+    pub max_response_bytes: usize,
+    pub max_component_bytes: usize,
+}
+
+/// Limits of the key-value store.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageLimits {
+    pub max_key_bytes: usize,
+    pub max_value_bytes: usize,
+    pub max_page: u32,
+}
+
+/// Broker retention and queueing.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BrokerConfig {
+    pub retain_messages: u64,
+    pub retain_seconds: u64,
+    pub max_message_bytes: usize,
+    pub subscriber_queue: usize,
+}
+
+/// Outgoing HTTP from services.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    pub allow_outgoing: Vec<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        // The embedded file is part of the binary and covered by a unit test.
+        toml::from_str(DEFAULT_CONFIG).expect("embedded default config is valid")
+    }
+}
+
+impl Config {
+    /// Loads `path` over the embedded defaults: keys it leaves out keep their default values.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_toml_over_defaults(&text).map_err(|source| ConfigError::Parse {
+            path: path.to_owned(),
+            source,
+        })
+    }
+
+    fn from_toml_over_defaults(text: &str) -> Result<Self, toml::de::Error> {
+        let mut base: toml::Table = toml::from_str(DEFAULT_CONFIG)?;
+        let over: toml::Table = toml::from_str(text)?;
+        merge(&mut base, over);
+        toml::Value::Table(base).try_into()
+    }
+}
+
+fn merge(base: &mut toml::Table, over: toml::Table) {
+    for (key, value) in over {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_defaults_parse() {
+        let c = Config::default();
+        assert_eq!(c.listen.port(), 8080);
+        assert!(c.limits.memory_mib > 0);
+    }
+
+    #[test]
+    fn a_file_overrides_only_what_it_names() {
+        let c = Config::from_toml_over_defaults("[limits]\nmemory_mib = 7\n").unwrap();
+        assert_eq!(c.limits.memory_mib, 7);
+        assert_eq!(
+            c.limits.call_timeout_ms,
+            Config::default().limits.call_timeout_ms
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let err = Config::from_toml_over_defaults("[limits]\nmemory_mb = 7\n").unwrap_err();
+        assert!(err.to_string().contains("memory_mb"), "{err}");
+    }
+}

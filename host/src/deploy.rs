@@ -1,0 +1,190 @@
+//! Deploying, stopping and restoring services: the steps between bytes and a served service.
+
+use crate::broker::Owner;
+use crate::node::Node;
+use crate::registry::{Deployment, ServiceKind, ServiceRecord, SubscriptionSpec};
+use crate::runtime::{CallScope, DeployError, HostState, Program, content_hash};
+use crate::transport::deadline_from_now;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Deploys `wasm` as service `name`, replacing the version it had. Nothing changes for the
+/// running service unless every step succeeds.
+pub async fn deploy(
+    node: &Arc<Node>,
+    name: &str,
+    wasm: Vec<u8>,
+) -> Result<ServiceRecord, DeployError> {
+    crate::runtime::check_name(name)?;
+    let hash = content_hash(&wasm);
+    let (program, wasm) = {
+        let node = node.clone();
+        tokio::task::spawn_blocking(move || node.runtime.prepare(&wasm).map(|p| (p, wasm)))
+            .await
+            .map_err(|e| DeployError::Invalid(format!("compilation crashed: {e}")))??
+    };
+    let description = describe(node, name, &program).await?;
+    let record = ServiceRecord {
+        name: name.to_string(),
+        version: hash[..12].to_string(),
+        kind: if program.is_http() {
+            ServiceKind::Http
+        } else {
+            ServiceKind::Service
+        },
+        methods: description.0,
+        subscriptions: description.1,
+        wit: program.wit.clone(),
+        component: hash.clone(),
+        size: wasm.len() as u64,
+        deployed_at_ms: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64),
+    };
+    node.registry
+        .save_component(&hash, &wasm)
+        .map_err(|e| DeployError::Store(format!("{e:#}")))?;
+    let deployment = Deployment::new(
+        record.clone(),
+        program,
+        node.config.limits.max_concurrency_per_service,
+    );
+    node.registry
+        .insert(deployment)
+        .map_err(|e| DeployError::Store(format!("{e:#}")))?;
+    subscribe(node, &record, true)?;
+    tracing::info!(service = name, version = %record.version, kind = ?record.kind, "deployed");
+    Ok(record)
+}
+
+/// Asks a service for its methods and subscriptions; its first call, so a service that cannot
+/// even describe itself never takes traffic.
+async fn describe(
+    node: &Arc<Node>,
+    name: &str,
+    program: &Program,
+) -> Result<(Vec<String>, Vec<SubscriptionSpec>), DeployError> {
+    if program.is_http() {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let scope = CallScope {
+        service: name.to_string(),
+        depth: 0,
+        deadline: deadline_from_now(node),
+    };
+    let store = HostState::new_store(node.runtime.engine(), node.clone(), scope);
+    let description = program
+        .describe(store)
+        .await
+        .map_err(|e| DeployError::Describe(format!("{e:?}")))?;
+    let subscriptions: Vec<SubscriptionSpec> = description
+        .subscriptions
+        .into_iter()
+        .map(|s| SubscriptionSpec {
+            topic: s.topic,
+            queue_group: s.queue_group,
+            history: s.history,
+        })
+        .collect();
+    if !subscriptions.is_empty() && !program.has_subscriber() {
+        return Err(DeployError::Describe(
+            "it subscribes to topics but does not export micro:network/subscriber".into(),
+        ));
+    }
+    for s in &subscriptions {
+        crate::broker::check_topic(&s.topic)
+            .map_err(|e| DeployError::Describe(format!("{e:?}")))?;
+    }
+    Ok((description.methods, subscriptions))
+}
+
+/// (Re)subscribes a service to its topics; one delivery task per subscription, delivering in
+/// order to the service's current version.
+fn subscribe(
+    node: &Arc<Node>,
+    record: &ServiceRecord,
+    with_history: bool,
+) -> Result<(), DeployError> {
+    let owner = Owner::Service(record.name.clone());
+    node.broker.unsubscribe_owner(&owner);
+    for spec in &record.subscriptions {
+        let history = spec.history && with_history;
+        let mut subscription = node
+            .broker
+            .subscribe(
+                &spec.topic,
+                spec.queue_group.as_deref(),
+                history,
+                owner.clone(),
+            )
+            .map_err(|e| DeployError::Describe(format!("subscribing to {}: {e:?}", spec.topic)))?;
+        let node = node.clone();
+        let name = record.name.clone();
+        tokio::spawn(async move {
+            while let Some(message) = subscription.messages.recv().await {
+                let Some(deployment) = node.registry.get(&name) else {
+                    break;
+                };
+                let scope = CallScope {
+                    service: name.clone(),
+                    depth: 0,
+                    deadline: deadline_from_now(&node),
+                };
+                let store = HostState::new_store(node.runtime.engine(), node.clone(), scope);
+                let outcome = deployment.program.deliver(store, &message).await;
+                deployment.count(outcome.is_ok());
+                if let Err(error) = outcome {
+                    tracing::warn!(service = %name, topic = %message.topic, sequence = message.sequence, %error, "message not handled");
+                }
+            }
+        });
+    }
+    Ok(())
+}
+
+/// Stops a service: no new calls reach it, its subscriptions end, its record is forgotten.
+/// Its stored data stays, for the next service deployed under the same name.
+pub fn stop(node: &Arc<Node>, name: &str) -> anyhow::Result<bool> {
+    let removed = node.registry.remove(name)?;
+    node.broker
+        .unsubscribe_owner(&Owner::Service(name.to_string()));
+    if removed.is_some() {
+        tracing::info!(service = name, "stopped");
+    }
+    Ok(removed.is_some())
+}
+
+/// Brings back the services of an earlier run, from their kept components and compiled code.
+/// History is not replayed again: the services saw it when first deployed.
+pub async fn restore(node: &Arc<Node>) -> anyhow::Result<usize> {
+    let mut restored = 0;
+    for record in node.registry.saved()? {
+        let wasm = match node.registry.component(&record.component) {
+            Ok(wasm) => wasm,
+            Err(e) => {
+                tracing::error!(service = %record.name, error = %format!("{e:#}"), "cannot restore service");
+                continue;
+            }
+        };
+        let prepared = {
+            let node = node.clone();
+            tokio::task::spawn_blocking(move || node.runtime.prepare(&wasm)).await?
+        };
+        match prepared {
+            Ok(program) => {
+                let deployment = Deployment::new(
+                    record.clone(),
+                    program,
+                    node.config.limits.max_concurrency_per_service,
+                );
+                node.registry.activate(deployment);
+                if let Err(e) = subscribe(node, &record, false) {
+                    tracing::error!(service = %record.name, error = %e, "cannot resubscribe service");
+                }
+                restored += 1;
+            }
+            Err(e) => tracing::error!(service = %record.name, error = %e, "cannot restore service"),
+        }
+    }
+    Ok(restored)
+}

@@ -1,0 +1,136 @@
+//! The JSON API under `/api/`: everything the CLI (and later the dashboard) does.
+
+use super::calls;
+use super::events;
+use super::reply::{self, Body};
+use crate::deploy;
+use crate::node::Node;
+use crate::registry::Deployment;
+use crate::runtime::DeployError;
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode};
+use serde_json::json;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+/// Routes `/api/{rest…}`.
+pub async fn handle(node: &Arc<Node>, request: Request<Incoming>, rest: &[&str]) -> Response<Body> {
+    let method = request.method().clone();
+    match (&method, rest) {
+        (&Method::GET, ["health"]) => health(node),
+        (&Method::GET, ["services"]) => {
+            let list: Vec<_> = node.registry.list().iter().map(|d| summary(d)).collect();
+            reply::json(StatusCode::OK, &list)
+        }
+        (&Method::GET, ["services", name]) => match node.registry.get(name) {
+            Some(d) => {
+                let mut value = summary(&d);
+                value["wit"] = json!(d.record.wit);
+                reply::json(StatusCode::OK, &value)
+            }
+            None => not_found(name),
+        },
+        (&Method::PUT | &Method::POST, ["services", name]) => {
+            deploy_service(node, request, name).await
+        }
+        (&Method::DELETE, ["services", name]) => match deploy::stop(node, name) {
+            Ok(true) => reply::json(StatusCode::OK, &json!({ "stopped": name })),
+            Ok(false) => not_found(name),
+            Err(e) => reply::error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "failed",
+                format!("{e:#}"),
+            ),
+        },
+        (_, ["call", service, method]) => calls::call(node, request, service, method).await,
+        (&Method::GET, ["topics"]) => {
+            let topics: Vec<_> = node
+                .broker
+                .topics()
+                .into_iter()
+                .map(|(topic, last, subscribers)| json!({ "topic": topic, "last_sequence": last, "subscribers": subscribers }))
+                .collect();
+            reply::json(StatusCode::OK, &topics)
+        }
+        (&Method::POST, ["topics", topic]) => events::publish(node, request, topic).await,
+        (&Method::GET, ["topics", topic, "events"]) => events::subscribe(node, &request, topic),
+        _ => reply::error(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            format!("no API {method} /api/{}", rest.join("/")),
+        ),
+    }
+}
+
+fn not_found(name: &str) -> Response<Body> {
+    reply::error(
+        StatusCode::NOT_FOUND,
+        "not-found",
+        format!("no service named {name:?} on this node"),
+    )
+}
+
+fn health(node: &Arc<Node>) -> Response<Body> {
+    reply::json(
+        StatusCode::OK,
+        &json!({
+            "status": "ok",
+            "node": node.id,
+            "version": env!("CARGO_PKG_VERSION"),
+            "allocator": node.runtime.allocator(),
+            "services": node.registry.list().len(),
+            "broker_dropped": node.broker.dropped(),
+        }),
+    )
+}
+
+/// A deployment as the API shows it (without its WIT, which can be long).
+fn summary(d: &Deployment) -> serde_json::Value {
+    let r = &d.record;
+    json!({
+        "name": r.name,
+        "version": r.version,
+        "kind": r.kind,
+        "methods": r.methods,
+        "subscriptions": r.subscriptions,
+        "component": r.component,
+        "size": r.size,
+        "deployed_at_ms": r.deployed_at_ms,
+        "calls": d.stats.calls.load(Ordering::Relaxed),
+        "errors": d.stats.errors.load(Ordering::Relaxed),
+    })
+}
+
+async fn deploy_service(
+    node: &Arc<Node>,
+    request: Request<Incoming>,
+    name: &str,
+) -> Response<Body> {
+    let wasm =
+        match reply::read_body(request.into_body(), node.config.limits.max_component_bytes).await {
+            Ok(bytes) => bytes.to_vec(),
+            Err(response) => return response,
+        };
+    match deploy::deploy(node, name, wasm).await {
+        Ok(record) => match node.registry.get(&record.name) {
+            Some(d) => reply::json(StatusCode::CREATED, &summary(&d)),
+            None => reply::json(StatusCode::CREATED, &record),
+        },
+        Err(e) => {
+            let (status, kind) = match &e {
+                DeployError::NotWasm(_) => (StatusCode::BAD_REQUEST, "not-wasm"),
+                DeployError::CoreModule => (StatusCode::BAD_REQUEST, "core-module"),
+                DeployError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "too-large"),
+                DeployError::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid-component"),
+                DeployError::WrongWorld { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "wrong-world"),
+                DeployError::MissingImport { .. } => {
+                    (StatusCode::UNPROCESSABLE_ENTITY, "missing-import")
+                }
+                DeployError::Describe(_) => (StatusCode::UNPROCESSABLE_ENTITY, "describe-failed"),
+                DeployError::InvalidName { .. } => (StatusCode::BAD_REQUEST, "invalid-name"),
+                DeployError::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "failed"),
+            };
+            reply::error(status, kind, e)
+        }
+    }
+}

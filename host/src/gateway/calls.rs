@@ -1,0 +1,170 @@
+//! Service calls by path: `POST /{service}/{method}` for micro services, and every request
+//! under `/{service}/` for `wasi:http` components, with the prefix stripped as `wasmtime serve`
+//! would see it.
+
+use super::reply::{self, Body};
+use crate::node::Node;
+use crate::registry::ServiceKind;
+use crate::runtime::{CallScope, HostState};
+use crate::transport::{self, deadline_from_now};
+use crate::wit::micro::network::types::{Caller, Request as CallRequest};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode, header};
+use std::sync::Arc;
+
+/// Handles a request to `/{service}/{rest…}`.
+pub async fn handle(
+    node: &Arc<Node>,
+    request: Request<Incoming>,
+    service: &str,
+    rest: &[&str],
+) -> Response<Body> {
+    let (name, _) = transport::split_version(service);
+    let Some(deployment) = node.registry.get(name) else {
+        return reply::error(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            format!("no service named {name:?} on this node"),
+        );
+    };
+    match deployment.record.kind {
+        ServiceKind::Http => serve_http(node, request, name, rest).await,
+        ServiceKind::Service => match rest {
+            [method] if !method.is_empty() => call(node, request, service, method).await,
+            _ => reply::error(
+                StatusCode::NOT_FOUND,
+                "not-found",
+                format!(
+                    "call a method as POST /{name}/{{method}}; {name} answers {}",
+                    deployment.record.methods.join(", ")
+                ),
+            ),
+        },
+    }
+}
+
+/// The media type of a request, JSON unless it says otherwise.
+pub fn content_type(request: &Request<Incoming>) -> String {
+    request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/json")
+        .to_string()
+}
+
+/// Calls `method` of `service` with the request body.
+pub async fn call(
+    node: &Arc<Node>,
+    request: Request<Incoming>,
+    service: &str,
+    method: &str,
+) -> Response<Body> {
+    if !matches!(*request.method(), Method::POST | Method::GET) {
+        return reply::error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "bad-request",
+            "call a method with POST (or GET without a body)",
+        );
+    }
+    let content_type = content_type(&request);
+    let payload =
+        match reply::read_body(request.into_body(), node.config.limits.max_request_bytes).await {
+            Ok(bytes) => bytes.to_vec(),
+            Err(response) => return response,
+        };
+    let caller = Caller {
+        service: None,
+        node: node.id.clone(),
+        depth: 0,
+    };
+    let request = CallRequest {
+        service: service.to_string(),
+        method: method.to_string(),
+        payload,
+        content_type,
+        metadata: Vec::new(),
+    };
+    match transport::call(node, caller, deadline_from_now(node), request).await {
+        Ok(response) => {
+            let mut out = Response::new(reply::full(response.payload));
+            if let Ok(value) = header::HeaderValue::from_str(&response.content_type) {
+                out.headers_mut().insert(header::CONTENT_TYPE, value);
+            }
+            out
+        }
+        Err(e) => reply::call_error(&e),
+    }
+}
+
+/// Hands the request to a `wasi:http` component, path prefix stripped.
+async fn serve_http(
+    node: &Arc<Node>,
+    request: Request<Incoming>,
+    name: &str,
+    rest: &[&str],
+) -> Response<Body> {
+    let Some(deployment) = node.registry.get(name) else {
+        return reply::error(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            format!("no service named {name:?}"),
+        );
+    };
+    let (mut parts, body) = request.into_parts();
+    let mut path = format!("/{}", rest.join("/"));
+    if let Some(query) = parts.uri.query() {
+        path = format!("{path}?{query}");
+    }
+    parts.uri = match path.parse() {
+        Ok(uri) => uri,
+        Err(e) => {
+            return reply::error(
+                StatusCode::BAD_REQUEST,
+                "bad-request",
+                format!("invalid path: {e}"),
+            );
+        }
+    };
+    if !parts.headers.contains_key(header::HOST) {
+        parts
+            .headers
+            .insert(header::HOST, header::HeaderValue::from_static("localhost"));
+    }
+    let request = Request::from_parts(parts, body);
+    let deadline = deadline_from_now(node);
+    let _permit = match tokio::time::timeout_at(deadline.into(), deployment.permits.acquire()).await
+    {
+        Ok(Ok(permit)) => permit,
+        Ok(Err(_)) => {
+            return reply::error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                format!("{name} is stopping"),
+            );
+        }
+        Err(_) => {
+            return reply::error(
+                StatusCode::GATEWAY_TIMEOUT,
+                "timeout",
+                format!("{name} stayed busy until the deadline"),
+            );
+        }
+    };
+    let scope = CallScope {
+        service: name.to_string(),
+        depth: 0,
+        deadline,
+    };
+    let store = HostState::new_store(node.runtime.engine(), node.clone(), scope);
+    let outcome = deployment.program.serve_http(store, request).await;
+    deployment.count(outcome.is_ok());
+    match outcome {
+        Ok(response) => response.map(|body| {
+            body.map_err(|e| reply::BoxError::from(format!("{e:?}")))
+                .boxed_unsync()
+        }),
+        Err(e) => reply::call_error(&e),
+    }
+}

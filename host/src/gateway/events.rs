@@ -1,0 +1,109 @@
+//! Publishing over HTTP, and subscriptions as server-sent events.
+
+use super::calls::content_type;
+use super::reply::{self, Body, BoxError};
+use crate::broker::{Message, Owner, PublishError};
+use crate::node::Node;
+use base64::Engine as _;
+use bytes::Bytes;
+use futures::StreamExt as _;
+use http_body_util::{BodyExt, StreamBody};
+use hyper::body::{Frame, Incoming};
+use hyper::{Request, Response, StatusCode, header};
+use std::sync::Arc;
+
+fn publish_error(e: PublishError) -> Response<Body> {
+    match e {
+        PublishError::InvalidTopic(m) => reply::error(StatusCode::BAD_REQUEST, "bad-request", m),
+        PublishError::TooLarge(m) => reply::error(StatusCode::PAYLOAD_TOO_LARGE, "too-large", m),
+        PublishError::Unavailable(m) => {
+            reply::error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", m)
+        }
+    }
+}
+
+/// `POST /api/topics/{topic}`: the body is the message.
+pub async fn publish(node: &Arc<Node>, request: Request<Incoming>, topic: &str) -> Response<Body> {
+    let content_type = content_type(&request);
+    let payload =
+        match reply::read_body(request.into_body(), node.config.broker.max_message_bytes).await {
+            Ok(bytes) => bytes.to_vec(),
+            Err(response) => return response,
+        };
+    match node.broker.publish(topic, payload, content_type, None) {
+        Ok(sequence) => reply::json(
+            StatusCode::OK,
+            &serde_json::json!({ "topic": topic, "sequence": sequence }),
+        ),
+        Err(e) => publish_error(e),
+    }
+}
+
+/// A message as JSON: text payloads as `payload`, others as `payload_base64`.
+pub fn message_json(m: &Message) -> serde_json::Value {
+    let mut value = serde_json::json!({
+        "topic": m.topic,
+        "sequence": m.sequence,
+        "published_at_ms": m.published_at_ms,
+        "publisher": m.publisher,
+        "content_type": m.content_type,
+    });
+    match std::str::from_utf8(&m.payload) {
+        Ok(text) => value["payload"] = text.into(),
+        Err(_) => {
+            value["payload_base64"] = base64::engine::general_purpose::STANDARD
+                .encode(&m.payload)
+                .into()
+        }
+    }
+    value
+}
+
+/// `GET /api/topics/{topic}/events[?history=true][&group=G]`: a server-sent event stream. The
+/// first event, `subscribed`, says the subscription is in place; then one `message` per message.
+pub fn subscribe(node: &Arc<Node>, request: &Request<Incoming>, topic: &str) -> Response<Body> {
+    let query = request.uri().query().unwrap_or("");
+    let mut history = false;
+    let mut group = None;
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        match key {
+            "history" => history = matches!(value, "" | "1" | "true"),
+            "group" if !value.is_empty() => group = Some(value.to_string()),
+            _ => {}
+        }
+    }
+    let subscription = match node
+        .broker
+        .subscribe(topic, group.as_deref(), history, Owner::Client)
+    {
+        Ok(s) => s,
+        Err(e) => return publish_error(e),
+    };
+    let hello = format!(
+        "event: subscribed\ndata: {}\n\n",
+        serde_json::json!({ "topic": topic, "group": group, "history": history })
+    );
+    let first = futures::stream::once(async move { Bytes::from(hello) });
+    let messages = tokio_stream::wrappers::ReceiverStream::new(subscription.messages).map(|m| {
+        Bytes::from(format!(
+            "id: {}\nevent: message\ndata: {}\n\n",
+            m.sequence,
+            message_json(&m)
+        ))
+    });
+    let stream = first
+        .chain(messages)
+        .map(|bytes| Ok::<_, BoxError>(Frame::data(bytes)));
+    let mut response = Response::new(BodyExt::boxed_unsync(StreamBody::new(stream)));
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("text/event-stream"),
+    );
+    headers.insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-cache"),
+    );
+    response
+}

@@ -1,0 +1,72 @@
+//! The node's HTTP gateway (hyper): the JSON API under `/api/`, service calls by path
+//! (`POST /{service}/{method}`), and stock `wasi:http` components under `/{service}/…`.
+
+mod api;
+mod calls;
+mod events;
+mod reply;
+
+use crate::node::Node;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use reply::Body;
+use std::convert::Infallible;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+/// Serves the gateway on `listener` until `shutdown` resolves.
+pub async fn serve(
+    node: Arc<Node>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors and the like: keep serving the connections we have.
+                    tracing::warn!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => return Ok(()),
+        };
+        let _ = stream.set_nodelay(true);
+        let node = node.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |request| route(node.clone(), request));
+            if let Err(e) = http1::Builder::new()
+                .keep_alive(true)
+                .serve_connection(TokioIo::new(stream), service)
+                .await
+            {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+        });
+    }
+}
+
+async fn route(node: Arc<Node>, request: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+    let path = request.uri().path().to_string();
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let response = match segments.as_slice() {
+        ["api", rest @ ..] => api::handle(&node, request, rest).await,
+        [""] => reply::json(
+            hyper::StatusCode::OK,
+            &serde_json::json!({
+                "node": node.id,
+                "api": "/api/",
+                "call": "POST /{service}/{method}",
+            }),
+        ),
+        [service, rest @ ..] => calls::handle(&node, request, service, rest).await,
+        [] => reply::error(hyper::StatusCode::NOT_FOUND, "not-found", "no such path"),
+    };
+    Ok(response)
+}

@@ -1,0 +1,19 @@
+//! The micro node: runs WebAssembly services written against the `micro:network` WIT package,
+//! keeps their state, lets them call each other and exchange events, and serves them over HTTP.
+//!
+//! The module tree mirrors the architecture: `runtime` runs components; `registry`, `transport`,
+//! `broker`, `storage` and `logging` each implement one WIT interface the host offers; `gateway`
+//! serves HTTP; `cli` is the `micro` command; `node` wires the services together.
+
+pub mod broker;
+pub mod cli;
+pub mod config;
+pub mod deploy;
+pub mod gateway;
+pub mod logging;
+pub mod node;
+pub mod registry;
+pub mod runtime;
+pub mod storage;
+pub mod transport;
+pub mod wit;

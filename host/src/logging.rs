@@ -1,0 +1,29 @@
+//! Log lines from services (the `logging` WIT interface), tagged with the service's name.
+
+use crate::runtime::HostState;
+use crate::wit::micro::network::logging::{Host, Level};
+
+/// Longest log line kept; a service cannot flood the node's log with one call.
+const MAX_LINE: usize = 8 * 1024;
+
+impl Host for HostState {
+    async fn log(&mut self, level: Level, message: String) {
+        let service = self.scope.service.as_str();
+        let mut message = message;
+        if message.len() > MAX_LINE {
+            let cut = (0..=MAX_LINE)
+                .rev()
+                .find(|i| message.is_char_boundary(*i))
+                .unwrap_or(0);
+            message.truncate(cut);
+            message.push_str("…");
+        }
+        match level {
+            Level::Trace => tracing::trace!(target: "service", service, "{message}"),
+            Level::Debug => tracing::debug!(target: "service", service, "{message}"),
+            Level::Info => tracing::info!(target: "service", service, "{message}"),
+            Level::Warn => tracing::warn!(target: "service", service, "{message}"),
+            Level::Error => tracing::error!(target: "service", service, "{message}"),
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! The wasmtime engine: pooling allocation with copy-on-write memory, epoch interruption.
+
+use crate::config::Limits;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+/// How often the engine's epoch advances; the granularity of call deadlines.
+pub const EPOCH_TICK: Duration = Duration::from_millis(5);
+
+/// The stack wasm may use; deep recursion traps past it.
+const MAX_WASM_STACK: usize = 1 << 20;
+
+/// Which instance allocator the engine uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Allocator {
+    /// Pre-reserved slots, reused across calls (fast instantiation).
+    Pooling,
+    /// Allocation per instance, used where the pool's virtual memory cannot be reserved.
+    OnDemand,
+}
+
+fn base_config() -> Config {
+    let mut config = Config::new();
+    config.wasm_component_model(true);
+    config.epoch_interruption(true);
+    config.memory_init_cow(true);
+    config.max_wasm_stack(MAX_WASM_STACK);
+    config.async_stack_size(MAX_WASM_STACK + (1 << 20));
+    config
+}
+
+fn pooling(limits: &Limits) -> PoolingAllocationConfig {
+    let instances = limits.max_instances.max(1);
+    let mut pool = PoolingAllocationConfig::default();
+    // Components from other toolchains hold several core instances, memories and tables each
+    // (adapters, shims); size the pool for that.
+    pool.total_component_instances(instances);
+    pool.total_core_instances(instances * 8);
+    pool.total_memories(instances * 2);
+    pool.total_tables(instances * 8);
+    pool.total_stacks(instances);
+    pool.max_core_instances_per_component(64);
+    pool.max_memories_per_component(8);
+    pool.max_tables_per_component(32);
+    pool.max_memory_size((limits.memory_mib as usize) << 20);
+    pool.max_component_instance_size(1 << 20);
+    pool.max_core_instance_size(1 << 20);
+    pool.table_elements(100_000);
+    // Keep a little of each memory resident between calls: reset is cheaper than a page fault.
+    pool.linear_memory_keep_resident(64 << 10);
+    pool
+}
+
+/// Builds the engine, preferring the pooling allocator and falling back to on-demand
+/// allocation where its virtual memory cannot be reserved (for example under `ulimit -v`).
+pub fn build(limits: &Limits) -> anyhow::Result<(Engine, Allocator)> {
+    let mut config = base_config();
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling(limits)));
+    match Engine::new(&config) {
+        Ok(engine) => Ok((engine, Allocator::Pooling)),
+        Err(e) => {
+            tracing::warn!(error = %e, "pooling allocator unavailable; allocating instances on demand");
+            let mut config = base_config();
+            config.allocation_strategy(InstanceAllocationStrategy::OnDemand);
+            Ok((Engine::new(&config)?, Allocator::OnDemand))
+        }
+    }
+}
+
+/// The one thread per engine that advances its epoch; stops when dropped.
+pub struct EpochTicker {
+    stop: Arc<AtomicBool>,
+}
+
+impl EpochTicker {
+    /// Starts ticking `engine`'s epoch every [`EPOCH_TICK`].
+    pub fn start(engine: &Engine) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let engine = engine.clone();
+        std::thread::Builder::new()
+            .name("epoch-ticker".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    engine.increment_epoch();
+                }
+            })
+            .map(|_| ())
+            .unwrap_or_else(|e| tracing::error!(error = %e, "could not start the epoch ticker"));
+        Self { stop }
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,119 @@
+//! Calls to services (the `transport` WIT interface): from the gateway, the CLI and from
+//! components. Local calls stay in process; the callee sees who called.
+
+use crate::node::Node;
+use crate::runtime::{CallScope, HostState};
+use crate::wit::micro::network::transport as wit;
+use crate::wit::micro::network::types::{CallError, Caller, Request, Response};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Splits `name@version` into its parts.
+pub fn split_version(service: &str) -> (&str, Option<&str>) {
+    match service.split_once('@') {
+        Some((name, version)) => (name, Some(version)),
+        None => (service, None),
+    }
+}
+
+/// The deadline of a call that starts now, from outside the node.
+pub fn deadline_from_now(node: &Node) -> Instant {
+    Instant::now() + Duration::from_millis(node.config.limits.call_timeout_ms)
+}
+
+/// Calls a service on this node and waits for its answer, within `deadline`.
+pub async fn call(
+    node: &Arc<Node>,
+    caller: Caller,
+    deadline: Instant,
+    request: Request,
+) -> Result<Response, CallError> {
+    let limits = &node.config.limits;
+    if request.payload.len() > limits.max_request_bytes {
+        return Err(CallError::BadRequest(format!(
+            "request of {} bytes exceeds the limit of {} bytes",
+            request.payload.len(),
+            limits.max_request_bytes
+        )));
+    }
+    if caller.depth > limits.max_call_depth {
+        return Err(CallError::Failed(format!(
+            "call depth limit of {} reached calling {}.{} (a call loop?)",
+            limits.max_call_depth, request.service, request.method
+        )));
+    }
+    let (name, version) = split_version(&request.service);
+    let deployment = node
+        .registry
+        .get(name)
+        .ok_or_else(|| CallError::NotFound(format!("no service named {name:?} on this node")))?;
+    if let Some(v) = version.filter(|v| *v != deployment.record.version) {
+        return Err(CallError::NotFound(format!(
+            "{name} has no version {v:?}; it serves version {}",
+            deployment.record.version
+        )));
+    }
+    if !deployment.program.is_http()
+        && !deployment
+            .record
+            .methods
+            .iter()
+            .any(|m| *m == request.method)
+    {
+        return Err(CallError::NotFound(format!(
+            "{name} has no method {:?}; it answers {}",
+            request.method,
+            deployment.record.methods.join(", ")
+        )));
+    }
+    let outcome = async {
+        let _permit = tokio::time::timeout_at(deadline.into(), deployment.permits.acquire())
+            .await
+            .map_err(|_| {
+                CallError::Timeout(format!("{name} stayed busy until the call's deadline"))
+            })?
+            .map_err(|_| CallError::Unavailable(format!("{name} is stopping")))?;
+        let scope = CallScope {
+            service: name.to_string(),
+            depth: caller.depth,
+            deadline,
+        };
+        let store = HostState::new_store(node.runtime.engine(), node.clone(), scope);
+        let response = tokio::time::timeout_at(
+            deadline.into(),
+            deployment.program.handle(store, &caller, &request),
+        )
+        .await
+        .map_err(|_| {
+            CallError::Timeout(format!(
+                "{name}.{} ran past the call's deadline",
+                request.method
+            ))
+        })??;
+        if response.payload.len() > limits.max_response_bytes {
+            return Err(CallError::Failed(format!(
+                "{name}.{} answered {} bytes, over the limit of {} bytes",
+                request.method,
+                response.payload.len(),
+                limits.max_response_bytes
+            )));
+        }
+        Ok(response)
+    }
+    .await;
+    deployment.count(outcome.is_ok());
+    outcome
+}
+
+impl crate::wit::micro::network::types::Host for HostState {}
+
+impl wit::Host for HostState {
+    async fn call(&mut self, request: Request) -> Result<Response, CallError> {
+        let caller = Caller {
+            service: Some(self.scope.service.clone()),
+            node: self.node.id.clone(),
+            depth: self.scope.depth + 1,
+        };
+        call(&self.node, caller, self.scope.deadline, request).await
+    }
+}

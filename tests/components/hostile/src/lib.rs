@@ -1,0 +1,91 @@
+//! Misbehaves on request, so tests can show that the node contains it.
+
+use micro_sdk::{Context, Result};
+use serde::Deserialize;
+
+struct Hostile;
+
+/// Never returns.
+fn spin(_ctx: &Context, _: ()) -> Result<u64> {
+    let mut n: u64 = 0;
+    loop {
+        n = std::hint::black_box(n.wrapping_add(1));
+    }
+}
+
+/// Allocates until something stops it.
+fn bomb(_ctx: &Context, _: ()) -> Result<usize> {
+    let mut hoard: Vec<Vec<u8>> = Vec::new();
+    loop {
+        let mut chunk = vec![0u8; 1 << 20];
+        chunk[0] = 1;
+        hoard.push(std::hint::black_box(chunk));
+    }
+}
+
+#[derive(Deserialize)]
+struct Depth {
+    depth: u64,
+}
+
+/// Recurses `depth` deep with a real frame on each level.
+fn recurse(_ctx: &Context, input: Depth) -> Result<u64> {
+    fn down(n: u64) -> u64 {
+        let frame = std::hint::black_box([n; 32]);
+        if n == 0 {
+            0
+        } else {
+            1 + down(n - 1) + frame[31] * 0
+        }
+    }
+    Ok(down(input.depth))
+}
+
+/// Panics, which traps the instance.
+fn trap(_ctx: &Context, _: ()) -> Result<()> {
+    panic!("this service traps on purpose")
+}
+
+/// Echoes its input.
+fn echo(_ctx: &Context, input: serde_json::Value) -> Result<serde_json::Value> {
+    Ok(input)
+}
+
+#[derive(Deserialize)]
+struct Size {
+    bytes: usize,
+}
+
+/// Answers with a string of `bytes` bytes.
+fn big(_ctx: &Context, input: Size) -> Result<String> {
+    Ok("x".repeat(input.bytes))
+}
+
+#[derive(Deserialize)]
+struct Forward {
+    service: String,
+    method: String,
+    #[serde(default)]
+    body: serde_json::Value,
+}
+
+/// Calls another service (or itself, to make a loop).
+fn forward(_ctx: &Context, input: Forward) -> Result<serde_json::Value> {
+    micro_sdk::call(&input.service, &input.method, &input.body)
+}
+
+/// Calls itself forever: only the node's call depth limit ends it.
+fn call_loop(_ctx: &Context, _: ()) -> Result<serde_json::Value> {
+    micro_sdk::call("hostile", "loop", &())
+}
+
+micro_sdk::service!(Hostile {
+    "loop" => call_loop,
+    "spin" => spin,
+    "bomb" => bomb,
+    "recurse" => recurse,
+    "trap" => trap,
+    "echo" => echo,
+    "big" => big,
+    "forward" => forward,
+});
