@@ -67,12 +67,19 @@ pub async fn call(
         )));
     }
     let outcome = async {
-        let _permit = tokio::time::timeout_at(deadline.into(), deployment.permits.acquire())
-            .await
-            .map_err(|_| {
-                CallError::Timeout(format!("{name} stayed busy until the call's deadline"))
-            })?
-            .map_err(|_| CallError::Unavailable(format!("{name} is stopping")))?;
+        // Admission control happens at the edge: a call from outside waits for a permit, the
+        // nested calls of an admitted chain do not (they would deadlock a service that calls
+        // itself). The call depth limit and the node's instance pool bound what a chain uses.
+        let _permit = if caller.depth == 0 {
+            Some(
+                tokio::time::timeout_at(deadline.into(), deployment.permits.acquire())
+                    .await
+                    .map_err(|_| CallError::Timeout(format!("{name} stayed busy until the call's deadline")))?
+                    .map_err(|_| CallError::Unavailable(format!("{name} is stopping")))?,
+            )
+        } else {
+            None
+        };
         let scope = CallScope {
             service: name.to_string(),
             depth: caller.depth,

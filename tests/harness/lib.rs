@@ -1,1 +1,266 @@
-//! placeholder
+//! Shared by the end-to-end tests: starts real `micro server` processes on loopback, finds the
+//! components built from this repository, and talks to nodes over HTTP and through the CLI.
+//!
+//! The node binary and the components must be built first; `scripts/test` does both.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// The longest a node may take to print its readiness line before a test gives up.
+const START_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The cargo target directory the tests were built in.
+fn target_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
+        let dir = PathBuf::from(dir);
+        return if dir.is_absolute() { dir } else { repo_root().join(dir) };
+    }
+    // target/debug/deps/<test binary>
+    let exe = std::env::current_exe().expect("the test binary knows its path");
+    exe.ancestors().nth(3).expect("test binary lives in target/<profile>/deps").to_owned()
+}
+
+/// The repository's root directory.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ is inside the repository").to_owned()
+}
+
+/// The `micro` binary under test.
+pub fn micro_bin() -> PathBuf {
+    if let Some(bin) = std::env::var_os("MICRO_BIN") {
+        return bin.into();
+    }
+    let bin = target_dir().join("debug").join("micro");
+    assert!(bin.exists(), "{} is missing: build it with `cargo build -p micro-host` (scripts/test does)", bin.display());
+    bin
+}
+
+/// A component built from this repository (`examples/` or `tests/components/`).
+pub fn component(name: &str) -> PathBuf {
+    let dir = target_dir().join("wasm32-wasip2").join("release");
+    // Libraries (cdylib) are named with '_', binaries keep their '-'.
+    let library = dir.join(format!("{}.wasm", name.replace('-', "_")));
+    let path = if library.exists() { library } else { dir.join(format!("{name}.wasm")) };
+    assert!(path.exists(), "{} is missing: build the components with `scripts/build-components`", path.display());
+    path
+}
+
+/// A running node process with its own data directory.
+pub struct TestNode {
+    child: Child,
+    /// The gateway's base URL, e.g. `http://127.0.0.1:41234`.
+    pub url: String,
+    dir: PathBuf,
+    config: String,
+}
+
+impl TestNode {
+    /// Starts a node in `dir` with `config` (TOML over the embedded defaults).
+    pub fn start(dir: &Path, config: &str) -> TestNode {
+        std::fs::create_dir_all(dir).expect("creating the node's directory");
+        let config_path = dir.join("config.toml");
+        std::fs::write(&config_path, config).expect("writing the node's config");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("node.log"))
+            .expect("opening the node's log");
+        let mut child = Command::new(micro_bin())
+            .arg("server")
+            .arg("--data-dir")
+            .arg(dir.join("data"))
+            .args(["--listen", "127.0.0.1:0", "--config"])
+            .arg(&config_path)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .expect("starting micro server");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            let first = lines.next();
+            let _ = tx.send(first);
+            for _ in lines {}
+        });
+        let line = match rx.recv_timeout(START_TIMEOUT) {
+            Ok(Some(Ok(line))) => line,
+            other => {
+                let _ = child.kill();
+                let log = std::fs::read_to_string(dir.join("node.log")).unwrap_or_default();
+                panic!("the node did not become ready ({other:?}); its log:\n{log}");
+            }
+        };
+        let url = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or_else(|| panic!("unexpected readiness line: {line}"))
+            .to_string();
+        TestNode { child, url, dir: dir.to_owned(), config: config.to_string() }
+    }
+
+    /// The node's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Kills the node at once (SIGKILL), as a crash would.
+    pub fn crash(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Crashes the node and starts it again on the same data directory.
+    pub fn restart(mut self) -> TestNode {
+        self.crash();
+        TestNode::start(&self.dir.clone(), &self.config.clone())
+    }
+
+    /// The node's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("node.log")).unwrap_or_default()
+    }
+
+    /// Runs `micro` with `args` against this node.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        Command::new(micro_bin()).args(args).env("MICRO_NODE", &self.url).output().expect("running micro")
+    }
+
+    /// Runs `micro` and returns its stdout, failing the test if it fails.
+    pub fn cli_ok(&self, args: &[&str]) -> String {
+        let out = self.cli(args);
+        assert!(
+            out.status.success(),
+            "micro {args:?} failed ({}):\n{}\nnode log:\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr),
+            self.log()
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Deploys a component built from this repository as `name`.
+    pub fn deploy(&self, name: &str, component_name: &str) {
+        let path = component(component_name);
+        self.cli_ok(&["run", path.to_str().expect("utf-8 path"), "--name", name]);
+    }
+
+    fn agent() -> ureq::Agent {
+        ureq::Agent::config_builder().http_status_as_error(false).build().into()
+    }
+
+    /// POSTs `body` to `path`; returns the status and the body as text.
+    pub fn post(&self, path: &str, body: impl AsRef<[u8]>) -> (u16, String) {
+        let mut r = Self::agent()
+            .post(format!("{}{path}", self.url))
+            .send(body.as_ref())
+            .unwrap_or_else(|e| panic!("POST {path}: {e}"));
+        let status = r.status().as_u16();
+        (status, r.body_mut().with_config().limit(64 << 20).read_to_string().unwrap_or_default())
+    }
+
+    /// GETs `path`; returns the status and the body as text.
+    pub fn get(&self, path: &str) -> (u16, String) {
+        let mut r = Self::agent().get(format!("{}{path}", self.url)).call().unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        let status = r.status().as_u16();
+        (status, r.body_mut().read_to_string().unwrap_or_default())
+    }
+
+    /// POSTs `body` to `path` and parses the JSON answer.
+    pub fn post_json(&self, path: &str, body: &str) -> (u16, serde_json::Value) {
+        let (status, text) = self.post(path, body);
+        let value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("POST {path} answered non-JSON ({e}): {text}"));
+        (status, value)
+    }
+
+    /// Resident memory of the node process, in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).expect("reading /proc status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .expect("VmRSS in /proc status")
+    }
+}
+
+impl Drop for TestNode {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A temporary directory for one test's nodes.
+pub fn temp_dir() -> tempfile::TempDir {
+    tempfile::Builder::new().prefix("micro-e2e-").tempdir().expect("creating a temp dir")
+}
+
+/// Messages of one subscription, as the gateway's event stream delivers them.
+pub struct Subscriber {
+    pub messages: mpsc::Receiver<serde_json::Value>,
+}
+
+impl TestNode {
+    /// Subscribes to `topic` over the gateway's event stream (`query` as in
+    /// `history=true&group=g`); returns once the node confirms the subscription is in place.
+    pub fn subscribe(&self, topic: &str, query: &str) -> Subscriber {
+        let url = format!("{}/api/topics/{topic}/events?{query}", self.url);
+        let response = Self::agent().get(&url).call().unwrap_or_else(|e| panic!("GET {url}: {e}"));
+        assert_eq!(response.status().as_u16(), 200, "subscribing to {topic}");
+        let mut lines = BufReader::new(response.into_body().into_reader()).lines();
+        let mut event = String::new();
+        // Wait for the `subscribed` event: from then on no published message is missed.
+        for line in lines.by_ref() {
+            let line = line.expect("reading the event stream");
+            if let Some(name) = line.strip_prefix("event: ") {
+                event = name.to_string();
+            } else if line.starts_with("data: ") && event == "subscribed" {
+                break;
+            }
+        }
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in lines {
+                let Ok(line) = line else { return };
+                if let Some(data) = line.strip_prefix("data: ") {
+                    let value = serde_json::from_str(data).expect("event data is JSON");
+                    if tx.send(value).is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        Subscriber { messages: rx }
+    }
+}
+
+impl Subscriber {
+    /// The next message; fails the test if none arrives within a generous bound.
+    pub fn next(&self) -> serde_json::Value {
+        self.messages.recv_timeout(Duration::from_secs(30)).expect("a message within 30 s")
+    }
+
+    /// Every message that arrives until the stream is quiet for `quiet`.
+    pub fn drain(&self, quiet: Duration) -> Vec<serde_json::Value> {
+        std::iter::from_fn(|| self.messages.recv_timeout(quiet).ok()).collect()
+    }
+}
+
+/// Polls `check` until it returns `Some`, for effects that happen asynchronously inside a node
+/// (a delivered message); fails the test after 30 s.
+pub fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let until = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(std::time::Instant::now() < until, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

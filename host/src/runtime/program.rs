@@ -102,8 +102,12 @@ fn print_wit(wasm: &[u8]) -> String {
     let printed = wit_component::decode(wasm).and_then(|decoded| {
         let resolve = decoded.resolve();
         let package = decoded.package();
+        // The interfaces the world uses are printed as nested packages, so the text describes
+        // the service on its own.
+        let nested: Vec<_> =
+            resolve.packages.iter().map(|(id, _)| id).filter(|id| *id != package).collect();
         let mut printer = wit_component::WitPrinter::default();
-        printer.print(resolve, package, &[])?;
+        printer.print(resolve, package, &nested)?;
         Ok(printer.output.to_string())
     });
     printed.unwrap_or_else(|e| format!("// the component's WIT could not be printed: {e:#}\n"))

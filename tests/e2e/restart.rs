@@ -1,0 +1,54 @@
+//! What a node acknowledged survives a crash: stored data and deployed services come back.
+
+use micro_tests::{TestNode, temp_dir};
+
+#[test]
+fn storage_and_services_survive_a_crash() {
+    let dir = temp_dir();
+    let node = TestNode::start(dir.path(), "");
+    node.deploy("counter", "counter");
+    node.deploy("web", "http-hello");
+    for _ in 0..5 {
+        let (status, _) = node.post("/counter/incr", r#"{"name":"visits"}"#);
+        assert_eq!(status, 200);
+    }
+    // SIGKILL: no shutdown path runs, so only committed data can survive.
+    let node = node.restart();
+    let (status, body) = node.post_json("/counter/get", r#"{"name":"visits"}"#);
+    assert_eq!(status, 200, "{}", node.log());
+    assert_eq!(body["value"], 5);
+    let (status, _) = node.get("/web/");
+    assert_eq!(status, 200, "the wasi:http service came back too");
+    let listing: serde_json::Value = serde_json::from_str(&node.cli_ok(&["services", "--json"])).unwrap();
+    assert_eq!(listing.as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn a_restarted_node_reuses_compiled_code() {
+    let dir = temp_dir();
+    let node = TestNode::start(dir.path(), "");
+    node.deploy("hello", "hello");
+    let cache = dir.path().join("data/cache/compiled");
+    let files = || std::fs::read_dir(&cache).unwrap().map(|e| e.unwrap().path()).collect::<Vec<_>>();
+    let before = files();
+    assert_eq!(before.len(), 1, "one compiled component cached");
+    let modified = std::fs::metadata(&before[0]).unwrap().modified().unwrap();
+    let node = node.restart();
+    let (status, _) = node.post("/hello/greet", r#"{"name":"x"}"#);
+    assert_eq!(status, 200);
+    assert_eq!(files(), before, "no new compiled code");
+    assert_eq!(std::fs::metadata(&before[0]).unwrap().modified().unwrap(), modified, "not rewritten");
+}
+
+#[test]
+fn storage_is_isolated_per_service() {
+    let dir = temp_dir();
+    let node = TestNode::start(dir.path(), "");
+    node.deploy("counter", "counter");
+    node.deploy("counter-b", "counter");
+    node.post("/counter/incr", r#"{"name":"n","by":7}"#);
+    let (_, b) = node.post_json("/counter-b/get", r#"{"name":"n"}"#);
+    assert_eq!(b["value"], 0, "counter-b cannot see counter's keys");
+    let (_, a) = node.post_json("/counter/list", "");
+    assert_eq!(a, serde_json::json!([{ "name": "n", "value": 7 }]));
+}
