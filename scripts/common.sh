@@ -23,5 +23,5 @@ build_components() {
   step "building components for wasm32-wasip2"
   cargo build --release --target wasm32-wasip2 \
     -p hello -p counter -p chat -p frontend -p http-hello \
-    -p hostile -p cli-app -p unlinkable
+    -p hostile -p cli-app -p unlinkable -p bench-caller
 }

@@ -4,7 +4,6 @@ use crate::broker::Owner;
 use crate::node::Node;
 use crate::registry::{Deployment, ServiceKind, ServiceRecord, SubscriptionSpec};
 use crate::runtime::{CallScope, DeployError, HostState, Program, content_hash};
-use crate::transport::deadline_from_now;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -17,12 +16,7 @@ pub async fn deploy(
 ) -> Result<ServiceRecord, DeployError> {
     crate::runtime::check_name(name)?;
     let hash = content_hash(&wasm);
-    let (program, wasm) = {
-        let node = node.clone();
-        tokio::task::spawn_blocking(move || node.runtime.prepare(&wasm).map(|p| (p, wasm)))
-            .await
-            .map_err(|e| DeployError::Invalid(format!("compilation crashed: {e}")))??
-    };
+    let (program, wasm) = prepare(node, wasm).await?;
     let description = describe(node, name, &program).await?;
     let record = ServiceRecord {
         name: name.to_string(),
@@ -44,17 +38,29 @@ pub async fn deploy(
     node.registry
         .save_component(&hash, &wasm)
         .map_err(|e| DeployError::Store(format!("{e:#}")))?;
-    let deployment = Deployment::new(
-        record.clone(),
-        program,
-        node.config.limits.max_concurrency_per_service,
-    );
     node.registry
-        .insert(deployment)
+        .insert(deployment(node, record.clone(), program))
         .map_err(|e| DeployError::Store(format!("{e:#}")))?;
     subscribe(node, &record, true)?;
     tracing::info!(service = name, version = %record.version, kind = ?record.kind, "deployed");
     Ok(record)
+}
+
+/// Validates, compiles (or loads from the cache) and pre-instantiates a component, off the
+/// async executor; hands the bytes back for keeping.
+async fn prepare(node: &Arc<Node>, wasm: Vec<u8>) -> Result<(Program, Vec<u8>), DeployError> {
+    let node = node.clone();
+    tokio::task::spawn_blocking(move || node.runtime.prepare(&wasm).map(|p| (p, wasm)))
+        .await
+        .map_err(|e| DeployError::Invalid(format!("compilation crashed: {e}")))?
+}
+
+fn deployment(node: &Node, record: ServiceRecord, program: Program) -> Deployment {
+    Deployment::new(
+        record,
+        program,
+        node.config.limits.max_concurrency_per_service,
+    )
 }
 
 /// Asks a service for its methods and subscriptions; its first call, so a service that cannot
@@ -67,12 +73,7 @@ async fn describe(
     if program.is_http() {
         return Ok((Vec::new(), Vec::new()));
     }
-    let scope = CallScope {
-        service: name.to_string(),
-        depth: 0,
-        deadline: deadline_from_now(node),
-    };
-    let store = HostState::new_store(node.runtime.engine(), node.clone(), scope);
+    let store = HostState::store(node, CallScope::fresh(node, name));
     let description = program
         .describe(store)
         .await
@@ -125,12 +126,7 @@ fn subscribe(
                 let Some(deployment) = node.registry.get(&name) else {
                     break;
                 };
-                let scope = CallScope {
-                    service: name.clone(),
-                    depth: 0,
-                    deadline: deadline_from_now(&node),
-                };
-                let store = HostState::new_store(node.runtime.engine(), node.clone(), scope);
+                let store = HostState::store(&node, CallScope::fresh(&node, &name));
                 let outcome = deployment.program.deliver(store, &message).await;
                 deployment.count(outcome.is_ok());
                 if let Err(error) = outcome {
@@ -166,18 +162,10 @@ pub async fn restore(node: &Arc<Node>) -> anyhow::Result<usize> {
                 continue;
             }
         };
-        let prepared = {
-            let node = node.clone();
-            tokio::task::spawn_blocking(move || node.runtime.prepare(&wasm)).await?
-        };
-        match prepared {
-            Ok(program) => {
-                let deployment = Deployment::new(
-                    record.clone(),
-                    program,
-                    node.config.limits.max_concurrency_per_service,
-                );
-                node.registry.activate(deployment);
+        match prepare(node, wasm).await {
+            Ok((program, _)) => {
+                node.registry
+                    .activate(deployment(node, record.clone(), program));
                 if let Err(e) = subscribe(node, &record, false) {
                     tracing::error!(service = %record.name, error = %e, "cannot resubscribe service");
                 }

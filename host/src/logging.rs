@@ -16,7 +16,7 @@ impl Host for HostState {
                 .find(|i| message.is_char_boundary(*i))
                 .unwrap_or(0);
             message.truncate(cut);
-            message.push_str("…");
+            message.push('…');
         }
         match level {
             Level::Trace => tracing::trace!(target: "service", service, "{message}"),

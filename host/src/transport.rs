@@ -53,13 +53,7 @@ pub async fn call(
             deployment.record.version
         )));
     }
-    if !deployment.program.is_http()
-        && !deployment
-            .record
-            .methods
-            .iter()
-            .any(|m| *m == request.method)
-    {
+    if !deployment.program.is_http() && !deployment.record.methods.contains(&request.method) {
         return Err(CallError::NotFound(format!(
             "{name} has no method {:?}; it answers {}",
             request.method,
@@ -74,7 +68,9 @@ pub async fn call(
             Some(
                 tokio::time::timeout_at(deadline.into(), deployment.permits.acquire())
                     .await
-                    .map_err(|_| CallError::Timeout(format!("{name} stayed busy until the call's deadline")))?
+                    .map_err(|_| {
+                        CallError::Timeout(format!("{name} stayed busy until the call's deadline"))
+                    })?
                     .map_err(|_| CallError::Unavailable(format!("{name} is stopping")))?,
             )
         } else {
@@ -85,7 +81,7 @@ pub async fn call(
             depth: caller.depth,
             deadline,
         };
-        let store = HostState::new_store(node.runtime.engine(), node.clone(), scope);
+        let store = HostState::store(node, scope);
         let response = tokio::time::timeout_at(
             deadline.into(),
             deployment.program.handle(store, &caller, &request),

@@ -20,7 +20,10 @@ fn node_with_hostile(dir: &std::path::Path) -> TestNode {
 
 fn echo_works(node: &TestNode) {
     let (status, body) = node.post_json("/hostile/echo", r#"{"still":"alive"}"#);
-    assert_eq!((status, body), (200, serde_json::json!({ "still": "alive" })));
+    assert_eq!(
+        (status, body),
+        (200, serde_json::json!({ "still": "alive" }))
+    );
 }
 
 #[test]
@@ -29,18 +32,30 @@ fn an_infinite_loop_times_out_while_other_services_keep_answering() {
     let node = node_with_hostile(dir.path());
     let url = node.url.clone();
     let spinner = std::thread::spawn(move || {
-        let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
         let mut r = agent.post(format!("{url}/hostile/spin")).send("").unwrap();
         (r.status().as_u16(), r.body_mut().read_to_string().unwrap())
     });
     for i in 0..20 {
         let (status, body) = node.post_json("/hello/greet", &format!(r#"{{"name":"n{i}"}}"#));
-        assert_eq!((status, body["message"].as_str()), (200, Some(format!("Hello, n{i}!").as_str())));
+        assert_eq!(
+            (status, body["message"].as_str()),
+            (200, Some(format!("Hello, n{i}!").as_str()))
+        );
     }
-    assert!(!spinner.is_finished(), "hello answered 20 calls while the loop was still running");
+    assert!(
+        !spinner.is_finished(),
+        "hello answered 20 calls while the loop was still running"
+    );
     let (status, body) = spinner.join().unwrap();
     assert_eq!(status, 504, "{body}");
-    assert!(body.contains("\"timeout\"") && body.contains("deadline"), "{body}");
+    assert!(
+        body.contains("\"timeout\"") && body.contains("deadline"),
+        "{body}"
+    );
     echo_works(&node);
 }
 
@@ -53,10 +68,19 @@ fn a_memory_bomb_traps_at_its_limit_and_the_memory_comes_back() {
     for _ in 0..3 {
         let (status, body) = node.post_json("/hostile/bomb", "");
         assert_eq!((status, body["error"].as_str()), (500, Some("failed")));
-        assert!(body["message"].as_str().unwrap().contains("memory limit of 64 MiB"), "{body}");
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap()
+                .contains("memory limit of 64 MiB"),
+            "{body}"
+        );
     }
     let after = node.rss_kib();
-    assert!(after < before + 32 * 1024, "three 64 MiB bombs left the node at {after} KiB, from {before} KiB");
+    assert!(
+        after < before + 32 * 1024,
+        "three 64 MiB bombs left the node at {after} KiB, from {before} KiB"
+    );
     echo_works(&node);
 }
 
@@ -66,11 +90,17 @@ fn deep_recursion_and_traps_fail_alone() {
     let node = node_with_hostile(dir.path());
     let (status, body) = node.post_json("/hostile/recurse", r#"{"depth":10000000}"#);
     assert_eq!(status, 500, "{body}");
-    assert!(body["message"].as_str().unwrap().contains("trapped"), "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("trapped"),
+        "{body}"
+    );
     echo_works(&node);
     let (status, body) = node.post_json("/hostile/trap", "");
     assert_eq!(status, 500);
-    assert!(body["message"].as_str().unwrap().contains("trapped"), "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("trapped"),
+        "{body}"
+    );
     echo_works(&node);
     // A shallow recursion still works: the limit is on depth, not on recursion.
     let (status, body) = node.post_json("/hostile/recurse", r#"{"depth":100}"#);
@@ -83,10 +113,17 @@ fn oversized_requests_and_responses_are_refused() {
     let node = node_with_hostile(dir.path());
     let big = format!("\"{}\"", "x".repeat(2 << 20));
     let (status, body) = node.post_json("/hostile/echo", &big);
-    assert_eq!((status, body["error"].as_str()), (413, Some("too-large")), "{body}");
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (413, Some("too-large")),
+        "{body}"
+    );
     let (status, body) = node.post_json("/hostile/big", r#"{"bytes":2000000}"#);
     assert_eq!(status, 500);
-    assert!(body["message"].as_str().unwrap().contains("over the limit"), "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("over the limit"),
+        "{body}"
+    );
     echo_works(&node);
 }
 
@@ -96,7 +133,13 @@ fn a_call_loop_is_stopped_by_the_depth_limit() {
     let node = node_with_hostile(dir.path());
     let (status, body) = node.post_json("/hostile/loop", "");
     assert_eq!(status, 500, "{body}");
-    assert!(body["message"].as_str().unwrap().contains("call depth limit"), "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("call depth limit"),
+        "{body}"
+    );
     echo_works(&node);
 }
 
@@ -108,8 +151,14 @@ fn calls_beyond_the_concurrency_cap_wait_instead_of_failing() {
         .map(|i| {
             let url = node.url.clone();
             std::thread::spawn(move || {
-                let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
-                let mut r = agent.post(format!("{url}/hostile/recurse")).send(format!(r#"{{"depth":{}}}"#, 1000 + i)).unwrap();
+                let agent: ureq::Agent = ureq::Agent::config_builder()
+                    .http_status_as_error(false)
+                    .build()
+                    .into();
+                let mut r = agent
+                    .post(format!("{url}/hostile/recurse"))
+                    .send(format!(r#"{{"depth":{}}}"#, 1000 + i))
+                    .unwrap();
                 (r.status().as_u16(), r.body_mut().read_to_string().unwrap())
             })
         })

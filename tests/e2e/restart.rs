@@ -19,7 +19,8 @@ fn storage_and_services_survive_a_crash() {
     assert_eq!(body["value"], 5);
     let (status, _) = node.get("/web/");
     assert_eq!(status, 200, "the wasi:http service came back too");
-    let listing: serde_json::Value = serde_json::from_str(&node.cli_ok(&["services", "--json"])).unwrap();
+    let listing: serde_json::Value =
+        serde_json::from_str(&node.cli_ok(&["services", "--json"])).unwrap();
     assert_eq!(listing.as_array().unwrap().len(), 2);
 }
 
@@ -29,7 +30,12 @@ fn a_restarted_node_reuses_compiled_code() {
     let node = TestNode::start(dir.path(), "");
     node.deploy("hello", "hello");
     let cache = dir.path().join("data/cache/compiled");
-    let files = || std::fs::read_dir(&cache).unwrap().map(|e| e.unwrap().path()).collect::<Vec<_>>();
+    let files = || {
+        std::fs::read_dir(&cache)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect::<Vec<_>>()
+    };
     let before = files();
     assert_eq!(before.len(), 1, "one compiled component cached");
     let modified = std::fs::metadata(&before[0]).unwrap().modified().unwrap();
@@ -37,7 +43,11 @@ fn a_restarted_node_reuses_compiled_code() {
     let (status, _) = node.post("/hello/greet", r#"{"name":"x"}"#);
     assert_eq!(status, 200);
     assert_eq!(files(), before, "no new compiled code");
-    assert_eq!(std::fs::metadata(&before[0]).unwrap().modified().unwrap(), modified, "not rewritten");
+    assert_eq!(
+        std::fs::metadata(&before[0]).unwrap().modified().unwrap(),
+        modified,
+        "not rewritten"
+    );
 }
 
 #[test]

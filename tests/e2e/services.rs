@@ -17,7 +17,8 @@ fn hello_answers_over_http_and_the_cli() {
     let answer: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(answer["message"], "Hello, Grace!");
 
-    let listing: serde_json::Value = serde_json::from_str(&node.cli_ok(&["services", "--json"])).unwrap();
+    let listing: serde_json::Value =
+        serde_json::from_str(&node.cli_ok(&["services", "--json"])).unwrap();
     let hello = &listing.as_array().unwrap()[0];
     assert_eq!(hello["name"], "hello");
     assert_eq!(hello["methods"], json!(["greet", "whoami"]));
@@ -33,7 +34,9 @@ fn describe_shows_the_wit_extracted_from_the_component() {
     assert!(wit.contains("export micro:network/handler@0.1.0"), "{wit}");
     assert!(wit.contains("import micro:network/types@0.1.0"), "{wit}");
     assert!(
-        wit.contains("handle: func(caller: caller, request: request) -> result<response, call-error>;"),
+        wit.contains(
+            "handle: func(caller: caller, request: request) -> result<response, call-error>;"
+        ),
         "the interfaces are defined too: {wit}"
     );
     assert!(wit.contains("methods: greet, whoami"), "{wit}");
@@ -50,7 +53,10 @@ fn services_call_each_other_and_the_callee_sees_the_caller() {
     for expected in 1..=3 {
         let (status, body) = node.post_json("/frontend/visit", r#"{"name":"Ada"}"#);
         assert_eq!(status, 200, "{body}");
-        assert_eq!(body, json!({ "greeting": "Hello, Ada!", "visits": expected }));
+        assert_eq!(
+            body,
+            json!({ "greeting": "Hello, Ada!", "visits": expected })
+        );
     }
     let (_, who) = node.post_json("/frontend/whoami", "");
     assert_eq!(who["service"], "frontend");
@@ -70,7 +76,10 @@ fn a_missing_callee_is_an_error_the_caller_can_match() {
     let (status, body) = node.post_json("/frontend/visit", r#"{"name":"Ada"}"#);
     assert_eq!(status, 404, "{body}");
     assert_eq!(body["error"], "not-found");
-    assert!(body["message"].as_str().unwrap().contains("hello"), "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("hello"),
+        "{body}"
+    );
 }
 
 #[test]
@@ -82,7 +91,10 @@ fn unknown_services_methods_and_versions_are_404() {
     assert_eq!((status, body["error"].as_str()), (404, Some("not-found")));
     let (status, body) = node.post_json("/hello/shout", "{}");
     assert_eq!(status, 404);
-    assert!(body["message"].as_str().unwrap().contains("greet"), "lists the methods: {body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("greet"),
+        "lists the methods: {body}"
+    );
     let (status, _) = node.post_json("/hello@0000/greet", r#"{"name":"x"}"#);
     assert_eq!(status, 404);
     let (_, listing) = node.post_json("/api/call/hello/greet", r#"{"name":"x"}"#);
@@ -98,7 +110,10 @@ fn the_version_can_be_pinned() {
     let record: serde_json::Value = serde_json::from_str(&record).unwrap();
     let version = record["version"].as_str().unwrap();
     let (status, body) = node.post_json(&format!("/hello@{version}/greet"), r#"{"name":"Ada"}"#);
-    assert_eq!((status, body["message"].as_str()), (200, Some("Hello, Ada!")));
+    assert_eq!(
+        (status, body["message"].as_str()),
+        (200, Some("Hello, Ada!"))
+    );
 }
 
 #[test]
@@ -129,7 +144,11 @@ fn stop_removes_a_service() {
 #[test]
 fn the_cli_says_when_no_node_answers() {
     // A port that was just free: nothing listens there.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let out = std::process::Command::new(micro_tests::micro_bin())
         .args(["services"])
         .env("MICRO_NODE", format!("http://127.0.0.1:{port}"))
@@ -137,7 +156,10 @@ fn the_cli_says_when_no_node_answers() {
         .unwrap();
     assert_eq!(out.status.code(), Some(69));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("no node answers") && err.contains("micro server"), "{err}");
+    assert!(
+        err.contains("no node answers") && err.contains("micro server"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -146,8 +168,15 @@ fn run_builds_a_rust_crate_directory_and_deploys_it() {
     let node = TestNode::start(dir.path(), "");
     let crate_dir = micro_tests::repo_root().join("examples/hello");
     let out = node.cli(&["run", crate_dir.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("deployed hello"));
     let (status, body) = node.post_json("/hello/greet", r#"{"name":"Ada"}"#);
-    assert_eq!((status, body["message"].as_str()), (200, Some("Hello, Ada!")));
+    assert_eq!(
+        (status, body["message"].as_str()),
+        (200, Some("Hello, Ada!"))
+    );
 }

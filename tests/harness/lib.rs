@@ -16,16 +16,26 @@ const START_TIMEOUT: Duration = Duration::from_secs(120);
 fn target_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
         let dir = PathBuf::from(dir);
-        return if dir.is_absolute() { dir } else { repo_root().join(dir) };
+        return if dir.is_absolute() {
+            dir
+        } else {
+            repo_root().join(dir)
+        };
     }
     // target/debug/deps/<test binary>
     let exe = std::env::current_exe().expect("the test binary knows its path");
-    exe.ancestors().nth(3).expect("test binary lives in target/<profile>/deps").to_owned()
+    exe.ancestors()
+        .nth(3)
+        .expect("test binary lives in target/<profile>/deps")
+        .to_owned()
 }
 
 /// The repository's root directory.
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ is inside the repository").to_owned()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ is inside the repository")
+        .to_owned()
 }
 
 /// The `micro` binary under test.
@@ -34,7 +44,11 @@ pub fn micro_bin() -> PathBuf {
         return bin.into();
     }
     let bin = target_dir().join("debug").join("micro");
-    assert!(bin.exists(), "{} is missing: build it with `cargo build -p micro-host` (scripts/test does)", bin.display());
+    assert!(
+        bin.exists(),
+        "{} is missing: build it with `cargo build -p micro-host` (scripts/test does)",
+        bin.display()
+    );
     bin
 }
 
@@ -43,8 +57,16 @@ pub fn component(name: &str) -> PathBuf {
     let dir = target_dir().join("wasm32-wasip2").join("release");
     // Libraries (cdylib) are named with '_', binaries keep their '-'.
     let library = dir.join(format!("{}.wasm", name.replace('-', "_")));
-    let path = if library.exists() { library } else { dir.join(format!("{name}.wasm")) };
-    assert!(path.exists(), "{} is missing: build the components with `scripts/build-components`", path.display());
+    let path = if library.exists() {
+        library
+    } else {
+        dir.join(format!("{name}.wasm"))
+    };
+    assert!(
+        path.exists(),
+        "{} is missing: build the components with `scripts/build-components`",
+        path.display()
+    );
     path
 }
 
@@ -55,11 +77,21 @@ pub struct TestNode {
     pub url: String,
     dir: PathBuf,
     config: String,
+    virtual_kib: Option<u64>,
 }
 
 impl TestNode {
     /// Starts a node in `dir` with `config` (TOML over the embedded defaults).
     pub fn start(dir: &Path, config: &str) -> TestNode {
+        Self::start_with(dir, config, None)
+    }
+
+    /// Starts a node whose address space is limited to `virtual_kib` (as `ulimit -v` does).
+    pub fn start_limited(dir: &Path, config: &str, virtual_kib: u64) -> TestNode {
+        Self::start_with(dir, config, Some(virtual_kib))
+    }
+
+    fn start_with(dir: &Path, config: &str, virtual_kib: Option<u64>) -> TestNode {
         std::fs::create_dir_all(dir).expect("creating the node's directory");
         let config_path = dir.join("config.toml");
         std::fs::write(&config_path, config).expect("writing the node's config");
@@ -68,7 +100,16 @@ impl TestNode {
             .append(true)
             .open(dir.join("node.log"))
             .expect("opening the node's log");
-        let mut child = Command::new(micro_bin())
+        let mut command = match virtual_kib {
+            Some(kib) => {
+                let mut c = Command::new("sh");
+                c.args(["-c", &format!("ulimit -v {kib} && exec \"$0\" \"$@\"")])
+                    .arg(micro_bin());
+                c
+            }
+            None => Command::new(micro_bin()),
+        };
+        let mut child = command
             .arg("server")
             .arg("--data-dir")
             .arg(dir.join("data"))
@@ -100,7 +141,13 @@ impl TestNode {
             .find(|w| w.starts_with("http://"))
             .unwrap_or_else(|| panic!("unexpected readiness line: {line}"))
             .to_string();
-        TestNode { child, url, dir: dir.to_owned(), config: config.to_string() }
+        TestNode {
+            child,
+            url,
+            dir: dir.to_owned(),
+            config: config.to_string(),
+            virtual_kib,
+        }
     }
 
     /// The node's process id.
@@ -117,7 +164,7 @@ impl TestNode {
     /// Crashes the node and starts it again on the same data directory.
     pub fn restart(mut self) -> TestNode {
         self.crash();
-        TestNode::start(&self.dir.clone(), &self.config.clone())
+        TestNode::start_with(&self.dir.clone(), &self.config.clone(), self.virtual_kib)
     }
 
     /// The node's log so far.
@@ -127,7 +174,11 @@ impl TestNode {
 
     /// Runs `micro` with `args` against this node.
     pub fn cli(&self, args: &[&str]) -> Output {
-        Command::new(micro_bin()).args(args).env("MICRO_NODE", &self.url).output().expect("running micro")
+        Command::new(micro_bin())
+            .args(args)
+            .env("MICRO_NODE", &self.url)
+            .output()
+            .expect("running micro")
     }
 
     /// Runs `micro` and returns its stdout, failing the test if it fails.
@@ -150,7 +201,10 @@ impl TestNode {
     }
 
     fn agent() -> ureq::Agent {
-        ureq::Agent::config_builder().http_status_as_error(false).build().into()
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into()
     }
 
     /// POSTs `body` to `path`; returns the status and the body as text.
@@ -160,12 +214,22 @@ impl TestNode {
             .send(body.as_ref())
             .unwrap_or_else(|e| panic!("POST {path}: {e}"));
         let status = r.status().as_u16();
-        (status, r.body_mut().with_config().limit(64 << 20).read_to_string().unwrap_or_default())
+        (
+            status,
+            r.body_mut()
+                .with_config()
+                .limit(64 << 20)
+                .read_to_string()
+                .unwrap_or_default(),
+        )
     }
 
     /// GETs `path`; returns the status and the body as text.
     pub fn get(&self, path: &str) -> (u16, String) {
-        let mut r = Self::agent().get(format!("{}{path}", self.url)).call().unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        let mut r = Self::agent()
+            .get(format!("{}{path}", self.url))
+            .call()
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"));
         let status = r.status().as_u16();
         (status, r.body_mut().read_to_string().unwrap_or_default())
     }
@@ -173,13 +237,15 @@ impl TestNode {
     /// POSTs `body` to `path` and parses the JSON answer.
     pub fn post_json(&self, path: &str, body: &str) -> (u16, serde_json::Value) {
         let (status, text) = self.post(path, body);
-        let value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("POST {path} answered non-JSON ({e}): {text}"));
+        let value = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("POST {path} answered non-JSON ({e}): {text}"));
         (status, value)
     }
 
     /// Resident memory of the node process, in KiB.
     pub fn rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).expect("reading /proc status");
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .expect("reading /proc status");
         status
             .lines()
             .find_map(|l| l.strip_prefix("VmRSS:"))
@@ -198,7 +264,10 @@ impl Drop for TestNode {
 
 /// A temporary directory for one test's nodes.
 pub fn temp_dir() -> tempfile::TempDir {
-    tempfile::Builder::new().prefix("micro-e2e-").tempdir().expect("creating a temp dir")
+    tempfile::Builder::new()
+        .prefix("micro-e2e-")
+        .tempdir()
+        .expect("creating a temp dir")
 }
 
 /// Messages of one subscription, as the gateway's event stream delivers them.
@@ -211,7 +280,10 @@ impl TestNode {
     /// `history=true&group=g`); returns once the node confirms the subscription is in place.
     pub fn subscribe(&self, topic: &str, query: &str) -> Subscriber {
         let url = format!("{}/api/topics/{topic}/events?{query}", self.url);
-        let response = Self::agent().get(&url).call().unwrap_or_else(|e| panic!("GET {url}: {e}"));
+        let response = Self::agent()
+            .get(&url)
+            .call()
+            .unwrap_or_else(|e| panic!("GET {url}: {e}"));
         assert_eq!(response.status().as_u16(), 200, "subscribing to {topic}");
         let mut lines = BufReader::new(response.into_body().into_reader()).lines();
         let mut event = String::new();
@@ -243,7 +315,9 @@ impl TestNode {
 impl Subscriber {
     /// The next message; fails the test if none arrives within a generous bound.
     pub fn next(&self) -> serde_json::Value {
-        self.messages.recv_timeout(Duration::from_secs(30)).expect("a message within 30 s")
+        self.messages
+            .recv_timeout(Duration::from_secs(30))
+            .expect("a message within 30 s")
     }
 
     /// Every message that arrives until the stream is quiet for `quiet`.
@@ -260,7 +334,10 @@ pub fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
         if let Some(value) = check() {
             return value;
         }
-        assert!(std::time::Instant::now() < until, "timed out waiting for {what}");
+        assert!(
+            std::time::Instant::now() < until,
+            "timed out waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }

@@ -47,6 +47,16 @@ pub fn run(client: &Client, command: Command) -> Result<(), CliError> {
     }
 }
 
+/// The strings of a JSON array (empty for anything else).
+fn strings(value: &serde_json::Value) -> Vec<&str> {
+    value
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m.as_str())
+        .collect()
+}
+
 fn spinner(message: String) -> ProgressBar {
     let bar = ProgressBar::new_spinner();
     bar.set_style(
@@ -85,12 +95,7 @@ fn run_service(client: &Client, path: &Path, name: Option<String>) -> Result<(),
     let answer = client.put(&format!("/api/services/{name}"), "application/wasm", &wasm);
     bar.finish_and_clear();
     let v = answer?.ok()?.json()?;
-    let methods: Vec<&str> = v["methods"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|m| m.as_str())
-        .collect();
+    let methods: Vec<&str> = strings(&v["methods"]);
     println!(
         "deployed {name} version {} ({})",
         v["version"].as_str().unwrap_or("?"),
@@ -123,12 +128,7 @@ fn services(client: &Client, json: bool) -> Result<(), CliError> {
         "NAME", "VERSION", "KIND", "CALLS", "ERRORS"
     );
     for s in rows {
-        let methods: Vec<&str> = s["methods"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|m| m.as_str())
-            .collect();
+        let methods: Vec<&str> = strings(&s["methods"]);
         println!(
             "{:<20} {:<14} {:<8} {:>8} {:>7}  {}",
             s["name"].as_str().unwrap_or(""),
@@ -157,12 +157,7 @@ fn describe(client: &Client, service: &str, json: bool) -> Result<(), CliError> 
         v["version"].as_str().unwrap_or("?"),
         v["kind"].as_str().unwrap_or("?")
     );
-    let methods: Vec<&str> = v["methods"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|m| m.as_str())
-        .collect();
+    let methods: Vec<&str> = strings(&v["methods"]);
     if !methods.is_empty() {
         println!("methods: {}", methods.join(", "));
     }
@@ -186,15 +181,15 @@ fn call(
         )?
         .ok()?;
     let mut out = std::io::stdout();
-    if answer.content_type.starts_with("application/json") {
-        if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&answer.body) {
-            let _ = writeln!(
-                out,
-                "{}",
-                serde_json::to_string_pretty(&v).unwrap_or_default()
-            );
-            return Ok(());
-        }
+    if answer.content_type.starts_with("application/json")
+        && let Ok(v) = serde_json::from_slice::<serde_json::Value>(&answer.body)
+    {
+        let _ = writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&v).unwrap_or_default()
+        );
+        return Ok(());
     }
     let _ = out.write_all(&answer.body);
     let _ = writeln!(out);

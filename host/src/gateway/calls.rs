@@ -4,7 +4,7 @@
 
 use super::reply::{self, Body};
 use crate::node::Node;
-use crate::registry::ServiceKind;
+use crate::registry::{Deployment, ServiceKind};
 use crate::runtime::{CallScope, HostState};
 use crate::transport::{self, deadline_from_now};
 use crate::wit::micro::network::types::{Caller, Request as CallRequest};
@@ -29,7 +29,7 @@ pub async fn handle(
         );
     };
     match deployment.record.kind {
-        ServiceKind::Http => serve_http(node, request, name, rest).await,
+        ServiceKind::Http => serve_http(node, request, &deployment, name, rest).await,
         ServiceKind::Service => match rest {
             [method] if !method.is_empty() => call(node, request, service, method).await,
             _ => reply::error(
@@ -102,16 +102,10 @@ pub async fn call(
 async fn serve_http(
     node: &Arc<Node>,
     request: Request<Incoming>,
+    deployment: &Deployment,
     name: &str,
     rest: &[&str],
 ) -> Response<Body> {
-    let Some(deployment) = node.registry.get(name) else {
-        return reply::error(
-            StatusCode::NOT_FOUND,
-            "not-found",
-            format!("no service named {name:?}"),
-        );
-    };
     let (mut parts, body) = request.into_parts();
     let mut path = format!("/{}", rest.join("/"));
     if let Some(query) = parts.uri.query() {
@@ -157,7 +151,7 @@ async fn serve_http(
         depth: 0,
         deadline,
     };
-    let store = HostState::new_store(node.runtime.engine(), node.clone(), scope);
+    let store = HostState::store(node, scope);
     let outcome = deployment.program.serve_http(store, request).await;
     deployment.count(outcome.is_ok());
     match outcome {

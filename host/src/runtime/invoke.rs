@@ -162,9 +162,8 @@ fn classify(store: &Store<HostState>, error: wasmtime::Error) -> CallError {
             trap => CallError::Failed(format!("{} trapped: {trap}", store.data().scope.service)),
         };
     }
-    let text = format!("{error:#}");
-    if text.contains("concurrent") && text.contains("limit") {
-        return CallError::Unavailable(format!("the node is at its instance limit: {text}"));
+    if let Some(full) = error.downcast_ref::<wasmtime::PoolConcurrencyLimitError>() {
+        return CallError::Unavailable(format!("the node is at its instance limit: {full}"));
     }
-    CallError::Failed(text)
+    CallError::Failed(format!("{error:#}"))
 }

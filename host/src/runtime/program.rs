@@ -104,8 +104,12 @@ fn print_wit(wasm: &[u8]) -> String {
         let package = decoded.package();
         // The interfaces the world uses are printed as nested packages, so the text describes
         // the service on its own.
-        let nested: Vec<_> =
-            resolve.packages.iter().map(|(id, _)| id).filter(|id| *id != package).collect();
+        let nested: Vec<_> = resolve
+            .packages
+            .iter()
+            .map(|(id, _)| id)
+            .filter(|id| *id != package)
+            .collect();
         let mut printer = wit_component::WitPrinter::default();
         printer.print(resolve, package, &nested)?;
         Ok(printer.output.to_string())

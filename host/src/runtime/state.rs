@@ -33,15 +33,23 @@ pub struct HostState {
     limiter: CallLimiter,
 }
 
+impl CallScope {
+    /// The scope of a call into `service` that starts now, from outside the node.
+    pub fn fresh(node: &Node, service: &str) -> Self {
+        Self {
+            service: service.to_string(),
+            depth: 0,
+            deadline: crate::transport::deadline_from_now(node),
+        }
+    }
+}
+
 impl HostState {
     /// A store for one call, with its memory limit and deadline armed.
-    pub fn new_store(engine: &Engine, node: Arc<Node>, scope: CallScope) -> Store<HostState> {
-        let allow_http = node
-            .config
-            .http
-            .allow_outgoing
-            .iter()
-            .any(|s| *s == scope.service);
+    pub fn store(node: &Arc<Node>, scope: CallScope) -> Store<HostState> {
+        let engine = node.runtime.engine();
+        let node = node.clone();
+        let allow_http = node.config.http.allow_outgoing.contains(&scope.service);
         // No preopened directories, no sockets, no name lookups, no inherited environment;
         // stderr goes to the node's own stderr so a service's panic message is not lost.
         let wasi = WasiCtxBuilder::new()

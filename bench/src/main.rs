@@ -1,0 +1,331 @@
+//! Benchmarks micro against the peer a user would pick, in one run on the same machine:
+//!
+//! 1. gateway throughput under wrk (16 connections): a stock `wasi:http` hello component under
+//!    `wasmtime serve` vs the same component under micro, and `examples/hello` under micro;
+//! 2. component-to-component calls through `transport.call`, p50 and p99, measured in wasm;
+//! 3. local publish-to-delivery throughput, with and without retention.
+//!
+//! Run through `scripts/bench`, which installs wrk and wasmtime-cli and builds everything.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+type Result<T> = std::result::Result<T, String>;
+
+struct Args {
+    micro: PathBuf,
+    wasmtime: PathBuf,
+    components: PathBuf,
+    seconds: u64,
+}
+
+fn args() -> Result<Args> {
+    let env = |k: &str| {
+        std::env::var_os(k)
+            .map(PathBuf::from)
+            .ok_or(format!("{k} is not set (run scripts/bench)"))
+    };
+    Ok(Args {
+        micro: env("MICRO_BIN")?,
+        wasmtime: env("WASMTIME_BIN")?,
+        components: env("COMPONENTS_DIR")?,
+        seconds: std::env::var("BENCH_SECONDS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(10),
+    })
+}
+
+/// A child process killed when dropped.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Waits for a line containing `http://` on the reader (a readiness line) and returns the URL.
+fn wait_for_url(reader: impl std::io::Read + Send + 'static) -> Result<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut sent = false;
+        for line in BufReader::new(reader)
+            .lines()
+            .map_while(std::result::Result::ok)
+        {
+            if !sent && let Some(url) = line.split_whitespace().find(|w| w.starts_with("http://")) {
+                let _ = tx.send(url.trim_end_matches('/').to_string());
+                sent = true;
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(120))
+        .map_err(|_| "no readiness line within 120 s".to_string())
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(18181)
+}
+
+fn start_wasmtime(args: &Args) -> Result<(Proc, String)> {
+    let port = free_port();
+    let mut child = Command::new(&args.wasmtime)
+        .args(["serve", "-Scli", "--addr", &format!("127.0.0.1:{port}")])
+        .arg(args.components.join("http_hello.wasm"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("starting wasmtime serve: {e}"))?;
+    let stderr = child.stderr.take().ok_or("no stderr")?;
+    let url = wait_for_url(stderr)?;
+    Ok((Proc(child), url))
+}
+
+fn start_micro(args: &Args, dir: &Path, config: &str) -> Result<(Proc, String)> {
+    std::fs::write(dir.join("config.toml"), config).map_err(|e| e.to_string())?;
+    let mut child = Command::new(&args.micro)
+        .arg("server")
+        .arg("--data-dir")
+        .arg(dir.join("data"))
+        .args(["--listen", "127.0.0.1:0", "--config"])
+        .arg(dir.join("config.toml"))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("starting micro: {e}"))?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let url = wait_for_url(stdout)?;
+    Ok((Proc(child), url))
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
+fn deploy(url: &str, name: &str, wasm: &Path) -> Result<()> {
+    let bytes = std::fs::read(wasm).map_err(|e| format!("{}: {e}", wasm.display()))?;
+    let mut r = agent()
+        .put(format!("{url}/api/services/{name}"))
+        .send(&bytes[..])
+        .map_err(|e| e.to_string())?;
+    if r.status().as_u16() != 201 {
+        return Err(format!(
+            "deploying {name}: {}",
+            r.body_mut().read_to_string().unwrap_or_default()
+        ));
+    }
+    Ok(())
+}
+
+fn call(url: &str, path: &str, body: &str) -> Result<serde_json::Value> {
+    let mut r = agent()
+        .post(format!("{url}{path}"))
+        .send(body)
+        .map_err(|e| e.to_string())?;
+    let text = r.body_mut().read_to_string().map_err(|e| e.to_string())?;
+    if r.status().as_u16() != 200 {
+        return Err(format!("POST {path}: {} {text}", r.status()));
+    }
+    serde_json::from_str(&text).map_err(|e| format!("{e}: {text}"))
+}
+
+/// Requests per second and latency (p50, p99) that wrk measured.
+struct Wrk {
+    rps: f64,
+    p50: String,
+    p99: String,
+    errors: String,
+}
+
+fn wrk(url: &str, seconds: u64, post_body: Option<&str>, dir: &Path) -> Result<Wrk> {
+    let mut cmd = Command::new("wrk");
+    cmd.args(["-t2", "-c16", &format!("-d{seconds}s"), "--latency"]);
+    if let Some(body) = post_body {
+        let script = dir.join("post.lua");
+        let lua = format!(
+            "wrk.method = \"POST\"\nwrk.body = '{body}'\nwrk.headers[\"Content-Type\"] = \"application/json\"\n"
+        );
+        std::fs::write(&script, lua).map_err(|e| e.to_string())?;
+        cmd.arg("-s").arg(script);
+    }
+    let out = cmd
+        .arg(url)
+        .output()
+        .map_err(|e| format!("running wrk: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let field = |prefix: &str| {
+        text.lines()
+            .find_map(|l| l.trim().strip_prefix(prefix).map(|v| v.trim().to_string()))
+    };
+    let rps = field("Requests/sec:")
+        .and_then(|v| v.parse().ok())
+        .ok_or(format!("wrk printed no rate:\n{text}"))?;
+    let errors = text
+        .lines()
+        .filter(|l| l.contains("Non-2xx") || l.contains("Socket errors"))
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join("; ");
+    Ok(Wrk {
+        rps,
+        p50: field("50%").unwrap_or_default(),
+        p99: field("99%").unwrap_or_default(),
+        errors,
+    })
+}
+
+/// Reads `n` messages from a topic's event stream; returns when the last one arrived.
+fn collect(url: &str, topic: &str, n: u64) -> Result<mpsc::Receiver<Result<Instant>>> {
+    let response = agent()
+        .get(format!("{url}/api/topics/{topic}/events"))
+        .call()
+        .map_err(|e| e.to_string())?;
+    let mut lines = BufReader::new(response.into_body().into_reader()).lines();
+    // The first data line confirms the subscription.
+    for line in lines.by_ref() {
+        if line.map_err(|e| e.to_string())?.starts_with("data: ") {
+            break;
+        }
+    }
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut seen = 0;
+        for line in lines {
+            match line {
+                Ok(l) if l.starts_with("data: ") => {
+                    seen += 1;
+                    if seen == n {
+                        let _ = tx.send(Ok(Instant::now()));
+                        return;
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    let _ = tx.send(Err(e.to_string()));
+                    return;
+                }
+            }
+        }
+        let _ = tx.send(Err(format!("stream ended after {seen} of {n} messages")));
+    });
+    Ok(rx)
+}
+
+fn pubsub(args: &Args, retain: bool, n: u64) -> Result<(f64, f64)> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let config = format!(
+        "[broker]\nretain_messages = {}\nsubscriber_queue = {}\n[limits]\ncall_timeout_ms = 600000\n",
+        if retain { 1000 } else { 0 },
+        n + 16
+    );
+    let (_node, url) = start_micro(args, dir.path(), &config)?;
+    deploy(&url, "caller", &args.components.join("bench_caller.wasm"))?;
+    let done = collect(&url, "bench", n)?;
+    let start = Instant::now();
+    let published = call(
+        &url,
+        "/caller/publish",
+        &format!(r#"{{"topic":"bench","n":{n},"size":64}}"#),
+    )?;
+    let last = done
+        .recv_timeout(Duration::from_secs(600))
+        .map_err(|_| "delivery did not finish".to_string())??;
+    let publish_rate = n as f64 / (published["elapsed_ns"].as_f64().unwrap_or(1.0) / 1e9);
+    let delivery_rate = n as f64 / last.duration_since(start).as_secs_f64();
+    Ok((publish_rate, delivery_rate))
+}
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("benchmark failed: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<()> {
+    let args = args()?;
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let s = args.seconds;
+    println!("# micro benchmarks ({s} s per wrk run, wrk -t2 -c16)\n");
+
+    let (wasmtime, wt_url) = start_wasmtime(&args)?;
+    let base = wrk(&format!("{wt_url}/"), s, None, dir.path())?;
+    drop(wasmtime);
+
+    let node_dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let (_node, url) = start_micro(&args, node_dir.path(), "")?;
+    deploy(&url, "web", &args.components.join("http_hello.wasm"))?;
+    deploy(&url, "hello", &args.components.join("hello.wasm"))?;
+    deploy(&url, "caller", &args.components.join("bench_caller.wasm"))?;
+    let web = wrk(&format!("{url}/web/"), s, None, dir.path())?;
+    let hello = wrk(
+        &format!("{url}/hello/greet"),
+        s,
+        Some(r#"{"name":"Ada"}"#),
+        dir.path(),
+    )?;
+
+    println!("## Gateway throughput\n");
+    println!("| target | req/s | p50 | p99 | ratio vs wasmtime serve | errors |");
+    println!("| --- | ---: | ---: | ---: | ---: | --- |");
+    for (name, w) in [
+        ("wasi:http hello, `wasmtime serve`", &base),
+        ("wasi:http hello, micro", &web),
+        ("examples/hello (POST /hello/greet), micro", &hello),
+    ] {
+        println!(
+            "| {name} | {:.0} | {} | {} | {:.2} | {} |",
+            w.rps,
+            w.p50,
+            w.p99,
+            w.rps / base.rps,
+            w.errors
+        );
+    }
+
+    let body = r#"{"service":"hello","method":"greet","body":{"name":"Ada"},"n":1000}"#;
+    call(&url, "/caller/measure", body)?; // warm-up
+    let m = call(&url, "/caller/measure", &body.replace("1000", "20000"))?;
+    let us = |k: &str| m[k].as_f64().unwrap_or(0.0) / 1000.0;
+    println!(
+        "\n## Component-to-component call (`transport.call` to examples/hello greet, measured in wasm)\n"
+    );
+    println!("| n | p50 | p99 | mean | min |");
+    println!("| ---: | ---: | ---: | ---: | ---: |");
+    println!(
+        "| {} | {:.1} µs | {:.1} µs | {:.1} µs | {:.1} µs |",
+        m["n"],
+        us("p50_ns"),
+        us("p99_ns"),
+        us("mean_ns"),
+        us("min_ns")
+    );
+
+    println!("\n## Local publish → delivery (64-byte messages, one event-stream subscriber)\n");
+    println!("| retention | messages | publish rate (in wasm) | publish-to-delivery rate |");
+    println!("| --- | ---: | ---: | ---: |");
+    for (retain, n) in [(false, 50_000), (true, 2_000)] {
+        let (publish, delivery) = pubsub(&args, retain, n)?;
+        println!(
+            "| {} | {n} | {publish:.0} msg/s | {delivery:.0} msg/s |",
+            if retain {
+                "on (1000 msgs, durable)"
+            } else {
+                "off"
+            }
+        );
+    }
+    Ok(())
+}
