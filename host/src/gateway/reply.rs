@@ -54,27 +54,44 @@ pub fn call_error(e: &CallError) -> Response<Body> {
 }
 
 /// Reads a request body of at most `limit` bytes; a larger one is a 413.
+///
+/// The rest of an oversized body is read and dropped (up to [`DRAIN_FACTOR`] times the limit)
+/// before answering, so a client still sending gets the 413 instead of a broken connection.
 pub async fn read_body<B>(body: B, limit: usize) -> Result<Bytes, Response<Body>>
 where
-    B: hyper::body::Body<Data = Bytes>,
-    B::Error: Into<BoxError>,
+    B: hyper::body::Body<Data = Bytes> + Unpin,
+    B::Error: std::fmt::Display,
 {
-    match http_body_util::Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e)
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some() =>
-        {
-            Err(error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too-large",
-                format!("request body exceeds the limit of {limit} bytes"),
-            ))
+    let mut body = body;
+    let mut kept = bytes::BytesMut::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| {
+            error(
+                StatusCode::BAD_REQUEST,
+                "bad-request",
+                format!("reading the request body: {e}"),
+            )
+        })?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        seen = seen.saturating_add(data.len());
+        if seen <= limit {
+            kept.extend_from_slice(&data);
+        } else if seen > limit.saturating_mul(DRAIN_FACTOR) {
+            break;
         }
-        Err(e) => Err(error(
-            StatusCode::BAD_REQUEST,
-            "bad-request",
-            format!("reading the request body: {e}"),
-        )),
     }
+    if seen > limit {
+        return Err(error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too-large",
+            format!("request body exceeds the limit of {limit} bytes"),
+        ));
+    }
+    Ok(kept.freeze())
 }
+
+/// How much of an oversized body is drained before answering, as a multiple of the limit.
+pub const DRAIN_FACTOR: usize = 4;
