@@ -75,10 +75,11 @@ fn free_port() -> u16 {
         .unwrap_or(18181)
 }
 
-fn start_wasmtime(args: &Args) -> Result<(Proc, String)> {
+fn start_wasmtime(args: &Args, options: &[&str]) -> Result<(Proc, String)> {
     let port = free_port();
     let mut child = Command::new(&args.wasmtime)
         .args(["serve", "-Scli", "--addr", &format!("127.0.0.1:{port}")])
+        .args(options)
         .arg(args.components.join("http_hello.wasm"))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -260,9 +261,14 @@ fn run() -> Result<()> {
     let s = args.seconds;
     println!("# micro benchmarks ({s} s per wrk run, wrk -t2 -c16)\n");
 
-    let (wasmtime, wt_url) = start_wasmtime(&args)?;
-    let base = wrk(&format!("{wt_url}/"), s, None, dir.path())?;
+    let (wasmtime, wt_url) = start_wasmtime(&args, &[])?;
+    let plain = wrk(&format!("{wt_url}/"), s, None, dir.path())?;
     drop(wasmtime);
+    let (wasmtime, wt_url) = start_wasmtime(&args, &["-O", "pooling-allocator=y"])?;
+    let pooled = wrk(&format!("{wt_url}/"), s, None, dir.path())?;
+    drop(wasmtime);
+    // Ratios are against the faster of the two wasmtime configurations.
+    let base_rps = plain.rps.max(pooled.rps);
 
     let node_dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let (_node, url) = start_micro(&args, node_dir.path(), "")?;
@@ -278,10 +284,11 @@ fn run() -> Result<()> {
     )?;
 
     println!("## Gateway throughput\n");
-    println!("| target | req/s | p50 | p99 | ratio vs wasmtime serve | errors |");
+    println!("| target | req/s | p50 | p99 | ratio vs best wasmtime serve | errors |");
     println!("| --- | ---: | ---: | ---: | ---: | --- |");
     for (name, w) in [
-        ("wasi:http hello, `wasmtime serve`", &base),
+        ("wasi:http hello, `wasmtime serve` (defaults)", &plain),
+        ("wasi:http hello, `wasmtime serve -O pooling-allocator=y`", &pooled),
         ("wasi:http hello, micro", &web),
         ("examples/hello (POST /hello/greet), micro", &hello),
     ] {
@@ -290,7 +297,7 @@ fn run() -> Result<()> {
             w.rps,
             w.p50,
             w.p99,
-            w.rps / base.rps,
+            w.rps / base_rps,
             w.errors
         );
     }
