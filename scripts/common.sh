@@ -25,3 +25,42 @@ build_components() {
     -p hello -p counter -p chat -p frontend -p http-hello \
     -p hostile -p cli-app -p unlinkable -p bench-caller
 }
+
+target_dir() {
+  cargo metadata --format-version 1 --no-deps \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])'
+}
+
+# True when $1 is missing or older than any of the other files.
+stale() {
+  local out="$1"; shift
+  [ -e "$out" ] || return 0
+  local f
+  for f in "$@"; do [ "$f" -nt "$out" ] && return 0; done
+  return 1
+}
+
+# Components the tests build with other languages' own tools, against the same WIT:
+# componentize-py (pip, pinned) and componentize-js (npm, pinned in package-lock.json).
+build_foreign_components() {
+  local out; out="$(target_dir)/wasm32-wasip2/release"
+  mkdir -p "$out"
+  local venv="$HOME/.cache/micro/venv"
+  if [ ! -x "$venv/bin/componentize-py" ] || [ "$("$venv/bin/componentize-py" --version 2>/dev/null)" != "componentize-py 0.25.1" ]; then
+    step "installing componentize-py 0.25.1"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet componentize-py==0.25.1
+  fi
+  if stale "$out/py_hello.wasm" tests/components/py-hello/app.py wit/*.wit; then
+    step "building tests/components/py-hello with componentize-py"
+    (cd tests/components/py-hello && "$venv/bin/componentize-py" -d ../../../wit -w service componentize app -o "$out/py_hello.wasm")
+  fi
+  if [ ! -d tests/components/js-hello/node_modules/@bytecodealliance/componentize-js ]; then
+    step "installing componentize-js (npm ci)"
+    (cd tests/components/js-hello && npm ci --no-audit --no-fund)
+  fi
+  if stale "$out/js_hello.wasm" tests/components/js-hello/hello.js tests/components/js-hello/build.mjs wit/*.wit; then
+    step "building tests/components/js-hello with componentize-js"
+    (cd tests/components/js-hello && node build.mjs hello.js ../../../wit "$out/js_hello.wasm")
+  fi
+}

@@ -288,7 +288,10 @@ fn run() -> Result<()> {
     println!("| --- | ---: | ---: | ---: | ---: | --- |");
     for (name, w) in [
         ("wasi:http hello, `wasmtime serve` (defaults)", &plain),
-        ("wasi:http hello, `wasmtime serve -O pooling-allocator=y`", &pooled),
+        (
+            "wasi:http hello, `wasmtime serve -O pooling-allocator=y`",
+            &pooled,
+        ),
         ("wasi:http hello, micro", &web),
         ("examples/hello (POST /hello/greet), micro", &hello),
     ] {

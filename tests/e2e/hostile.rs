@@ -167,3 +167,52 @@ fn calls_beyond_the_concurrency_cap_wait_instead_of_failing() {
         assert_eq!(t.join().unwrap(), (200, (1000 + i).to_string()));
     }
 }
+
+#[test]
+fn the_sandbox_has_no_files_no_environment_and_no_sockets() {
+    let dir = temp_dir();
+    let node = node_with_hostile(dir.path());
+    let authority = node.url.trim_start_matches("http://").to_string();
+    let (status, probe) = node.post_json(
+        "/hostile/probe",
+        &format!(r#"{{"authority":"{authority}","path":"/"}}"#),
+    );
+    assert_eq!(status, 200, "{probe}");
+    assert!(
+        probe["root_dir"].as_str().unwrap().starts_with("error"),
+        "{probe}"
+    );
+    assert_eq!(probe["env_vars"], 0, "{probe}");
+    assert!(
+        probe["tcp"].as_str().unwrap().starts_with("error"),
+        "{probe}"
+    );
+}
+
+#[test]
+fn outgoing_http_is_refused_unless_the_service_is_allowed() {
+    let body = |node: &TestNode| {
+        let authority = node.url.trim_start_matches("http://").to_string();
+        format!(r#"{{"authority":"{authority}","path":"/api/health"}}"#)
+    };
+    let dir = temp_dir();
+    let node = node_with_hostile(dir.path());
+    let (status, answer) = node.post_json("/hostile/fetch", &body(&node));
+    assert_eq!(status, 200);
+    assert_eq!(answer, "error: ErrorCode::HttpRequestDenied");
+    drop(node);
+
+    let dir = temp_dir();
+    let node = TestNode::start(
+        dir.path(),
+        &format!("{LIMITS}\n[http]\nallow_outgoing = [\"hostile\"]\n"),
+    );
+    node.deploy("hostile", "hostile");
+    let (status, answer) = node.post_json("/hostile/fetch", &body(&node));
+    assert_eq!(
+        (status, answer.as_str()),
+        (200, Some("status: 200")),
+        "{}",
+        node.log()
+    );
+}

@@ -80,7 +80,58 @@ fn call_loop(_ctx: &Context, _: ()) -> Result<serde_json::Value> {
     micro_sdk::call("hostile", "loop", &())
 }
 
+#[derive(Deserialize)]
+struct Fetch {
+    /// `host:port` to send `GET {path}` to over plain HTTP.
+    authority: String,
+    path: String,
+}
+
+/// Tries an outgoing HTTP request through `wasi:http/outgoing-handler`; answers the status or
+/// the error code the host gave.
+fn fetch(_ctx: &Context, input: Fetch) -> Result<String> {
+    use wasip2::http::types::{Fields, OutgoingRequest, Scheme};
+    let request = OutgoingRequest::new(Fields::new());
+    let _ = request.set_scheme(Some(&Scheme::Http));
+    let _ = request.set_authority(Some(&input.authority));
+    let _ = request.set_path_with_query(Some(&input.path));
+    let future = match wasip2::http::outgoing_handler::handle(request, None) {
+        Ok(future) => future,
+        Err(code) => return Ok(format!("error: {code:?}")),
+    };
+    future.subscribe().block();
+    Ok(match future.get() {
+        Some(Ok(Ok(response))) => format!("status: {}", response.status()),
+        Some(Ok(Err(code))) => format!("error: {code:?}"),
+        other => format!("error: {other:?}"),
+    })
+}
+
+/// What the sandbox lets a component see of the machine.
+#[derive(serde::Serialize)]
+struct Probe {
+    root_dir: String,
+    env_vars: usize,
+    tcp: String,
+}
+
+fn probe(_ctx: &Context, input: Fetch) -> Result<Probe> {
+    Ok(Probe {
+        root_dir: match std::fs::read_dir("/") {
+            Ok(entries) => format!("listed {} entries", entries.count()),
+            Err(e) => format!("error: {e}"),
+        },
+        env_vars: std::env::vars().count(),
+        tcp: match std::net::TcpStream::connect(&input.authority) {
+            Ok(_) => "connected".into(),
+            Err(e) => format!("error: {e}"),
+        },
+    })
+}
+
 micro_sdk::service!(Hostile {
+    "fetch" => fetch,
+    "probe" => probe,
     "loop" => call_loop,
     "spin" => spin,
     "bomb" => bomb,
