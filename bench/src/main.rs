@@ -224,7 +224,10 @@ fn collect(url: &str, topic: &str, n: u64) -> Result<mpsc::Receiver<Result<Insta
     Ok(rx)
 }
 
-fn pubsub(args: &Args, retain: bool, n: u64) -> Result<(f64, f64)> {
+/// `publishers` concurrent calls of the bench component each publish `n / publishers` 64-byte
+/// messages; one event-stream subscriber receives them. Returns (publish rate, publish-to-delivery
+/// rate); the publish rate is total messages over the slowest publisher's time in wasm.
+fn pubsub(args: &Args, retain: bool, n: u64, publishers: u64) -> Result<(f64, f64)> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let config = format!(
         "[broker]\nretain_messages = {}\nsubscriber_queue = {}\n[limits]\ncall_timeout_ms = 600000\n",
@@ -234,18 +237,99 @@ fn pubsub(args: &Args, retain: bool, n: u64) -> Result<(f64, f64)> {
     let (_node, url) = start_micro(args, dir.path(), &config)?;
     deploy(&url, "caller", &args.components.join("bench_caller.wasm"))?;
     let done = collect(&url, "bench", n)?;
+    let each = n / publishers;
     let start = Instant::now();
-    let published = call(
-        &url,
-        "/caller/publish",
-        &format!(r#"{{"topic":"bench","n":{n},"size":64}}"#),
-    )?;
+    let calls: Vec<_> = (0..publishers)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || {
+                call(
+                    &url,
+                    "/caller/publish",
+                    &format!(r#"{{"topic":"bench","n":{each},"size":64}}"#),
+                )
+            })
+        })
+        .collect();
+    let mut slowest = 0.0f64;
+    for c in calls {
+        let published = c
+            .join()
+            .map_err(|_| "publisher thread panicked".to_string())??;
+        slowest = slowest.max(published["elapsed_ns"].as_f64().unwrap_or(1.0));
+    }
     let last = done
         .recv_timeout(Duration::from_secs(600))
         .map_err(|_| "delivery did not finish".to_string())??;
-    let publish_rate = n as f64 / (published["elapsed_ns"].as_f64().unwrap_or(1.0) / 1e9);
+    let publish_rate = n as f64 / (slowest / 1e9);
     let delivery_rate = n as f64 / last.duration_since(start).as_secs_f64();
     Ok((publish_rate, delivery_rate))
+}
+
+/// Core NATS, the peer a user would pick for events: one connection publishes `n` 64-byte
+/// messages, another receives them. Returns (publish rate, publish-to-delivery rate).
+fn nats(n: u64) -> Result<(f64, f64)> {
+    let port = free_port();
+    let mut child = Command::new("nats-server")
+        .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("starting nats-server (apt-get install nats-server): {e}"))?;
+    let stderr = child.stderr.take().ok_or("no stderr")?;
+    let _server = Proc(child);
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut sent = false;
+        for line in BufReader::new(stderr)
+            .lines()
+            .map_while(std::result::Result::ok)
+        {
+            if !sent && line.contains("Server is ready") {
+                let _ = tx.send(());
+                sent = true;
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(30))
+        .map_err(|_| "nats-server did not become ready")?;
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    runtime.block_on(async move {
+        use futures::StreamExt as _;
+        let url = format!("nats://127.0.0.1:{port}");
+        let publisher = async_nats::connect(&url).await.map_err(|e| e.to_string())?;
+        let receiver = async_nats::connect(&url).await.map_err(|e| e.to_string())?;
+        let mut subscription = receiver
+            .subscribe("bench")
+            .await
+            .map_err(|e| e.to_string())?;
+        receiver.flush().await.map_err(|e| e.to_string())?;
+        let count = tokio::spawn(async move {
+            let mut seen = 0;
+            while subscription.next().await.is_some() {
+                seen += 1;
+                if seen == n {
+                    return Ok(Instant::now());
+                }
+            }
+            Err(format!("subscription ended after {seen} of {n}"))
+        });
+        let payload = bytes::Bytes::from(vec![b'x'; 64]);
+        let start = Instant::now();
+        for _ in 0..n {
+            publisher
+                .publish("bench", payload.clone())
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        publisher.flush().await.map_err(|e| e.to_string())?;
+        let published = start.elapsed();
+        let last = count.await.map_err(|e| e.to_string())??;
+        Ok((
+            n as f64 / published.as_secs_f64(),
+            n as f64 / last.duration_since(start).as_secs_f64(),
+        ))
+    })
 }
 
 fn main() {
@@ -324,17 +408,21 @@ fn run() -> Result<()> {
     );
 
     println!("\n## Local publish → delivery (64-byte messages, one event-stream subscriber)\n");
-    println!("| retention | messages | publish rate (in wasm) | publish-to-delivery rate |");
-    println!("| --- | ---: | ---: | ---: |");
-    for (retain, n) in [(false, 50_000), (true, 2_000)] {
-        let (publish, delivery) = pubsub(&args, retain, n)?;
+    println!(
+        "| broker | retention | messages | publish rate | publish-to-delivery rate | vs NATS |"
+    );
+    println!("| --- | --- | ---: | ---: | ---: | ---: |");
+    let n = 50_000;
+    let (nats_publish, nats_delivery) = nats(n)?;
+    println!(
+        "| nats-server (core), Rust client | none | {n} | {nats_publish:.0} msg/s | {nats_delivery:.0} msg/s | 1.00 |"
+    );
+    for (retain, n, publishers) in [(false, n, 1), (true, 2_000, 1), (true, 8_000, 8)] {
+        let (publish, delivery) = pubsub(&args, retain, n, publishers)?;
+        let retention = if retain { "1000 msgs, durable" } else { "off" };
         println!(
-            "| {} | {n} | {publish:.0} msg/s | {delivery:.0} msg/s |",
-            if retain {
-                "on (1000 msgs, durable)"
-            } else {
-                "off"
-            }
+            "| micro, {publishers} component publisher(s), event-stream subscriber | {retention} | {n} | {publish:.0} msg/s | {delivery:.0} msg/s | {:.2} |",
+            delivery / nats_delivery
         );
     }
     Ok(())

@@ -30,7 +30,11 @@ pub async fn publish(node: &Arc<Node>, request: Request<Incoming>, topic: &str) 
             Ok(bytes) => bytes.to_vec(),
             Err(response) => return response,
         };
-    match node.broker.publish(topic, payload, content_type, None) {
+    match node
+        .broker
+        .publish(topic, payload, content_type, None)
+        .await
+    {
         Ok(sequence) => reply::json(
             StatusCode::OK,
             &serde_json::json!({ "topic": topic, "sequence": sequence }),
@@ -39,25 +43,50 @@ pub async fn publish(node: &Arc<Node>, request: Request<Incoming>, topic: &str) 
     }
 }
 
-/// A message as JSON: text payloads as `payload`, others as `payload_base64`.
-pub fn message_json(m: &Message) -> serde_json::Value {
-    let mut value = serde_json::json!({
-        "topic": m.topic,
-        "sequence": m.sequence,
-        "published_at_ms": m.published_at_ms,
-        "publisher": m.publisher,
-        "content_type": m.content_type,
-    });
-    match std::str::from_utf8(&m.payload) {
-        Ok(text) => value["payload"] = text.into(),
-        Err(_) => {
-            value["payload_base64"] = base64::engine::general_purpose::STANDARD
-                .encode(&m.payload)
-                .into()
+/// A message as the event stream and the API show it: text payloads as `payload`, others as
+/// `payload_base64`.
+#[derive(serde::Serialize)]
+pub struct MessageView<'a> {
+    topic: &'a str,
+    sequence: u64,
+    published_at_ms: u64,
+    publisher: Option<&'a str>,
+    content_type: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    payload: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    payload_base64: Option<String>,
+}
+
+impl<'a> From<&'a Message> for MessageView<'a> {
+    fn from(m: &'a Message) -> Self {
+        let text = std::str::from_utf8(&m.payload).ok();
+        Self {
+            topic: &m.topic,
+            sequence: m.sequence,
+            published_at_ms: m.published_at_ms,
+            publisher: m.publisher.as_deref(),
+            content_type: &m.content_type,
+            payload: text,
+            payload_base64: match text {
+                Some(_) => None,
+                None => Some(base64::engine::general_purpose::STANDARD.encode(&m.payload)),
+            },
         }
     }
-    value
 }
+
+/// Appends one `message` event to `out`.
+fn write_event(out: &mut Vec<u8>, m: &Message) {
+    use std::io::Write as _;
+    let _ = write!(out, "id: {}\nevent: message\ndata: ", m.sequence);
+    // Serialising a struct of strings and numbers into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, &MessageView::from(m));
+    out.extend_from_slice(b"\n\n");
+}
+
+/// Most messages written in one chunk of the event stream.
+const MAX_BATCH: usize = 512;
 
 /// `GET /api/topics/{topic}/events[?history=true][&group=G]`: a server-sent event stream. The
 /// first event, `subscribed`, says the subscription is in place; then one `message` per message.
@@ -85,13 +114,16 @@ pub fn subscribe(node: &Arc<Node>, request: &Request<Incoming>, topic: &str) -> 
         serde_json::json!({ "topic": topic, "group": group, "history": history })
     );
     let first = futures::stream::once(async move { Bytes::from(hello) });
-    let messages = tokio_stream::wrappers::ReceiverStream::new(subscription.messages).map(|m| {
-        Bytes::from(format!(
-            "id: {}\nevent: message\ndata: {}\n\n",
-            m.sequence,
-            message_json(&m)
-        ))
-    });
+    // Every message already queued goes out in one chunk: one write for a burst, not one each.
+    let messages = tokio_stream::wrappers::ReceiverStream::new(subscription.messages)
+        .ready_chunks(MAX_BATCH)
+        .map(|batch| {
+            let mut out = Vec::with_capacity(batch.len() * 160);
+            for m in &batch {
+                write_event(&mut out, m);
+            }
+            Bytes::from(out)
+        });
     let stream = first
         .chain(messages)
         .map(|bytes| Ok::<_, BoxError>(Frame::data(bytes)));

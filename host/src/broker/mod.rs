@@ -1,25 +1,25 @@
 //! Publish and subscribe by topic (the `broker` WIT interface).
 //!
 //! Every subscriber has a bounded queue; members of a queue group share a topic's messages
-//! round-robin. The recent messages of each topic are retained in redb (by count and age) and
-//! replayed, in order and before any live message, to a subscriber that asks for history.
-//! A subscriber that falls a full queue behind misses live messages, as a slow consumer does in
-//! NATS; they remain in retention for replay.
+//! round-robin. A subscriber that falls a full queue behind misses live messages, as a slow
+//! consumer does in NATS; they remain in retention for replay. With retention on, messages are
+//! committed to redb (group commit, see `retention`) before they are delivered and before the
+//! publisher is answered; a subscriber asking for history gets the retained messages, then the
+//! live ones, with no gap and no duplicate.
+
+mod retention;
 
 use crate::config::BrokerConfig;
 use crate::runtime::HostState;
 use crate::wit::micro::network::broker as wit;
 pub use crate::wit::micro::network::broker::{Message, PublishError};
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::Database;
+use retention::{Pending, Retention};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
-use tokio::sync::mpsc;
-
-/// Retained messages: (topic, sequence) -> (payload, content type, published at, publisher).
-type Retained<'a> = (&'a [u8], &'a str, u64, Option<&'a str>);
-const MESSAGES: TableDefinition<(&str, u64), Retained> = TableDefinition::new("messages");
+use tokio::sync::{mpsc, oneshot};
 
 /// Longest topic name.
 const MAX_TOPIC: usize = 255;
@@ -44,23 +44,32 @@ struct Group {
 
 struct Topic {
     next_sequence: u64,
+    /// Every message up to here has been delivered to the subscribers of its time; later ones
+    /// are committed or on their way and will be delivered live.
+    delivered_through: u64,
     direct: Vec<Subscriber>,
     groups: BTreeMap<String, Group>,
 }
 
 /// A live subscription: messages arrive on `messages`; dropping it unsubscribes.
 pub struct Subscription {
-    pub id: u64,
     pub messages: mpsc::Receiver<Message>,
+}
+
+/// What the broker and its committer thread share.
+pub(crate) struct Shared {
+    retention: Retention,
+    config: BrokerConfig,
+    topics: Mutex<HashMap<String, Topic>>,
+    dropped: AtomicU64,
 }
 
 /// The node's broker.
 pub struct Broker {
-    db: Arc<Database>,
-    config: BrokerConfig,
-    topics: Mutex<HashMap<String, Topic>>,
-    next_id: AtomicU64,
-    dropped: AtomicU64,
+    shared: Arc<Shared>,
+    /// The committer's queue, when retention is on.
+    committer: Option<mpsc::UnboundedSender<Pending>>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 fn now_ms() -> u64 {
@@ -86,52 +95,74 @@ pub fn check_topic(topic: &str) -> Result<(), PublishError> {
     }
 }
 
-impl Broker {
-    /// Opens the broker's retention table.
-    pub fn open(db: Arc<Database>, config: BrokerConfig) -> Result<Self, redb::Error> {
-        let tx = db.begin_write()?;
-        tx.open_table(MESSAGES)?;
-        tx.commit()?;
-        Ok(Self {
-            db,
-            config,
-            topics: Mutex::default(),
-            next_id: AtomicU64::new(1),
-            dropped: AtomicU64::new(0),
-        })
-    }
-
-    /// Live messages that subscribers missed because their queue was full.
-    pub fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
-    }
-
+impl Shared {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Topic>> {
         self.topics.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The topic's state, created with the sequence following its last retained message.
     fn topic<'a>(&self, topics: &'a mut HashMap<String, Topic>, name: &str) -> &'a mut Topic {
-        topics.entry(name.to_string()).or_insert_with(|| Topic {
-            next_sequence: self.last_retained(name).map_or(1, |s| s + 1),
-            direct: Vec::new(),
-            groups: BTreeMap::new(),
+        topics.entry(name.to_string()).or_insert_with(|| {
+            let last = self.retention.last_sequence(name).unwrap_or(0);
+            Topic {
+                next_sequence: last + 1,
+                delivered_through: last,
+                direct: Vec::new(),
+                groups: BTreeMap::new(),
+            }
         })
     }
 
-    fn last_retained(&self, topic: &str) -> Option<u64> {
-        let tx = self.db.begin_read().ok()?;
-        let table = tx.open_table(MESSAGES).ok()?;
-        let last = table
-            .range((topic, 0)..=(topic, u64::MAX))
-            .ok()?
-            .next_back()?
-            .ok()?;
-        Some(last.0.value().1)
+    /// Delivers messages, in order, to the current subscribers of their topics.
+    fn deliver_committed<'a>(&self, messages: impl Iterator<Item = &'a Message>) {
+        let mut topics = self.lock();
+        for message in messages {
+            let topic = self.topic(&mut topics, &message.topic);
+            self.deliver(topic, message);
+        }
     }
 
-    /// Publishes a message; returns its sequence number once it is retained and queued.
-    pub fn publish(
+    fn deliver(&self, topic: &mut Topic, message: &Message) {
+        let dropped = deliver(topic, message);
+        topic.delivered_through = message.sequence;
+        if dropped > 0 {
+            self.dropped.fetch_add(dropped, Ordering::Relaxed);
+            tracing::warn!(topic = %message.topic, dropped, "slow subscribers missed a message");
+        }
+    }
+}
+
+impl Broker {
+    /// Opens the broker, with its committer thread when retention is on.
+    pub fn open(db: Arc<Database>, config: BrokerConfig) -> anyhow::Result<Self> {
+        let retention = Retention::open(db, config.clone())?;
+        let shared = Arc::new(Shared {
+            retention,
+            config,
+            topics: Mutex::default(),
+            dropped: AtomicU64::new(0),
+        });
+        let (committer, thread) = if shared.config.retain_messages > 0 {
+            let (tx, thread) = retention::start_committer(shared.clone())?;
+            (Some(tx), Some(thread))
+        } else {
+            (None, None)
+        };
+        Ok(Self {
+            shared,
+            committer,
+            thread,
+        })
+    }
+
+    /// Live messages that subscribers missed because their queue was full.
+    pub fn dropped(&self) -> u64 {
+        self.shared.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Publishes a message; returns its sequence number once it is retained (when retention is
+    /// on) and queued for every current subscriber.
+    pub async fn publish(
         &self,
         topic: &str,
         payload: Vec<u8>,
@@ -139,89 +170,48 @@ impl Broker {
         publisher: Option<String>,
     ) -> Result<u64, PublishError> {
         check_topic(topic)?;
-        if payload.len() > self.config.max_message_bytes {
+        let limit = self.shared.config.max_message_bytes;
+        if payload.len() > limit {
             return Err(PublishError::TooLarge(format!(
-                "message of {} bytes exceeds the limit of {} bytes",
-                payload.len(),
-                self.config.max_message_bytes
+                "message of {} bytes exceeds the limit of {limit} bytes",
+                payload.len()
             )));
         }
-        let mut topics = self.lock();
-        let state = self.topic(&mut topics, topic);
-        let message = Message {
-            topic: topic.to_string(),
-            payload,
-            content_type,
-            sequence: state.next_sequence,
-            published_at_ms: now_ms(),
-            publisher,
-        };
-        if self.config.retain_messages > 0 {
-            self.retain(&message)
-                .map_err(|e| PublishError::Unavailable(format!("retaining: {e}")))?;
-        }
-        state.next_sequence += 1;
-        let dropped = deliver(state, &message);
-        if dropped > 0 {
-            self.dropped.fetch_add(dropped, Ordering::Relaxed);
-            tracing::warn!(topic, dropped, "slow subscribers missed a message");
-        }
-        Ok(message.sequence)
-    }
-
-    fn retain(&self, m: &Message) -> Result<(), redb::Error> {
-        let tx = self.db.begin_write()?;
-        {
-            let mut table = tx.open_table(MESSAGES)?;
-            let value = (
-                m.payload.as_slice(),
-                m.content_type.as_str(),
-                m.published_at_ms,
-                m.publisher.as_deref(),
-            );
-            table.insert((m.topic.as_str(), m.sequence), value)?;
-            let keep_from = (m.sequence + 1).saturating_sub(self.config.retain_messages);
-            let cutoff = m
-                .published_at_ms
-                .saturating_sub(self.config.retain_seconds * 1000);
-            let mut expired = Vec::new();
-            for item in table.range((m.topic.as_str(), 0)..(m.topic.as_str(), m.sequence))? {
-                let (key, value) = item?;
-                let sequence = key.value().1;
-                if sequence >= keep_from && value.value().2 >= cutoff {
-                    break;
-                }
-                expired.push(sequence);
-            }
-            for sequence in expired {
-                table.remove((m.topic.as_str(), sequence))?;
-            }
-        }
-        tx.commit()?;
-        Ok(())
-    }
-
-    fn retained(&self, topic: &str) -> Result<Vec<Message>, redb::Error> {
-        let cutoff = now_ms().saturating_sub(self.config.retain_seconds * 1000);
-        let tx = self.db.begin_read()?;
-        let table = tx.open_table(MESSAGES)?;
-        let mut out = Vec::new();
-        for item in table.range((topic, 0)..=(topic, u64::MAX))? {
-            let (key, value) = item?;
-            let (payload, content_type, published_at_ms, publisher) = value.value();
-            if published_at_ms < cutoff {
-                continue;
-            }
-            out.push(Message {
+        let (sequence, committed) = {
+            let mut topics = self.shared.lock();
+            let state = self.shared.topic(&mut topics, topic);
+            let sequence = state.next_sequence;
+            state.next_sequence += 1;
+            let message = Message {
                 topic: topic.to_string(),
-                payload: payload.to_vec(),
-                content_type: content_type.to_string(),
-                sequence: key.value().1,
-                published_at_ms,
-                publisher: publisher.map(str::to_string),
-            });
+                payload,
+                content_type,
+                sequence,
+                published_at_ms: now_ms(),
+                publisher,
+            };
+            match &self.committer {
+                None => {
+                    self.shared.deliver(state, &message);
+                    return Ok(sequence);
+                }
+                // Queued under the topic lock, so the committer sees messages in sequence order.
+                Some(queue) => {
+                    let (done, committed) = oneshot::channel();
+                    queue
+                        .send(Pending { message, done })
+                        .map_err(|_| PublishError::Unavailable("the broker is stopping".into()))?;
+                    (sequence, committed)
+                }
+            }
+        };
+        match committed.await {
+            Ok(Ok(())) => Ok(sequence),
+            Ok(Err(e)) => Err(PublishError::Unavailable(e)),
+            Err(_) => Err(PublishError::Unavailable(
+                "the broker stopped before committing".into(),
+            )),
         }
-        Ok(out)
     }
 
     /// Subscribes to `topic`, optionally in a queue group, optionally replaying retained messages
@@ -234,20 +224,23 @@ impl Broker {
         owner: Owner,
     ) -> Result<Subscription, PublishError> {
         check_topic(topic)?;
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let mut topics = self.lock();
+        let mut topics = self.shared.lock();
+        let state = self.shared.topic(&mut topics, topic);
+        // Messages after `delivered_through` are committed or in flight: they arrive live.
         let history = if history {
-            self.retained(topic)
+            self.shared
+                .retention
+                .read(topic, state.delivered_through)
                 .map_err(|e| PublishError::Unavailable(format!("reading history: {e}")))?
         } else {
             Vec::new()
         };
-        let (tx, messages) = mpsc::channel(self.config.subscriber_queue.max(1) + history.len());
+        let (tx, messages) =
+            mpsc::channel(self.shared.config.subscriber_queue.max(1) + history.len());
         for message in history {
             // Cannot fail: the queue has room for the whole history.
             let _ = tx.try_send(message);
         }
-        let state = self.topic(&mut topics, topic);
         let subscriber = Subscriber { owner, tx };
         match queue_group {
             Some(group) => state
@@ -258,12 +251,12 @@ impl Broker {
                 .push(subscriber),
             None => state.direct.push(subscriber),
         }
-        Ok(Subscription { id, messages })
+        Ok(Subscription { messages })
     }
 
     /// Drops every subscription held by `owner`.
     pub fn unsubscribe_owner(&self, owner: &Owner) {
-        let mut topics = self.lock();
+        let mut topics = self.shared.lock();
         for topic in topics.values_mut() {
             topic.direct.retain(|s| s.owner != *owner);
             for group in topic.groups.values_mut() {
@@ -273,9 +266,9 @@ impl Broker {
         }
     }
 
-    /// Topics this node has seen, with their next sequence and subscriber count.
+    /// Topics this node has seen, with their last sequence and subscriber count.
     pub fn topics(&self) -> Vec<(String, u64, usize)> {
-        let topics = self.lock();
+        let topics = self.shared.lock();
         let mut out: Vec<_> = topics
             .iter()
             .map(|(name, t)| {
@@ -286,6 +279,17 @@ impl Broker {
             .collect();
         out.sort();
         out
+    }
+}
+
+impl Drop for Broker {
+    /// Lets the committer finish what is queued and waits for it, so the database is closed
+    /// when the broker is gone.
+    fn drop(&mut self) {
+        self.committer.take();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
     }
 }
 
@@ -335,6 +339,7 @@ impl wit::Host for HostState {
         self.node
             .broker
             .publish(&topic, payload, content_type, publisher)
+            .await
     }
 }
 
@@ -354,19 +359,20 @@ mod tests {
         (dir, Broker::open(db, config).unwrap())
     }
 
-    fn publish(b: &Broker, topic: &str, text: &str) -> u64 {
+    async fn publish(b: &Broker, topic: &str, text: &str) -> u64 {
         b.publish(topic, text.as_bytes().to_vec(), "text/plain".into(), None)
+            .await
             .unwrap()
     }
 
-    #[test]
-    fn each_group_message_goes_to_exactly_one_member() {
+    #[tokio::test]
+    async fn each_group_message_goes_to_exactly_one_member() {
         let (_d, b) = broker(0);
         let mut a = b.subscribe("t", Some("g"), false, Owner::Client).unwrap();
         let mut c = b.subscribe("t", Some("g"), false, Owner::Client).unwrap();
         let mut all = b.subscribe("t", None, false, Owner::Client).unwrap();
         for i in 0..10 {
-            publish(&b, "t", &i.to_string());
+            publish(&b, "t", &i.to_string()).await;
         }
         let (mut na, mut nc, mut nall) = (0, 0, 0);
         while a.messages.try_recv().is_ok() {
@@ -383,22 +389,22 @@ mod tests {
         assert_eq!(nall, 10);
     }
 
-    #[test]
-    fn history_is_replayed_in_order_and_bounded_by_count() {
+    #[tokio::test]
+    async fn history_is_replayed_in_order_and_bounded_by_count() {
         let (_d, b) = broker(3);
         for i in 1..=5 {
-            assert_eq!(publish(&b, "t", &i.to_string()), i);
+            assert_eq!(publish(&b, "t", &i.to_string()).await, i);
         }
         let mut s = b.subscribe("t", None, true, Owner::Client).unwrap();
-        publish(&b, "t", "6");
+        publish(&b, "t", "6").await;
         let got: Vec<u64> = std::iter::from_fn(|| s.messages.try_recv().ok())
             .map(|m| m.sequence)
             .collect();
         assert_eq!(got, [3, 4, 5, 6]);
     }
 
-    #[test]
-    fn sequences_continue_after_reopening() {
+    #[tokio::test]
+    async fn sequences_continue_after_reopening() {
         let dir = tempfile::tempdir().unwrap();
         let config = BrokerConfig {
             retain_messages: 10,
@@ -409,37 +415,69 @@ mod tests {
         {
             let db = Arc::new(Database::create(dir.path().join("db")).unwrap());
             let b = Broker::open(db, config.clone()).unwrap();
-            publish(&b, "t", "a");
-            publish(&b, "t", "b");
+            publish(&b, "t", "a").await;
+            publish(&b, "t", "b").await;
         }
         let db = Arc::new(Database::create(dir.path().join("db")).unwrap());
         let b = Broker::open(db, config).unwrap();
-        assert_eq!(publish(&b, "t", "c"), 3);
+        assert_eq!(publish(&b, "t", "c").await, 3);
     }
 
-    #[test]
-    fn bad_topics_and_oversized_messages_are_refused() {
+    #[tokio::test]
+    async fn bad_topics_and_oversized_messages_are_refused() {
         let (_d, b) = broker(0);
         assert!(matches!(
-            b.publish("", vec![], String::new(), None),
+            b.publish("", vec![], String::new(), None).await,
             Err(PublishError::InvalidTopic(_))
         ));
         assert!(matches!(
-            b.publish("a b", vec![], String::new(), None),
+            b.publish("a b", vec![], String::new(), None).await,
             Err(PublishError::InvalidTopic(_))
         ));
         assert!(matches!(
-            b.publish("t", vec![0; 65], String::new(), None),
+            b.publish("t", vec![0; 65], String::new(), None).await,
             Err(PublishError::TooLarge(_))
         ));
     }
 
-    #[test]
-    fn closed_subscribers_are_forgotten() {
+    #[tokio::test]
+    async fn closed_subscribers_are_forgotten() {
         let (_d, b) = broker(0);
         let s = b.subscribe("t", None, false, Owner::Client).unwrap();
         drop(s);
-        publish(&b, "t", "x");
+        publish(&b, "t", "x").await;
         assert_eq!(b.topics(), vec![("t".to_string(), 1, 0)]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_subscriber_joining_during_concurrent_publishing_sees_each_message_once_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Arc::new(Database::create(dir.path().join("db")).unwrap());
+        let config = BrokerConfig {
+            retain_messages: 10_000,
+            retain_seconds: 3600,
+            max_message_bytes: 64,
+            subscriber_queue: 1_000,
+        };
+        let b = Arc::new(Broker::open(db, config).unwrap());
+        let publishers: Vec<_> = (0..4)
+            .map(|_| {
+                let b = b.clone();
+                tokio::spawn(async move {
+                    for _ in 0..100 {
+                        publish(&b, "t", "x").await;
+                    }
+                })
+            })
+            .collect();
+        tokio::task::yield_now().await;
+        let mut s = b.subscribe("t", None, true, Owner::Client).unwrap();
+        for p in publishers {
+            p.await.unwrap();
+        }
+        let got: Vec<u64> = std::iter::from_fn(|| s.messages.try_recv().ok())
+            .map(|m| m.sequence)
+            .collect();
+        assert_eq!(got, (1..=400).collect::<Vec<_>>());
     }
 }
