@@ -480,4 +480,25 @@ mod tests {
             .collect();
         assert_eq!(got, (1..=400).collect::<Vec<_>>());
     }
+
+    #[tokio::test]
+    async fn history_is_bounded_by_age() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Arc::new(Database::create(dir.path().join("db")).unwrap());
+        let config = BrokerConfig {
+            retain_messages: 100,
+            retain_seconds: 0,
+            max_message_bytes: 64,
+            subscriber_queue: 16,
+        };
+        let b = Broker::open(db, config).unwrap();
+        publish(&b, "t", "old").await;
+        // Age is wall-clock time: let the message become older than the zero-second limit.
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        let mut s = b.subscribe("t", None, true, Owner::Client).unwrap();
+        assert!(
+            s.messages.try_recv().is_err(),
+            "an expired message is not replayed"
+        );
+    }
 }
