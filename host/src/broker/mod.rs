@@ -348,13 +348,17 @@ mod tests {
     use super::*;
 
     fn broker(retain: u64) -> (tempfile::TempDir, Broker) {
+        broker_with(retain, 3600, 16)
+    }
+
+    fn broker_with(retain: u64, seconds: u64, queue: usize) -> (tempfile::TempDir, Broker) {
         let dir = tempfile::tempdir().unwrap();
         let db = Arc::new(Database::create(dir.path().join("db")).unwrap());
         let config = BrokerConfig {
             retain_messages: retain,
-            retain_seconds: 3600,
+            retain_seconds: seconds,
             max_message_bytes: 64,
-            subscriber_queue: 16,
+            subscriber_queue: queue,
         };
         (dir, Broker::open(db, config).unwrap())
     }
@@ -451,15 +455,8 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_subscriber_joining_during_concurrent_publishing_sees_each_message_once_in_order() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Arc::new(Database::create(dir.path().join("db")).unwrap());
-        let config = BrokerConfig {
-            retain_messages: 10_000,
-            retain_seconds: 3600,
-            max_message_bytes: 64,
-            subscriber_queue: 1_000,
-        };
-        let b = Arc::new(Broker::open(db, config).unwrap());
+        let (_d, b) = broker_with(10_000, 3600, 1_000);
+        let b = Arc::new(b);
         let publishers: Vec<_> = (0..4)
             .map(|_| {
                 let b = b.clone();
@@ -483,15 +480,7 @@ mod tests {
 
     #[tokio::test]
     async fn history_is_bounded_by_age() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Arc::new(Database::create(dir.path().join("db")).unwrap());
-        let config = BrokerConfig {
-            retain_messages: 100,
-            retain_seconds: 0,
-            max_message_bytes: 64,
-            subscriber_queue: 16,
-        };
-        let b = Broker::open(db, config).unwrap();
+        let (_d, b) = broker_with(100, 0, 16);
         publish(&b, "t", "old").await;
         // Age is wall-clock time: let the message become older than the zero-second limit.
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
