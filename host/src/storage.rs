@@ -188,11 +188,13 @@ impl wit::Host for HostState {
     }
 
     async fn set(&mut self, key: String, value: Vec<u8>) -> Result<(), wit::StorageError> {
-        Ok(self.node.storage.set(&self.scope.service, &key, &value)?)
+        let (storage, service) = (&self.node.storage, &self.scope.service);
+        Ok(durable_write(|| storage.set(service, &key, &value))?)
     }
 
     async fn delete(&mut self, key: String) -> Result<bool, wit::StorageError> {
-        Ok(self.node.storage.delete(&self.scope.service, &key)?)
+        let (storage, service) = (&self.node.storage, &self.scope.service);
+        Ok(durable_write(|| storage.delete(service, &key))?)
     }
 
     async fn list(
@@ -217,12 +219,19 @@ impl wit::Host for HostState {
         expected: Option<Vec<u8>>,
         new: Option<Vec<u8>>,
     ) -> Result<bool, wit::StorageError> {
-        Ok(self.node.storage.compare_and_swap(
-            &self.scope.service,
-            &key,
-            expected.as_deref(),
-            new.as_deref(),
-        )?)
+        let (storage, service) = (&self.node.storage, &self.scope.service);
+        Ok(durable_write(|| {
+            storage.compare_and_swap(service, &key, expected.as_deref(), new.as_deref())
+        })?)
+    }
+}
+
+/// Runs a write that waits for the disk (fsync) without holding up the executor: the worker's
+/// other tasks move to another thread meanwhile. Outside a multi-threaded runtime it just runs.
+fn durable_write<T>(write: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(write),
+        _ => write(),
     }
 }
 

@@ -62,3 +62,33 @@ fn storage_is_isolated_per_service() {
     let (_, a) = node.post_json("/counter/list", "");
     assert_eq!(a, serde_json::json!([{ "name": "n", "value": 7 }]));
 }
+
+#[test]
+fn concurrent_increments_lose_no_update() {
+    let dir = temp_dir();
+    let node = TestNode::start(dir.path(), "");
+    node.deploy("counter", "counter");
+    let threads: Vec<_> = (0..8)
+        .map(|_| {
+            let url = node.url.clone();
+            std::thread::spawn(move || {
+                let agent: ureq::Agent = ureq::Agent::config_builder()
+                    .http_status_as_error(false)
+                    .build()
+                    .into();
+                for _ in 0..10 {
+                    let r = agent
+                        .post(format!("{url}/counter/incr"))
+                        .send(r#"{"name":"race"}"#)
+                        .unwrap();
+                    assert_eq!(r.status().as_u16(), 200);
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let (_, body) = node.post_json("/counter/get", r#"{"name":"race"}"#);
+    assert_eq!(body["value"], 80, "compare-and-swap kept every increment");
+}
