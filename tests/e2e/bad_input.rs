@@ -49,10 +49,7 @@ fn components_that_cannot_run_are_refused_at_deploy_with_the_reason() {
 fn deploy_errors_have_specific_statuses() {
     let dir = temp_dir();
     let node = TestNode::start(dir.path(), "[limits]\nmax_component_bytes = 300000\n");
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
+    let agent = micro_tests::agent();
     let put = |name: &str, body: Vec<u8>| {
         let mut r = agent
             .put(format!("{}/api/services/{name}", node.url))

@@ -32,10 +32,7 @@ fn an_infinite_loop_times_out_while_other_services_keep_answering() {
     let node = node_with_hostile(dir.path());
     let url = node.url.clone();
     let spinner = std::thread::spawn(move || {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .build()
-            .into();
+        let agent = micro_tests::agent();
         let mut r = agent.post(format!("{url}/hostile/spin")).send("").unwrap();
         (r.status().as_u16(), r.body_mut().read_to_string().unwrap())
     });
@@ -151,10 +148,7 @@ fn calls_beyond_the_concurrency_cap_wait_instead_of_failing() {
         .map(|i| {
             let url = node.url.clone();
             std::thread::spawn(move || {
-                let agent: ureq::Agent = ureq::Agent::config_builder()
-                    .http_status_as_error(false)
-                    .build()
-                    .into();
+                let agent = micro_tests::agent();
                 let mut r = agent
                     .post(format!("{url}/hostile/recurse"))
                     .send(format!(r#"{{"depth":{}}}"#, 1000 + i))

@@ -72,10 +72,7 @@ fn concurrent_increments_lose_no_update() {
         .map(|_| {
             let url = node.url.clone();
             std::thread::spawn(move || {
-                let agent: ureq::Agent = ureq::Agent::config_builder()
-                    .http_status_as_error(false)
-                    .build()
-                    .into();
+                let agent = micro_tests::agent();
                 for _ in 0..10 {
                     let r = agent
                         .post(format!("{url}/counter/incr"))

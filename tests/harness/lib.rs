@@ -200,16 +200,9 @@ impl TestNode {
         self.cli_ok(&["run", path.to_str().expect("utf-8 path"), "--name", name]);
     }
 
-    fn agent() -> ureq::Agent {
-        ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .build()
-            .into()
-    }
-
     /// POSTs `body` to `path`; returns the status and the body as text.
     pub fn post(&self, path: &str, body: impl AsRef<[u8]>) -> (u16, String) {
-        let mut r = Self::agent()
+        let mut r = agent()
             .post(format!("{}{path}", self.url))
             .send(body.as_ref())
             .unwrap_or_else(|e| panic!("POST {path}: {e}"));
@@ -226,7 +219,7 @@ impl TestNode {
 
     /// GETs `path`; returns the status and the body as text.
     pub fn get(&self, path: &str) -> (u16, String) {
-        let mut r = Self::agent()
+        let mut r = agent()
             .get(format!("{}{path}", self.url))
             .call()
             .unwrap_or_else(|e| panic!("GET {path}: {e}"));
@@ -262,6 +255,14 @@ impl Drop for TestNode {
     }
 }
 
+/// An HTTP client that returns error statuses as answers instead of failing.
+pub fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
 /// A temporary directory for one test's nodes.
 pub fn temp_dir() -> tempfile::TempDir {
     tempfile::Builder::new()
@@ -280,7 +281,7 @@ impl TestNode {
     /// `history=true&group=g`); returns once the node confirms the subscription is in place.
     pub fn subscribe(&self, topic: &str, query: &str) -> Subscriber {
         let url = format!("{}/api/topics/{topic}/events?{query}", self.url);
-        let response = Self::agent()
+        let response = agent()
             .get(&url)
             .call()
             .unwrap_or_else(|e| panic!("GET {url}: {e}"));
