@@ -3,6 +3,7 @@
 
 use crate::runtime::{HostState, Program};
 use crate::wit::micro::network::registry as wit;
+use crate::wit::micro::network::types::CallError;
 use anyhow::Context as _;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
@@ -10,7 +11,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
-use tokio::sync::Semaphore;
+use std::time::Instant;
+use tokio::sync::{Semaphore, SemaphorePermit};
 
 const SERVICES: TableDefinition<&str, &str> = TableDefinition::new("services");
 
@@ -60,7 +62,7 @@ pub struct Deployment {
     pub record: ServiceRecord,
     pub program: Program,
     /// Instances allowed at once; callers beyond that wait.
-    pub permits: Semaphore,
+    permits: Semaphore,
     pub stats: Stats,
 }
 
@@ -73,6 +75,17 @@ impl Deployment {
             permits: Semaphore::new(concurrency.max(1)),
             stats: Stats::default(),
         }
+    }
+
+    /// Waits for a permit to run an instance, until `deadline`: back-pressure, not failure.
+    pub async fn admit(&self, deadline: Instant) -> Result<SemaphorePermit<'_>, CallError> {
+        let name = &self.record.name;
+        tokio::time::timeout_at(deadline.into(), self.permits.acquire())
+            .await
+            .map_err(|_| {
+                CallError::Timeout(format!("{name} stayed busy until the call's deadline"))
+            })?
+            .map_err(|_| CallError::Unavailable(format!("{name} is stopping")))
     }
 
     /// Counts a finished call.

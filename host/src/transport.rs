@@ -65,14 +65,7 @@ pub async fn call(
         // nested calls of an admitted chain do not (they would deadlock a service that calls
         // itself). The call depth limit and the node's instance pool bound what a chain uses.
         let _permit = if caller.depth == 0 {
-            Some(
-                tokio::time::timeout_at(deadline.into(), deployment.permits.acquire())
-                    .await
-                    .map_err(|_| {
-                        CallError::Timeout(format!("{name} stayed busy until the call's deadline"))
-                    })?
-                    .map_err(|_| CallError::Unavailable(format!("{name} is stopping")))?,
-            )
+            Some(deployment.admit(deadline).await?)
         } else {
             None
         };

@@ -128,23 +128,9 @@ async fn serve_http(
     }
     let request = Request::from_parts(parts, body);
     let deadline = deadline_from_now(node);
-    let _permit = match tokio::time::timeout_at(deadline.into(), deployment.permits.acquire()).await
-    {
-        Ok(Ok(permit)) => permit,
-        Ok(Err(_)) => {
-            return reply::error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                format!("{name} is stopping"),
-            );
-        }
-        Err(_) => {
-            return reply::error(
-                StatusCode::GATEWAY_TIMEOUT,
-                "timeout",
-                format!("{name} stayed busy until the deadline"),
-            );
-        }
+    let _permit = match deployment.admit(deadline).await {
+        Ok(permit) => permit,
+        Err(e) => return reply::call_error(&e),
     };
     let scope = CallScope {
         service: name.to_string(),
