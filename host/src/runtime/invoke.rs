@@ -3,7 +3,7 @@
 use super::limits::MemoryLimitExceeded;
 use super::program::{Entry, Program};
 use super::state::HostState;
-use crate::wit::exports::micro::network::handler::Description;
+use crate::wit::exports::micro::network::handler::{self, Description};
 use crate::wit::micro::network::broker::Message;
 use crate::wit::micro::network::types::{CallError, Caller, Request, Response};
 use wasmtime::{Store, Trap};
@@ -25,14 +25,7 @@ impl Program {
                 subscriptions: Vec::new(),
             });
         };
-        let instance = self
-            .pre
-            .instantiate_async(&mut store)
-            .await
-            .map_err(|e| classify(&store, e))?;
-        let guest = handler
-            .load(&mut store, &instance)
-            .map_err(|e| classify(&store, e))?;
+        let guest = self.handler(&mut store, handler).await?;
         guest
             .call_describe(&mut store)
             .await
@@ -52,18 +45,27 @@ impl Program {
                 request.service, request.service
             )));
         };
-        let instance = self
-            .pre
-            .instantiate_async(&mut store)
-            .await
-            .map_err(|e| classify(&store, e))?;
-        let guest = handler
-            .load(&mut store, &instance)
-            .map_err(|e| classify(&store, e))?;
+        let guest = self.handler(&mut store, handler).await?;
         guest
             .call_handle(&mut store, caller, request)
             .await
             .map_err(|e| classify(&store, e))?
+    }
+
+    /// A fresh instance's `handler` export.
+    async fn handler(
+        &self,
+        store: &mut Store<HostState>,
+        indices: &handler::GuestIndices,
+    ) -> Result<handler::Guest, CallError> {
+        let instance = self
+            .pre
+            .instantiate_async(&mut *store)
+            .await
+            .map_err(|e| classify(store, e))?;
+        indices
+            .load(&mut *store, &instance)
+            .map_err(|e| classify(store, e))
     }
 
     /// Delivers one broker message on a fresh instance.
