@@ -1,6 +1,6 @@
 //! Bad input gets a clear, specific error and never takes the node down.
 
-use micro_tests::{TestNode, component, temp_dir};
+use micro_tests::{TestNode, component};
 use std::io::{Read, Write};
 
 fn deploy_error(node: &TestNode, path: &std::path::Path) -> String {
@@ -16,11 +16,10 @@ fn deploy_error(node: &TestNode, path: &std::path::Path) -> String {
 
 #[test]
 fn components_that_cannot_run_are_refused_at_deploy_with_the_reason() {
-    let dir = temp_dir();
-    let node = TestNode::start(dir.path(), "");
-    let garbage = dir.path().join("garbage.wasm");
+    let node = TestNode::new("");
+    let garbage = node.dir().join("garbage.wasm");
     std::fs::write(&garbage, b"this is not wasm at all").unwrap();
-    let core = dir.path().join("core.wasm");
+    let core = node.dir().join("core.wasm");
     std::fs::write(&core, b"\0asm\x01\0\0\0").unwrap();
 
     let e = deploy_error(&node, &garbage);
@@ -47,8 +46,7 @@ fn components_that_cannot_run_are_refused_at_deploy_with_the_reason() {
 
 #[test]
 fn deploy_errors_have_specific_statuses() {
-    let dir = temp_dir();
-    let node = TestNode::start(dir.path(), "[limits]\nmax_component_bytes = 300000\n");
+    let node = TestNode::new("[limits]\nmax_component_bytes = 300000\n");
     let agent = micro_tests::agent();
     let put = |name: &str, body: Vec<u8>| {
         let mut r = agent
@@ -78,8 +76,7 @@ fn deploy_errors_have_specific_statuses() {
 
 #[test]
 fn invalid_json_to_a_json_service_is_a_400() {
-    let dir = temp_dir();
-    let node = TestNode::start(dir.path(), "");
+    let node = TestNode::new("");
     node.deploy("hello", "hello");
     let (status, body) = node.post_json("/hello/greet", "{not json");
     assert_eq!((status, body["error"].as_str()), (400, Some("bad-request")));
@@ -93,8 +90,7 @@ fn invalid_json_to_a_json_service_is_a_400() {
 
 #[test]
 fn garbage_on_the_wire_does_not_disturb_the_node() {
-    let dir = temp_dir();
-    let node = TestNode::start(dir.path(), "");
+    let node = TestNode::new("");
     node.deploy("hello", "hello");
     let address = node.url.trim_start_matches("http://").to_string();
     for garbage in [

@@ -1,14 +1,13 @@
 //! Publish and subscribe: queue groups, history replay, services that subscribe.
 
-use micro_tests::{TestNode, eventually, temp_dir};
+use micro_tests::{TestNode, eventually};
 use serde_json::json;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 #[test]
 fn queue_group_members_share_messages_and_plain_subscribers_get_all() {
-    let dir = temp_dir();
-    let node = TestNode::start(dir.path(), "");
+    let node = TestNode::new("");
     let a = node.subscribe("orders", "group=workers");
     let b = node.subscribe("orders", "group=workers");
     let all = node.subscribe("orders", "");
@@ -44,8 +43,7 @@ fn queue_group_members_share_messages_and_plain_subscribers_get_all() {
 
 #[test]
 fn a_late_subscriber_asking_for_history_gets_recent_messages_first() {
-    let dir = temp_dir();
-    let node = TestNode::start(dir.path(), "[broker]\nretain_messages = 3\n");
+    let node = TestNode::new("[broker]\nretain_messages = 3\n");
     for text in ["one", "two", "three", "four"] {
         node.cli_ok(&["publish", "news", text]);
     }
@@ -70,8 +68,7 @@ fn a_late_subscriber_asking_for_history_gets_recent_messages_first() {
 
 #[test]
 fn a_subscribing_service_receives_messages_from_services_and_outside() {
-    let dir = temp_dir();
-    let node = TestNode::start(dir.path(), "");
+    let node = TestNode::new("");
     node.deploy("chat", "chat");
     let (status, body) = node.post_json("/chat/post", r#"{"room":"lobby","text":"hi"}"#);
     assert_eq!(status, 200, "{body}");
@@ -88,8 +85,7 @@ fn a_subscribing_service_receives_messages_from_services_and_outside() {
 
 #[test]
 fn a_service_deployed_later_gets_the_topic_history() {
-    let dir = temp_dir();
-    let node = TestNode::start(dir.path(), "");
+    let node = TestNode::new("");
     node.post(
         "/api/topics/chat",
         r#"{"room":"early","text":"before chat existed"}"#,
@@ -104,8 +100,7 @@ fn a_service_deployed_later_gets_the_topic_history() {
 
 #[test]
 fn bad_topics_and_oversized_messages_are_refused() {
-    let dir = temp_dir();
-    let node = TestNode::start(dir.path(), "[broker]\nmax_message_bytes = 16\n");
+    let node = TestNode::new("[broker]\nmax_message_bytes = 16\n");
     let (status, body) = node.post_json("/api/topics/bad%20topic", "x");
     assert_eq!((status, body["error"].as_str()), (400, Some("bad-request")));
     let (status, body) = node.post_json("/api/topics/t", &"x".repeat(17));

@@ -1,6 +1,6 @@
 //! A hostile service fails alone, within its limits, and the node keeps serving the rest.
 
-use micro_tests::{TestNode, temp_dir};
+use micro_tests::TestNode;
 
 const LIMITS: &str = "
 [limits]
@@ -11,8 +11,8 @@ max_response_bytes = 1048576
 max_concurrency_per_service = 2
 ";
 
-fn node_with_hostile(dir: &std::path::Path) -> TestNode {
-    let node = TestNode::start(dir, LIMITS);
+fn node_with_hostile() -> TestNode {
+    let node = TestNode::new(LIMITS);
     node.deploy("hostile", "hostile");
     node.deploy("hello", "hello");
     node
@@ -28,8 +28,7 @@ fn echo_works(node: &TestNode) {
 
 #[test]
 fn an_infinite_loop_times_out_while_other_services_keep_answering() {
-    let dir = temp_dir();
-    let node = node_with_hostile(dir.path());
+    let node = node_with_hostile();
     let url = node.url.clone();
     let spinner = std::thread::spawn(move || {
         let agent = micro_tests::agent();
@@ -58,8 +57,7 @@ fn an_infinite_loop_times_out_while_other_services_keep_answering() {
 
 #[test]
 fn a_memory_bomb_traps_at_its_limit_and_the_memory_comes_back() {
-    let dir = temp_dir();
-    let node = node_with_hostile(dir.path());
+    let node = node_with_hostile();
     echo_works(&node);
     let before = node.rss_kib();
     for _ in 0..3 {
@@ -83,8 +81,7 @@ fn a_memory_bomb_traps_at_its_limit_and_the_memory_comes_back() {
 
 #[test]
 fn deep_recursion_and_traps_fail_alone() {
-    let dir = temp_dir();
-    let node = node_with_hostile(dir.path());
+    let node = node_with_hostile();
     let (status, body) = node.post_json("/hostile/recurse", r#"{"depth":10000000}"#);
     assert_eq!(status, 500, "{body}");
     assert!(
@@ -106,8 +103,7 @@ fn deep_recursion_and_traps_fail_alone() {
 
 #[test]
 fn oversized_requests_and_responses_are_refused() {
-    let dir = temp_dir();
-    let node = node_with_hostile(dir.path());
+    let node = node_with_hostile();
     let big = format!("\"{}\"", "x".repeat(2 << 20));
     let (status, body) = node.post_json("/hostile/echo", &big);
     assert_eq!(
@@ -126,8 +122,7 @@ fn oversized_requests_and_responses_are_refused() {
 
 #[test]
 fn a_call_loop_is_stopped_by_the_depth_limit() {
-    let dir = temp_dir();
-    let node = node_with_hostile(dir.path());
+    let node = node_with_hostile();
     let (status, body) = node.post_json("/hostile/loop", "");
     assert_eq!(status, 500, "{body}");
     assert!(
@@ -142,8 +137,7 @@ fn a_call_loop_is_stopped_by_the_depth_limit() {
 
 #[test]
 fn calls_beyond_the_concurrency_cap_wait_instead_of_failing() {
-    let dir = temp_dir();
-    let node = node_with_hostile(dir.path());
+    let node = node_with_hostile();
     let threads: Vec<_> = (0..8)
         .map(|i| {
             let url = node.url.clone();
@@ -164,8 +158,7 @@ fn calls_beyond_the_concurrency_cap_wait_instead_of_failing() {
 
 #[test]
 fn the_sandbox_has_no_files_no_environment_and_no_sockets() {
-    let dir = temp_dir();
-    let node = node_with_hostile(dir.path());
+    let node = node_with_hostile();
     let authority = node.url.trim_start_matches("http://").to_string();
     let (status, probe) = node.post_json(
         "/hostile/probe",
@@ -189,18 +182,15 @@ fn outgoing_http_is_refused_unless_the_service_is_allowed() {
         let authority = node.url.trim_start_matches("http://").to_string();
         format!(r#"{{"authority":"{authority}","path":"/api/health"}}"#)
     };
-    let dir = temp_dir();
-    let node = node_with_hostile(dir.path());
+    let node = node_with_hostile();
     let (status, answer) = node.post_json("/hostile/fetch", &body(&node));
     assert_eq!(status, 200);
     assert_eq!(answer, "error: ErrorCode::HttpRequestDenied");
     drop(node);
 
-    let dir = temp_dir();
-    let node = TestNode::start(
-        dir.path(),
-        &format!("{LIMITS}\n[http]\nallow_outgoing = [\"hostile\"]\n"),
-    );
+    let node = TestNode::new(&format!(
+        "{LIMITS}\n[http]\nallow_outgoing = [\"hostile\"]\n"
+    ));
     node.deploy("hostile", "hostile");
     let (status, answer) = node.post_json("/hostile/fetch", &body(&node));
     assert_eq!(

@@ -2,7 +2,7 @@
 //! interfaces: they import WASI 0.2.9 / 0.2.12 interfaces (sockets, filesystem, http) that the
 //! node must link, with every capability denied.
 
-use micro_tests::{TestNode, temp_dir};
+use micro_tests::TestNode;
 
 fn greets_and_keeps_state(node: &TestNode, service: &str, language: &str) {
     for n in 1..=2 {
@@ -15,16 +15,14 @@ fn greets_and_keeps_state(node: &TestNode, service: &str, language: &str) {
 
 #[test]
 fn a_componentize_py_service_runs() {
-    let dir = temp_dir();
-    let node = TestNode::start(dir.path(), "");
+    let node = TestNode::new("");
     node.deploy("py", "py-hello");
     greets_and_keeps_state(&node, "py", "Python");
 }
 
 #[test]
 fn a_componentize_js_service_runs() {
-    let dir = temp_dir();
-    let node = TestNode::start(dir.path(), "");
+    let node = TestNode::new("");
     node.deploy("js", "js-hello");
     greets_and_keeps_state(&node, "js", "JavaScript");
     let (_, wit) = node.get("/api/services/js");

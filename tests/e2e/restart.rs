@@ -1,11 +1,10 @@
 //! What a node acknowledged survives a crash: stored data and deployed services come back.
 
-use micro_tests::{TestNode, temp_dir};
+use micro_tests::TestNode;
 
 #[test]
 fn storage_and_services_survive_a_crash() {
-    let dir = temp_dir();
-    let node = TestNode::start(dir.path(), "");
+    let node = TestNode::new("");
     node.deploy("counter", "counter");
     node.deploy("web", "http-hello");
     for _ in 0..5 {
@@ -26,10 +25,9 @@ fn storage_and_services_survive_a_crash() {
 
 #[test]
 fn a_restarted_node_reuses_compiled_code() {
-    let dir = temp_dir();
-    let node = TestNode::start(dir.path(), "");
+    let node = TestNode::new("");
     node.deploy("hello", "hello");
-    let cache = dir.path().join("data/cache/compiled");
+    let cache = node.dir().join("data/cache/compiled");
     let files = || {
         std::fs::read_dir(&cache)
             .unwrap()
@@ -52,8 +50,7 @@ fn a_restarted_node_reuses_compiled_code() {
 
 #[test]
 fn storage_is_isolated_per_service() {
-    let dir = temp_dir();
-    let node = TestNode::start(dir.path(), "");
+    let node = TestNode::new("");
     node.deploy("counter", "counter");
     node.deploy("counter-b", "counter");
     node.post("/counter/incr", r#"{"name":"n","by":7}"#);
@@ -65,8 +62,7 @@ fn storage_is_isolated_per_service() {
 
 #[test]
 fn concurrent_increments_lose_no_update() {
-    let dir = temp_dir();
-    let node = TestNode::start(dir.path(), "");
+    let node = TestNode::new("");
     node.deploy("counter", "counter");
     let threads: Vec<_> = (0..8)
         .map(|_| {

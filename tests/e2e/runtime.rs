@@ -1,12 +1,11 @@
 //! The runtime adapts to its machine: the instance pool falls back cleanly.
 
-use micro_tests::{TestNode, temp_dir};
+use micro_tests::TestNode;
 
 #[test]
 fn without_address_space_for_the_pool_the_node_allocates_on_demand_and_still_serves() {
-    let dir = temp_dir();
     // 16 GiB of address space: far too little for the pool's reservations (terabytes).
-    let node = TestNode::start_limited(dir.path(), "", 16 << 20);
+    let node = TestNode::new_limited("", 16 << 20);
     let (status, health) = node.get("/api/health");
     assert_eq!(status, 200);
     let health: serde_json::Value = serde_json::from_str(&health).unwrap();
@@ -26,8 +25,7 @@ fn without_address_space_for_the_pool_the_node_allocates_on_demand_and_still_ser
 
 #[test]
 fn a_node_with_room_uses_the_pooling_allocator() {
-    let dir = temp_dir();
-    let node = TestNode::start(dir.path(), "");
+    let node = TestNode::new("");
     let (_, health) = node.get("/api/health");
     let health: serde_json::Value = serde_json::from_str(&health).unwrap();
     assert_eq!(health["allocator"], "pooling", "{health}");

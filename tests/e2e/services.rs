@@ -1,12 +1,11 @@
 //! Deploying services and calling them through HTTP, the CLI and from other services.
 
-use micro_tests::{TestNode, temp_dir};
+use micro_tests::TestNode;
 use serde_json::json;
 
 #[test]
 fn hello_answers_over_http_and_the_cli() {
-    let dir = temp_dir();
-    let node = TestNode::start(dir.path(), "");
+    let node = TestNode::new("");
     node.deploy("hello", "hello");
 
     let (status, body) = node.post_json("/hello/greet", r#"{"name":"Ada"}"#);
@@ -27,8 +26,7 @@ fn hello_answers_over_http_and_the_cli() {
 
 #[test]
 fn describe_shows_the_wit_extracted_from_the_component() {
-    let dir = temp_dir();
-    let node = TestNode::start(dir.path(), "");
+    let node = TestNode::new("");
     node.deploy("hello", "hello");
     let wit = node.cli_ok(&["describe", "hello"]);
     assert!(wit.contains("export micro:network/handler@0.1.0"), "{wit}");
@@ -44,8 +42,7 @@ fn describe_shows_the_wit_extracted_from_the_component() {
 
 #[test]
 fn services_call_each_other_and_the_callee_sees_the_caller() {
-    let dir = temp_dir();
-    let node = TestNode::start(dir.path(), "");
+    let node = TestNode::new("");
     node.deploy("hello", "hello");
     node.deploy("counter", "counter");
     node.deploy("frontend", "frontend");
@@ -70,8 +67,7 @@ fn services_call_each_other_and_the_callee_sees_the_caller() {
 
 #[test]
 fn a_missing_callee_is_an_error_the_caller_can_match() {
-    let dir = temp_dir();
-    let node = TestNode::start(dir.path(), "");
+    let node = TestNode::new("");
     node.deploy("frontend", "frontend");
     let (status, body) = node.post_json("/frontend/visit", r#"{"name":"Ada"}"#);
     assert_eq!(status, 404, "{body}");
@@ -84,8 +80,7 @@ fn a_missing_callee_is_an_error_the_caller_can_match() {
 
 #[test]
 fn unknown_services_methods_and_versions_are_404() {
-    let dir = temp_dir();
-    let node = TestNode::start(dir.path(), "");
+    let node = TestNode::new("");
     node.deploy("hello", "hello");
     let (status, body) = node.post_json("/nobody/greet", "{}");
     assert_eq!((status, body["error"].as_str()), (404, Some("not-found")));
@@ -103,8 +98,7 @@ fn unknown_services_methods_and_versions_are_404() {
 
 #[test]
 fn the_version_can_be_pinned() {
-    let dir = temp_dir();
-    let node = TestNode::start(dir.path(), "");
+    let node = TestNode::new("");
     node.deploy("hello", "hello");
     let (_, record) = node.get("/api/services/hello");
     let record: serde_json::Value = serde_json::from_str(&record).unwrap();
@@ -118,8 +112,7 @@ fn the_version_can_be_pinned() {
 
 #[test]
 fn a_stock_wasi_http_component_is_served_unmodified() {
-    let dir = temp_dir();
-    let node = TestNode::start(dir.path(), "");
+    let node = TestNode::new("");
     node.deploy("web", "http-hello");
     let (status, body) = node.get("/web/some/path?x=1");
     assert_eq!(status, 200);
@@ -130,8 +123,7 @@ fn a_stock_wasi_http_component_is_served_unmodified() {
 
 #[test]
 fn stop_removes_a_service() {
-    let dir = temp_dir();
-    let node = TestNode::start(dir.path(), "");
+    let node = TestNode::new("");
     node.deploy("hello", "hello");
     node.cli_ok(&["stop", "hello"]);
     let (status, _) = node.post("/hello/greet", r#"{"name":"x"}"#);
@@ -164,8 +156,7 @@ fn the_cli_says_when_no_node_answers() {
 
 #[test]
 fn run_builds_a_rust_crate_directory_and_deploys_it() {
-    let dir = temp_dir();
-    let node = TestNode::start(dir.path(), "");
+    let node = TestNode::new("");
     let crate_dir = micro_tests::repo_root().join("examples/hello");
     let out = node.cli(&["run", crate_dir.to_str().unwrap()]);
     assert!(

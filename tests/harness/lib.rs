@@ -78,17 +78,35 @@ pub struct TestNode {
     dir: PathBuf,
     config: String,
     virtual_kib: Option<u64>,
+    /// The temporary directory the node lives in, removed after the node is killed.
+    temp: Option<tempfile::TempDir>,
 }
 
 impl TestNode {
-    /// Starts a node in `dir` with `config` (TOML over the embedded defaults).
-    pub fn start(dir: &Path, config: &str) -> TestNode {
-        Self::start_with(dir, config, None)
+    /// Starts a node in a temporary directory of its own, with `config` (TOML over the
+    /// embedded defaults).
+    pub fn new(config: &str) -> TestNode {
+        Self::in_temp_dir(config, None)
     }
 
     /// Starts a node whose address space is limited to `virtual_kib` (as `ulimit -v` does).
-    pub fn start_limited(dir: &Path, config: &str, virtual_kib: u64) -> TestNode {
-        Self::start_with(dir, config, Some(virtual_kib))
+    pub fn new_limited(config: &str, virtual_kib: u64) -> TestNode {
+        Self::in_temp_dir(config, Some(virtual_kib))
+    }
+
+    fn in_temp_dir(config: &str, virtual_kib: Option<u64>) -> TestNode {
+        let temp = tempfile::Builder::new()
+            .prefix("micro-e2e-")
+            .tempdir()
+            .expect("creating a temp dir");
+        let mut node = Self::start_with(temp.path(), config, virtual_kib);
+        node.temp = Some(temp);
+        node
+    }
+
+    /// The node's directory (its data directory is `data/` inside).
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     fn start_with(dir: &Path, config: &str, virtual_kib: Option<u64>) -> TestNode {
@@ -147,6 +165,7 @@ impl TestNode {
             dir: dir.to_owned(),
             config: config.to_string(),
             virtual_kib,
+            temp: None,
         }
     }
 
@@ -164,7 +183,10 @@ impl TestNode {
     /// Crashes the node and starts it again on the same data directory.
     pub fn restart(mut self) -> TestNode {
         self.crash();
-        TestNode::start_with(&self.dir.clone(), &self.config.clone(), self.virtual_kib)
+        let mut node =
+            TestNode::start_with(&self.dir.clone(), &self.config.clone(), self.virtual_kib);
+        node.temp = self.temp.take();
+        node
     }
 
     /// The node's log so far.
@@ -261,14 +283,6 @@ pub fn agent() -> ureq::Agent {
         .http_status_as_error(false)
         .build()
         .into()
-}
-
-/// A temporary directory for one test's nodes.
-pub fn temp_dir() -> tempfile::TempDir {
-    tempfile::Builder::new()
-        .prefix("micro-e2e-")
-        .tempdir()
-        .expect("creating a temp dir")
 }
 
 /// Messages of one subscription, as the gateway's event stream delivers them.
