@@ -49,23 +49,59 @@ impl Drop for Proc {
     }
 }
 
-/// Waits for a line containing `http://` on the reader (a readiness line) and returns the URL.
-fn wait_for_url(reader: impl std::io::Read + Send + 'static) -> Result<String> {
+/// Where a child process announces that it is ready.
+#[derive(Clone, Copy)]
+enum Announces {
+    OnStdout,
+    OnStderr,
+}
+
+/// Spawns `command` and waits for the first line of its announcing stream that contains
+/// `marker` (a readiness line); returns the process and that line. The rest of the stream is
+/// drained so the child never blocks on a full pipe.
+fn spawn_ready(
+    mut command: Command,
+    what: &str,
+    on: Announces,
+    marker: &'static str,
+) -> Result<(Proc, String)> {
+    match on {
+        Announces::OnStdout => command.stdout(Stdio::piped()).stderr(Stdio::null()),
+        Announces::OnStderr => command.stdout(Stdio::null()).stderr(Stdio::piped()),
+    };
+    let mut child = command
+        .spawn()
+        .map_err(|e| format!("starting {what}: {e}"))?;
+    let stream: Box<dyn std::io::Read + Send> = match on {
+        Announces::OnStdout => Box::new(child.stdout.take().ok_or("no stdout")?),
+        Announces::OnStderr => Box::new(child.stderr.take().ok_or("no stderr")?),
+    };
+    let process = Proc(child);
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let mut sent = false;
-        for line in BufReader::new(reader)
+        for line in BufReader::new(stream)
             .lines()
             .map_while(std::result::Result::ok)
         {
-            if !sent && let Some(url) = line.split_whitespace().find(|w| w.starts_with("http://")) {
-                let _ = tx.send(url.trim_end_matches('/').to_string());
+            if !sent && line.contains(marker) {
+                let _ = tx.send(line);
                 sent = true;
             }
         }
     });
-    rx.recv_timeout(Duration::from_secs(120))
-        .map_err(|_| "no readiness line within 120 s".to_string())
+    let line = rx
+        .recv_timeout(Duration::from_secs(120))
+        .map_err(|_| format!("{what} printed no readiness line within 120 s"))?;
+    Ok((process, line))
+}
+
+/// The URL in a readiness line.
+fn url_in(line: &str) -> Result<String> {
+    line.split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .map(|url| url.trim_end_matches('/').to_string())
+        .ok_or_else(|| format!("no URL in {line:?}"))
 }
 
 fn free_port() -> u16 {
@@ -76,36 +112,32 @@ fn free_port() -> u16 {
 }
 
 fn start_wasmtime(args: &Args, options: &[&str]) -> Result<(Proc, String)> {
-    let port = free_port();
-    let mut child = Command::new(&args.wasmtime)
-        .args(["serve", "-Scli", "--addr", &format!("127.0.0.1:{port}")])
+    let mut command = Command::new(&args.wasmtime);
+    command
+        .args([
+            "serve",
+            "-Scli",
+            "--addr",
+            &format!("127.0.0.1:{}", free_port()),
+        ])
         .args(options)
-        .arg(args.components.join("http_hello.wasm"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("starting wasmtime serve: {e}"))?;
-    let stderr = child.stderr.take().ok_or("no stderr")?;
-    let url = wait_for_url(stderr)?;
-    Ok((Proc(child), url))
+        .arg(args.components.join("http_hello.wasm"));
+    let (process, line) = spawn_ready(command, "wasmtime serve", Announces::OnStderr, "http://")?;
+    Ok((process, url_in(&line)?))
 }
 
 fn start_micro(args: &Args, dir: &Path, config: &str) -> Result<(Proc, String)> {
     std::fs::write(dir.join("config.toml"), config).map_err(|e| e.to_string())?;
-    let mut child = Command::new(&args.micro)
+    let mut command = Command::new(&args.micro);
+    command
         .arg("server")
         .arg("--data-dir")
         .arg(dir.join("data"))
         .args(["--listen", "127.0.0.1:0", "--config"])
         .arg(dir.join("config.toml"))
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("starting micro: {e}"))?;
-    let stdout = child.stdout.take().ok_or("no stdout")?;
-    let url = wait_for_url(stdout)?;
-    Ok((Proc(child), url))
+        .env("RUST_LOG", "warn");
+    let (process, line) = spawn_ready(command, "micro", Announces::OnStdout, "http://")?;
+    Ok((process, url_in(&line)?))
 }
 
 fn agent() -> ureq::Agent {
@@ -270,29 +302,14 @@ fn pubsub(args: &Args, retain: bool, n: u64, publishers: u64) -> Result<(f64, f6
 /// messages, another receives them. Returns (publish rate, publish-to-delivery rate).
 fn nats(n: u64) -> Result<(f64, f64)> {
     let port = free_port();
-    let mut child = Command::new("nats-server")
-        .args(["-a", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("starting nats-server (apt-get install nats-server): {e}"))?;
-    let stderr = child.stderr.take().ok_or("no stderr")?;
-    let _server = Proc(child);
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut sent = false;
-        for line in BufReader::new(stderr)
-            .lines()
-            .map_while(std::result::Result::ok)
-        {
-            if !sent && line.contains("Server is ready") {
-                let _ = tx.send(());
-                sent = true;
-            }
-        }
-    });
-    rx.recv_timeout(Duration::from_secs(30))
-        .map_err(|_| "nats-server did not become ready")?;
+    let mut command = Command::new("nats-server");
+    command.args(["-a", "127.0.0.1", "-p", &port.to_string()]);
+    let (_server, _) = spawn_ready(
+        command,
+        "nats-server (apt-get install nats-server)",
+        Announces::OnStderr,
+        "Server is ready",
+    )?;
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     runtime.block_on(async move {
         use futures::StreamExt as _;
