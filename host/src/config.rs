@@ -32,6 +32,37 @@ pub struct Config {
     pub storage: StorageLimits,
     pub broker: BrokerConfig,
     pub http: HttpConfig,
+    pub network: NetworkConfig,
+}
+
+/// The peer layer: how this node joins others and how records and calls travel.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkConfig {
+    /// Off: the node runs alone and serves only what is deployed on it.
+    pub enabled: bool,
+    /// UDP address the peer endpoint binds.
+    pub bind: SocketAddr,
+    /// Tickets of nodes to join through (`micro server --peer` adds to these).
+    pub peers: Vec<String>,
+    /// Relay servers for nodes that cannot reach each other directly.
+    pub relays: bool,
+    /// Publish and resolve node addresses through the public DNS lookup service.
+    pub public_lookup: bool,
+    /// Find nodes on the local network by multicast DNS.
+    pub mdns: bool,
+    /// Ask the router for a port mapping (UPnP, PCP, NAT-PMP).
+    pub port_mapping: bool,
+    /// How long a node's announcement stays valid without a refresh, in milliseconds.
+    pub record_ttl_ms: u64,
+    /// How often this node re-announces itself, in milliseconds.
+    pub announce_interval_ms: u64,
+    /// How often known peers are pinged and the registry is synced, in milliseconds.
+    pub heartbeat_ms: u64,
+    /// How long a connection attempt to a peer may take, in milliseconds.
+    pub connect_timeout_ms: u64,
+    /// Largest frame a peer may send, in bytes (request payloads are limited separately).
+    pub max_frame_bytes: usize,
 }
 
 /// Limits on what one service and one call may use.

@@ -41,7 +41,10 @@ pub async fn deploy(
     node.registry
         .insert(deployment(node, record.clone(), program))
         .map_err(|e| DeployError::Store(format!("{e:#}")))?;
-    subscribe(node, &record, true)?;
+    subscribe(node, &record, true).await?;
+    if let Some(net) = node.network() {
+        net.announce_soon();
+    }
     tracing::info!(service = name, version = %record.version, kind = ?record.kind, "deployed");
     Ok(record)
 }
@@ -99,9 +102,9 @@ async fn describe(
     Ok((description.methods, subscriptions))
 }
 
-/// (Re)subscribes a service to its topics; one delivery task per subscription, delivering in
-/// order to the service's current version.
-fn subscribe(
+/// (Re)subscribes a service to its topics, network-wide; one delivery task per subscription,
+/// delivering in order to the service's current version.
+async fn subscribe(
     node: &Arc<Node>,
     record: &ServiceRecord,
     with_history: bool,
@@ -110,15 +113,15 @@ fn subscribe(
     node.broker.unsubscribe_owner(&owner);
     for spec in &record.subscriptions {
         let history = spec.history && with_history;
-        let mut subscription = node
-            .broker
-            .subscribe(
-                &spec.topic,
-                spec.queue_group.as_deref(),
-                history,
-                owner.clone(),
-            )
-            .map_err(|e| DeployError::Describe(format!("subscribing to {}: {e:?}", spec.topic)))?;
+        let mut subscription = crate::net::events::subscribe(
+            node,
+            &spec.topic,
+            spec.queue_group.as_deref(),
+            history,
+            owner.clone(),
+        )
+        .await
+        .map_err(|e| DeployError::Describe(format!("subscribing to {}: {e:?}", spec.topic)))?;
         let node = node.clone();
         let name = record.name.clone();
         tokio::spawn(async move {
@@ -145,6 +148,9 @@ pub fn stop(node: &Arc<Node>, name: &str) -> anyhow::Result<bool> {
     node.broker
         .unsubscribe_owner(&Owner::Service(name.to_string()));
     if removed.is_some() {
+        if let Some(net) = node.network() {
+            net.announce_soon();
+        }
         tracing::info!(service = name, "stopped");
     }
     Ok(removed.is_some())
@@ -166,7 +172,7 @@ pub async fn restore(node: &Arc<Node>) -> anyhow::Result<usize> {
             Ok((program, _)) => {
                 node.registry
                     .activate(deployment(node, record.clone(), program));
-                if let Err(e) = subscribe(node, &record, false) {
+                if let Err(e) = subscribe(node, &record, false).await {
                     tracing::error!(service = %record.name, error = %e, "cannot resubscribe service");
                 }
                 restored += 1;

@@ -3,14 +3,16 @@
 //!
 //! The module tree mirrors the architecture: `runtime` runs components; `registry`, `transport`,
 //! `broker`, `storage` and `logging` each implement one WIT interface the host offers; `gateway`
-//! serves HTTP; `cli` is the `micro` command; `node` wires the services together.
+//! serves HTTP; `net` joins other nodes (identity, gossip, routes, remote calls and events); `cli` is the `micro` command; `node` wires the services together.
 
 pub mod broker;
 pub mod cli;
 pub mod config;
 pub mod deploy;
 pub mod gateway;
+pub mod identity;
 pub mod logging;
+pub mod net;
 pub mod node;
 pub mod registry;
 pub mod runtime;

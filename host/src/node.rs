@@ -3,24 +3,32 @@
 
 use crate::broker::Broker;
 use crate::config::Config;
+use crate::identity::Identity;
+use crate::net::Network;
 use crate::registry::Registry;
 use crate::runtime::Runtime;
 use crate::storage::Storage;
 use anyhow::Context as _;
 use redb::Database;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::AtomicU32;
+use std::sync::{Arc, OnceLock};
 
 /// The running node's services.
 pub struct Node {
-    /// This node's id.
+    /// This node's id: its public key.
     pub id: String,
+    pub identity: Identity,
     pub config: Config,
     pub data_dir: PathBuf,
     pub runtime: Runtime,
     pub storage: Storage,
     pub registry: Registry,
     pub broker: Broker,
+    /// Calls running on this node now: its load, as peers see it.
+    pub load: AtomicU32,
+    /// The peer layer, once started (a node may run without one).
+    network: OnceLock<Arc<Network>>,
 }
 
 impl Node {
@@ -38,38 +46,35 @@ impl Node {
             e => anyhow::anyhow!("opening {}: {e}", db_path.display()),
         })?;
         let db = Arc::new(db);
-        let id = node_id(data_dir)?;
+        let identity = Identity::load_or_create(data_dir)?;
         let runtime = Runtime::new(&config.limits, &data_dir.join("cache").join("compiled"))?;
         let storage =
             Storage::new(db.clone(), config.storage.clone()).context("opening storage")?;
         let registry = Registry::open(db.clone(), &data_dir.join("components"))?;
         let broker = Broker::open(db, config.broker.clone()).context("opening the broker")?;
         Ok(Arc::new(Node {
-            id,
+            id: identity.public().to_string(),
+            identity,
             config,
             data_dir: data_dir.to_owned(),
             runtime,
             storage,
             registry,
             broker,
+            load: AtomicU32::new(0),
+            network: OnceLock::new(),
         }))
     }
-}
 
-/// A random id made on first start and kept in the data directory.
-fn node_id(data_dir: &Path) -> anyhow::Result<String> {
-    let path = data_dir.join("node-id");
-    match std::fs::read_to_string(&path) {
-        Ok(id) if !id.trim().is_empty() => return Ok(id.trim().to_string()),
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    /// The peer layer, if it runs.
+    pub fn network(&self) -> Option<&Arc<Network>> {
+        self.network.get()
     }
-    let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness for a node id: {e}"))?;
-    let id = hex::encode(bytes);
-    std::fs::write(&path, &id).with_context(|| format!("writing {}", path.display()))?;
-    Ok(id)
+
+    /// Attaches the started peer layer.
+    pub fn set_network(&self, network: Arc<Network>) {
+        let _ = self.network.set(network);
+    }
 }
 
 /// The default data directory: `$MICRO_DATA_DIR`, else the user's data directory.

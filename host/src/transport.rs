@@ -1,11 +1,13 @@
-//! Calls to services (the `transport` WIT interface): from the gateway, the CLI and from
-//! components. Local calls stay in process; the callee sees who called.
+//! Calls to services (the `transport` WIT interface): from the gateway, the CLI, components and
+//! other nodes. A service running here is called in process; one running elsewhere is called
+//! over the peer layer (`net::routes`). The callee sees who called.
 
 use crate::node::Node;
 use crate::runtime::{CallScope, HostState};
 use crate::wit::micro::network::transport as wit;
 use crate::wit::micro::network::types::{CallError, Caller, Request, Response};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 /// Splits `name@version` into its parts.
@@ -21,8 +23,52 @@ pub fn deadline_from_now(node: &Node) -> Instant {
     Instant::now() + Duration::from_millis(node.config.limits.call_timeout_ms)
 }
 
-/// Calls a service on this node and waits for its answer, within `deadline`.
+/// Calls a service wherever it runs, this node first, and waits for its answer, within
+/// `deadline`.
 pub async fn call(
+    node: &Arc<Node>,
+    caller: Caller,
+    deadline: Instant,
+    request: Request,
+) -> Result<Response, CallError> {
+    let (name, version) = split_version(&request.service);
+    let here = node
+        .registry
+        .get(name)
+        .is_some_and(|d| version.is_none_or(|v| v == d.record.version));
+    match node.network() {
+        Some(net) if !here && request.payload.len() <= node.config.limits.max_request_bytes => {
+            // Another version runs here: if the network has none either, this node's answer
+            // names the version it does serve.
+            let fallback = node.registry.get(name).map(|_| request.clone());
+            let outcome =
+                crate::net::routes::call(node, net, caller.clone(), deadline, request).await;
+            match (outcome, fallback) {
+                (Err(CallError::NotFound(_)), Some(request)) => {
+                    call_here(node, caller, deadline, request).await
+                }
+                (outcome, _) => outcome,
+            }
+        }
+        _ => call_here(node, caller, deadline, request).await,
+    }
+}
+
+/// Calls a service on this node only (calls from other nodes end here: they are never routed
+/// onwards, so a stale route cannot bounce a call around the network).
+pub async fn call_here(
+    node: &Arc<Node>,
+    caller: Caller,
+    deadline: Instant,
+    request: Request,
+) -> Result<Response, CallError> {
+    node.load.fetch_add(1, Ordering::Relaxed);
+    let outcome = call_local(node, caller, deadline, request).await;
+    node.load.fetch_sub(1, Ordering::Relaxed);
+    outcome
+}
+
+async fn call_local(
     node: &Arc<Node>,
     caller: Caller,
     deadline: Instant,

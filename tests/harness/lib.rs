@@ -70,6 +70,21 @@ pub fn component(name: &str) -> PathBuf {
     path
 }
 
+/// The peer layer of test nodes: loopback only, no relays, no public lookup, no multicast, no
+/// port mapping (nothing may need the internet), and short timers so tests run quickly.
+pub const LOOPBACK_NETWORK: &str = r#"
+[network]
+bind = "127.0.0.1:0"
+relays = false
+public_lookup = false
+mdns = false
+port_mapping = false
+heartbeat_ms = 250
+announce_interval_ms = 1000
+record_ttl_ms = 3000
+connect_timeout_ms = 1000
+"#;
+
 /// A running node process with its own data directory.
 pub struct TestNode {
     child: Child,
@@ -78,6 +93,8 @@ pub struct TestNode {
     dir: PathBuf,
     config: String,
     virtual_kib: Option<u64>,
+    /// Tickets the node joins through.
+    peers: Vec<String>,
     /// The temporary directory the node lives in, removed after the node is killed.
     temp: Option<tempfile::TempDir>,
 }
@@ -86,22 +103,53 @@ impl TestNode {
     /// Starts a node in a temporary directory of its own, with `config` (TOML over the
     /// embedded defaults).
     pub fn new(config: &str) -> TestNode {
-        Self::in_temp_dir(config, None)
+        Self::in_temp_dir(config, None, &[])
+    }
+
+    /// Starts a node that joins the network through the nodes of `tickets`.
+    pub fn joining(config: &str, tickets: &[String]) -> TestNode {
+        Self::in_temp_dir(config, None, tickets)
     }
 
     /// Starts a node whose address space is limited to `virtual_kib` (as `ulimit -v` does).
     pub fn new_limited(config: &str, virtual_kib: u64) -> TestNode {
-        Self::in_temp_dir(config, Some(virtual_kib))
+        Self::in_temp_dir(config, Some(virtual_kib), &[])
     }
 
-    fn in_temp_dir(config: &str, virtual_kib: Option<u64>) -> TestNode {
+    fn in_temp_dir(config: &str, virtual_kib: Option<u64>, peers: &[String]) -> TestNode {
         let temp = tempfile::Builder::new()
             .prefix("micro-e2e-")
             .tempdir()
             .expect("creating a temp dir");
-        let mut node = Self::start_with(temp.path(), config, virtual_kib);
+        let mut node = Self::start_with(temp.path(), config, virtual_kib, peers);
         node.temp = Some(temp);
         node
+    }
+
+    /// This node's id.
+    pub fn id(&self) -> String {
+        let (_, body) = self.get("/api/health");
+        let v: serde_json::Value = serde_json::from_str(&body).expect("health is JSON");
+        v["node"]
+            .as_str()
+            .expect("health names the node")
+            .to_string()
+    }
+
+    /// This node's ticket, to join through it.
+    pub fn ticket(&self) -> String {
+        self.get_json("/api/network")["ticket"]
+            .as_str()
+            .expect("the node has a ticket")
+            .to_string()
+    }
+
+    /// GETs `path` and parses the JSON answer (status 200 expected).
+    pub fn get_json(&self, path: &str) -> serde_json::Value {
+        let (status, body) = self.get(path);
+        assert_eq!(status, 200, "GET {path}: {body}");
+        serde_json::from_str(&body)
+            .unwrap_or_else(|e| panic!("GET {path} is not JSON ({e}): {body}"))
     }
 
     /// The node's directory (its data directory is `data/` inside).
@@ -109,10 +157,21 @@ impl TestNode {
         &self.dir
     }
 
-    fn start_with(dir: &Path, config: &str, virtual_kib: Option<u64>) -> TestNode {
+    fn start_with(
+        dir: &Path,
+        config: &str,
+        virtual_kib: Option<u64>,
+        peers: &[String],
+    ) -> TestNode {
         std::fs::create_dir_all(dir).expect("creating the node's directory");
         let config_path = dir.join("config.toml");
-        std::fs::write(&config_path, config).expect("writing the node's config");
+        // Tests never reach for the internet: loopback peers only, unless a test says otherwise.
+        let full = if config.contains("[network]") {
+            config.to_string()
+        } else {
+            format!("{config}\n{LOOPBACK_NETWORK}")
+        };
+        std::fs::write(&config_path, full).expect("writing the node's config");
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -133,6 +192,7 @@ impl TestNode {
             .arg(dir.join("data"))
             .args(["--listen", "127.0.0.1:0", "--config"])
             .arg(&config_path)
+            .args(peers.iter().flat_map(|t| ["--peer", t.as_str()]))
             .env("RUST_LOG", "info")
             .stdout(Stdio::piped())
             .stderr(log)
@@ -165,6 +225,7 @@ impl TestNode {
             dir: dir.to_owned(),
             config: config.to_string(),
             virtual_kib,
+            peers: peers.to_vec(),
             temp: None,
         }
     }
@@ -183,8 +244,12 @@ impl TestNode {
     /// Crashes the node and starts it again on the same data directory.
     pub fn restart(mut self) -> TestNode {
         self.crash();
-        let mut node =
-            TestNode::start_with(&self.dir.clone(), &self.config.clone(), self.virtual_kib);
+        let mut node = TestNode::start_with(
+            &self.dir.clone(),
+            &self.config.clone(),
+            self.virtual_kib,
+            &self.peers.clone(),
+        );
         node.temp = self.temp.take();
         node
     }

@@ -29,6 +29,8 @@ const MAX_TOPIC: usize = 255;
 pub enum Owner {
     Service(String),
     Client,
+    /// Another node, subscribed on behalf of its own subscribers.
+    Peer(String),
 }
 
 struct Subscriber {

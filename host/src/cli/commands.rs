@@ -43,7 +43,9 @@ pub fn run(client: &Client, command: Command) -> Result<(), CliError> {
             println!("stopped {service}");
             Ok(())
         }
-        Command::Server { .. } => unreachable!("handled by cli::main"),
+        Command::Server { .. } | Command::Identity { .. } | Command::Network { .. } => {
+            unreachable!("handled by cli::main")
+        }
     }
 }
 

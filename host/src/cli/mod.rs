@@ -4,6 +4,7 @@
 mod build;
 mod client;
 mod commands;
+mod network;
 mod server;
 
 use clap::{Parser, Subcommand};
@@ -47,6 +48,22 @@ enum Command {
         /// Print the embedded default configuration and exit.
         #[arg(long)]
         print_default_config: bool,
+        /// Join the network through this node's ticket (`micro network ticket`); repeatable.
+        #[arg(long = "peer", value_name = "TICKET")]
+        peers: Vec<String>,
+    },
+    /// Print this node's id (its public key), made on first use.
+    Identity {
+        /// The node's data directory [default: $MICRO_DATA_DIR or the user's data directory].
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The network as the node sees it.
+    Network {
+        #[command(subcommand)]
+        command: NetworkCommand,
     },
     /// Deploy a service from a component (.wasm) or a Rust crate directory.
     Run {
@@ -96,6 +113,38 @@ enum Command {
     Stop { service: String },
 }
 
+/// `micro network …`
+#[derive(Debug, Subcommand)]
+enum NetworkCommand {
+    /// Print the node's ticket, for `micro server --peer <ticket>` on another node.
+    Ticket,
+    /// The nodes this node knows: first and last seen, round-trip time, services.
+    Nodes {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every service in the network and the nodes serving it.
+    Services {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Routes to services, cheapest first, with their cost.
+    Routes {
+        /// Only this service.
+        service: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The peer graph: nodes and their measured links.
+    Graph {
+        #[arg(long)]
+        json: bool,
+        /// Graphviz dot.
+        #[arg(long, conflicts_with = "json")]
+        dot: bool,
+    },
+}
+
 /// Runs the command line; the process's exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -105,13 +154,16 @@ pub fn main() -> ExitCode {
             listen,
             config,
             print_default_config,
+            peers,
         } => {
             if print_default_config {
                 print!("{}", crate::config::DEFAULT_CONFIG);
                 return ExitCode::SUCCESS;
             }
-            server::run(data_dir, listen, config)
+            server::run(data_dir, listen, config, peers)
         }
+        Command::Identity { data_dir, json } => network::identity(data_dir, json),
+        Command::Network { command } => network::run(&client::Client::new(&cli.node), command),
         command => commands::run(&client::Client::new(&cli.node), command),
     };
     match result {

@@ -11,6 +11,7 @@ pub fn run(
     data_dir: Option<PathBuf>,
     listen: Option<SocketAddr>,
     config: Option<PathBuf>,
+    peers: Vec<String>,
 ) -> Result<(), CliError> {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -32,13 +33,23 @@ pub fn run(
         .build()
         .map_err(|e| CliError::failed(format!("starting the async runtime: {e}")))?;
     runtime
-        .block_on(serve(config, data_dir))
+        .block_on(serve(config, data_dir, peers))
         .map_err(|e| CliError::failed(format!("{e:#}")))
 }
 
-async fn serve(config: Config, data_dir: PathBuf) -> anyhow::Result<()> {
+async fn serve(config: Config, data_dir: PathBuf, peers: Vec<String>) -> anyhow::Result<()> {
     let listen = config.listen;
     let node = Node::open(config, &data_dir)?;
+    // The peer layer comes up before services are restored, so their subscriptions are
+    // network-wide from the start.
+    let network = if node.config.network.enabled {
+        Some(crate::net::Network::start(&node, &peers).await?)
+    } else {
+        if !peers.is_empty() {
+            anyhow::bail!("--peer given but the network is disabled in the configuration");
+        }
+        None
+    };
     let restored = crate::deploy::restore(&node).await?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -48,6 +59,9 @@ async fn serve(config: Config, data_dir: PathBuf) -> anyhow::Result<()> {
     // The readiness line: scripts and tests wait for it (the port may have been chosen by the OS).
     println!("micro node {} listening on http://{address}", node.id);
     crate::gateway::serve(node, listener, shutdown_signal()).await?;
+    if let Some(network) = network {
+        network.shutdown().await;
+    }
     tracing::info!("node stopped");
     Ok(())
 }

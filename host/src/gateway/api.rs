@@ -2,6 +2,7 @@
 
 use super::calls;
 use super::events;
+use super::network;
 use super::reply::{self, Body};
 use crate::deploy;
 use crate::node::Node;
@@ -18,6 +19,9 @@ pub async fn handle(node: &Arc<Node>, request: Request<Incoming>, rest: &[&str])
     let method = request.method().clone();
     match (&method, rest) {
         (&Method::GET, ["health"]) => health(node),
+        (&Method::GET, ["network", rest @ ..]) => {
+            network::handle(node, rest, request.uri().query().unwrap_or(""))
+        }
         (&Method::GET, ["services"]) => {
             let list: Vec<_> = node.registry.list().iter().map(|d| summary(d)).collect();
             reply::json(StatusCode::OK, &list)
@@ -28,7 +32,7 @@ pub async fn handle(node: &Arc<Node>, request: Request<Incoming>, rest: &[&str])
                 value["wit"] = json!(d.record.wit);
                 reply::json(StatusCode::OK, &value)
             }
-            None => not_found(name),
+            None => network::describe_remote(node, name).await,
         },
         (&Method::PUT | &Method::POST, ["services", name]) => {
             deploy_service(node, request, name).await
@@ -53,7 +57,9 @@ pub async fn handle(node: &Arc<Node>, request: Request<Incoming>, rest: &[&str])
             reply::json(StatusCode::OK, &topics)
         }
         (&Method::POST, ["topics", topic]) => events::publish(node, request, topic).await,
-        (&Method::GET, ["topics", topic, "events"]) => events::subscribe(node, &request, topic),
+        (&Method::GET, ["topics", topic, "events"]) => {
+            events::subscribe(node, &request, topic).await
+        }
         _ => reply::error(
             StatusCode::NOT_FOUND,
             "not-found",

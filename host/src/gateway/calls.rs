@@ -22,11 +22,17 @@ pub async fn handle(
 ) -> Response<Body> {
     let (name, _) = transport::split_version(service);
     let Some(deployment) = node.registry.get(name) else {
-        return reply::error(
-            StatusCode::NOT_FOUND,
-            "not-found",
-            format!("no service named {name:?} on this node"),
-        );
+        // Not here: the transport finds it in the network (or says nothing serves it).
+        return match rest {
+            [method] if !method.is_empty() && node.network().is_some() => {
+                call(node, request, service, method).await
+            }
+            _ => reply::error(
+                StatusCode::NOT_FOUND,
+                "not-found",
+                format!("no service named {name:?} on this node"),
+            ),
+        };
     };
     match deployment.record.kind {
         ServiceKind::Http => serve_http(node, request, &deployment, name, rest).await,

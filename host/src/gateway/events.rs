@@ -90,7 +90,11 @@ const MAX_BATCH: usize = 512;
 
 /// `GET /api/topics/{topic}/events[?history=true][&group=G]`: a server-sent event stream. The
 /// first event, `subscribed`, says the subscription is in place; then one `message` per message.
-pub fn subscribe(node: &Arc<Node>, request: &Request<Incoming>, topic: &str) -> Response<Body> {
+pub async fn subscribe(
+    node: &Arc<Node>,
+    request: &Request<Incoming>,
+    topic: &str,
+) -> Response<Body> {
     let query = request.uri().query().unwrap_or("");
     let mut history = false;
     let mut group = None;
@@ -102,13 +106,13 @@ pub fn subscribe(node: &Arc<Node>, request: &Request<Incoming>, topic: &str) -> 
             _ => {}
         }
     }
-    let subscription = match node
-        .broker
-        .subscribe(topic, group.as_deref(), history, Owner::Client)
-    {
-        Ok(s) => s,
-        Err(e) => return publish_error(e),
-    };
+    let subscription =
+        match crate::net::events::subscribe(node, topic, group.as_deref(), history, Owner::Client)
+            .await
+        {
+            Ok(s) => s,
+            Err(e) => return publish_error(e),
+        };
     let hello = format!(
         "event: subscribed\ndata: {}\n\n",
         serde_json::json!({ "topic": topic, "group": group, "history": history })

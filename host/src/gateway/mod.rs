@@ -4,6 +4,7 @@
 mod api;
 mod calls;
 mod events;
+mod network;
 mod reply;
 
 use crate::node::Node;

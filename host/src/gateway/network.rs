@@ -1,0 +1,240 @@
+//! `/api/network/…`: the network as this node sees it — its identity and ticket, the nodes it
+//! knows, the services they serve, routes and the peer graph.
+
+use super::reply::{self, Body};
+use crate::net::{routes, wire};
+use crate::node::Node;
+use hyper::{Response, StatusCode};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Routes `/api/network/{rest…}` (GET only).
+pub fn handle(node: &Arc<Node>, rest: &[&str], query: &str) -> Response<Body> {
+    let value = match rest {
+        [] => summary(node),
+        ["nodes"] => nodes(node),
+        ["services"] => services(node),
+        ["routes"] => {
+            let only = query
+                .split('&')
+                .find_map(|p| p.strip_prefix("service="))
+                .filter(|s| !s.is_empty());
+            all_routes(node, only)
+        }
+        ["graph"] => graph(node),
+        _ => {
+            return reply::error(
+                StatusCode::NOT_FOUND,
+                "not-found",
+                format!("no API GET /api/network/{}", rest.join("/")),
+            );
+        }
+    };
+    reply::json(StatusCode::OK, &value)
+}
+
+fn summary(node: &Arc<Node>) -> Value {
+    let Some(net) = node.network() else {
+        return json!({ "node": node.id, "enabled": false });
+    };
+    json!({
+        "node": node.id,
+        "enabled": true,
+        "ticket": net.ticket(),
+        "addrs": net.endpoint.bound_sockets(),
+        "neighbours": net.neighbours().iter().map(|n| n.to_string()).collect::<Vec<_>>(),
+        "peers": net.peers.all().len(),
+        "nodes": net.directory.live().len() + 1,
+        "relays": net.config.relays,
+        "public_lookup": net.config.public_lookup,
+        "mdns": net.config.mdns,
+        "stats": net.stats.json(),
+    })
+}
+
+fn local_services(node: &Node) -> Vec<String> {
+    node.registry
+        .list()
+        .iter()
+        .map(|d| d.record.name.clone())
+        .collect()
+}
+
+fn nodes(node: &Arc<Node>) -> Value {
+    let mut out = vec![json!({
+        "node": node.id,
+        "self": true,
+        "healthy": true,
+        "rtt_us": 0,
+        "load": node.load.load(std::sync::atomic::Ordering::Relaxed),
+        "services": local_services(node),
+    })];
+    let Some(net) = node.network() else {
+        return Value::Array(out);
+    };
+    let live = net.directory.live();
+    let mut seen = std::collections::HashSet::new();
+    for l in &live {
+        seen.insert(l.id);
+        let peer = net.peers.get(&l.id);
+        out.push(json!({
+            "node": l.id.to_string(),
+            "self": false,
+            "healthy": peer.as_ref().is_none_or(|p| p.healthy()),
+            "first_seen_ms": peer.as_ref().map(|p| p.first_seen_ms),
+            "last_seen_ms": peer.as_ref().and_then(|p| p.last_seen_ms),
+            "rtt_us": peer.as_ref().and_then(|p| p.rtt).map(|r| r.as_micros() as u64),
+            "load": peer.as_ref().map_or(l.record.load, |p| p.load),
+            "services": l.record.services.iter().map(|s| s.name.clone()).collect::<Vec<_>>(),
+            "addrs": l.record.addrs,
+            "record_seq": l.record.seq,
+            "expires_in_ms": l.expires_in.as_millis() as u64,
+        }));
+    }
+    // Peers we can reach but hold no record of (yet): joined through, found by mDNS.
+    for (id, p) in net.peers.all() {
+        if seen.contains(&id) {
+            continue;
+        }
+        out.push(json!({
+            "node": id.to_string(),
+            "self": false,
+            "healthy": p.healthy(),
+            "first_seen_ms": p.first_seen_ms,
+            "last_seen_ms": p.last_seen_ms,
+            "rtt_us": p.rtt.map(|r| r.as_micros() as u64),
+            "load": p.load,
+            "services": [],
+            "source": p.source,
+        }));
+    }
+    Value::Array(out)
+}
+
+fn services(node: &Arc<Node>) -> Value {
+    let mut by_name: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    for d in node.registry.list() {
+        by_name.entry(d.record.name.clone()).or_default().push(json!({
+            "node": node.id, "local": true, "version": d.record.version, "methods": d.record.methods,
+        }));
+    }
+    if let Some(net) = node.network() {
+        for l in net.directory.live() {
+            for s in &l.record.services {
+                by_name.entry(s.name.clone()).or_default().push(json!({
+                    "node": l.id.to_string(),
+                    "local": false,
+                    "version": s.version,
+                    "methods": s.methods,
+                    "interface": hex::encode(s.interface),
+                }));
+            }
+        }
+    }
+    Value::Array(
+        by_name
+            .into_iter()
+            .map(|(name, nodes)| json!({ "name": name, "nodes": nodes }))
+            .collect(),
+    )
+}
+
+fn all_routes(node: &Arc<Node>, only: Option<&str>) -> Value {
+    let names: Vec<String> = match only {
+        Some(name) => vec![name.to_string()],
+        None => services(node)
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s["name"].as_str().map(str::to_string))
+            .collect(),
+    };
+    let net = node.network().map(|n| n.as_ref());
+    Value::Array(
+        names
+            .into_iter()
+            .map(|name| {
+                let routes = routes::routes(node, net, &name, None);
+                json!({ "service": name, "routes": routes })
+            })
+            .collect(),
+    )
+}
+
+fn graph(node: &Arc<Node>) -> Value {
+    let mut nodes = vec![json!({ "node": node.id, "self": true })];
+    let mut links = Vec::new();
+    if let Some(net) = node.network() {
+        for (id, p) in net.peers.all() {
+            if let Some(rtt) = p.rtt.filter(|_| p.healthy()) {
+                links.push(json!({ "from": node.id, "to": id.to_string(), "rtt_us": rtt.as_micros() as u64 }));
+            }
+        }
+        for l in net.directory.live() {
+            nodes.push(json!({ "node": l.id.to_string(), "self": false }));
+            for link in &l.record.links {
+                if let Ok(to) = iroh::PublicKey::from_bytes(&link.node) {
+                    links.push(json!({ "from": l.id.to_string(), "to": to.to_string(), "rtt_us": link.rtt_us }));
+                }
+            }
+        }
+    }
+    json!({ "nodes": nodes, "links": links })
+}
+
+/// `GET /api/services/{name}` for a service that runs elsewhere: its entry from the serving
+/// node's record and its WIT, fetched from that node over a direct stream.
+pub async fn describe_remote(node: &Arc<Node>, name: &str) -> Response<Body> {
+    let not_found = || {
+        reply::error(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            format!("no service named {name:?} on this node or in the network"),
+        )
+    };
+    let Some(net) = node.network() else {
+        return not_found();
+    };
+    let (service, version) = crate::transport::split_version(name);
+    for route in routes::routes(node, Some(net), service, version) {
+        let (Some(id), false) = (route.id, route.local) else {
+            continue;
+        };
+        let Some(record) = net.directory.get(&id) else {
+            continue;
+        };
+        let Some(entry) = record.services.iter().find(|s| s.name == service) else {
+            continue;
+        };
+        let Some(addr) = net.addr_of(&id) else {
+            continue;
+        };
+        let deadline = crate::transport::deadline_from_now(node);
+        let request = wire::Request::Wit {
+            service: service.to_string(),
+        };
+        match net
+            .pool
+            .request(&addr, &request, &[], net.config.max_frame_bytes, deadline)
+            .await
+        {
+            Ok((wire::Reply::Wit(Ok(wit)), _)) => {
+                return reply::json(
+                    StatusCode::OK,
+                    &json!({
+                        "name": entry.name,
+                        "version": entry.version,
+                        "kind": if entry.http { "http" } else { "service" },
+                        "methods": entry.methods,
+                        "node": id.to_string(),
+                        "wit": wit,
+                    }),
+                );
+            }
+            Ok(other) => tracing::debug!(?other, "WIT not served"),
+            Err(e) => tracing::debug!(error = %e, "WIT fetch failed"),
+        }
+    }
+    not_found()
+}

@@ -1,0 +1,223 @@
+//! Events across the network. A subscription is network-wide: besides the local broker, it
+//! subscribes on every node it knows (and every node that appears later) over a stream that
+//! carries that node's messages of the topic. Each message is published on exactly one node,
+//! whose broker picks one member of each queue group among its local members and the remote
+//! subscriptions standing in for other nodes' members, so a queue group gets one delivery
+//! network-wide. History is replayed by each node from its own retention.
+
+use super::wire::{self, Reply, Request};
+use crate::broker::{Message, Owner, PublishError, Subscription};
+use crate::node::Node;
+use iroh::PublicKey;
+use iroh::endpoint::SendStream;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+/// Messages written to a peer in one frame at most.
+const MAX_BATCH: usize = 512;
+
+/// Subscribes to `topic` on this node and on every node of the network. Returns once the
+/// subscriptions on the nodes known now are in place (or failed), so that a message published
+/// anywhere after this returns is delivered.
+pub async fn subscribe(
+    node: &Arc<Node>,
+    topic: &str,
+    group: Option<&str>,
+    history: bool,
+    owner: Owner,
+) -> Result<Subscription, PublishError> {
+    let local = node.broker.subscribe(topic, group, history, owner)?;
+    let Some(net) = node.network().cloned() else {
+        return Ok(local);
+    };
+    let (tx, messages) = mpsc::channel(node.config.broker.subscriber_queue.max(1));
+    let spec = Spec {
+        topic: topic.to_string(),
+        group: group.map(str::to_string),
+        history,
+    };
+    let mut pumps: HashMap<PublicKey, JoinHandle<()>> = HashMap::new();
+    let mut ready = Vec::new();
+    for peer in net.live_peers() {
+        let (done, wait) = oneshot::channel();
+        pumps.insert(
+            peer,
+            spawn_pump(node, peer, &spec, spec.history, tx.clone(), done),
+        );
+        ready.push(wait);
+    }
+    // Bounded: a dead peer costs a connect timeout, not forever.
+    let _ = tokio::time::timeout(
+        Duration::from_millis(node.config.network.connect_timeout_ms),
+        futures::future::join_all(ready),
+    )
+    .await;
+    tokio::spawn(manage(node.clone(), local, tx, spec, pumps));
+    Ok(Subscription { messages })
+}
+
+#[derive(Clone)]
+struct Spec {
+    topic: String,
+    group: Option<String>,
+    history: bool,
+}
+
+/// Forwards the local subscription's messages and keeps one remote stream per live node. Ends,
+/// dropping every remote stream, when the local subscription ends (the owner unsubscribed) or
+/// the subscriber went away.
+async fn manage(
+    node: Arc<Node>,
+    mut local: Subscription,
+    tx: mpsc::Sender<Message>,
+    spec: Spec,
+    mut pumps: HashMap<PublicKey, JoinHandle<()>>,
+) {
+    let Some(net) = node.network().cloned() else {
+        return;
+    };
+    let mut changes = net.directory.watch();
+    let mut tick = tokio::time::interval(Duration::from_millis(node.config.network.heartbeat_ms));
+    loop {
+        tokio::select! {
+            message = local.messages.recv() => match message {
+                Some(m) => if tx.send(m).await.is_err() { break },
+                None => break,
+            },
+            () = tx.closed() => break,
+            _ = changes.changed() => {}
+            _ = tick.tick() => {}
+        }
+        let live = net.live_peers();
+        pumps.retain(|peer, pump| {
+            let keep = live.contains(peer) || !pump.is_finished();
+            if !keep {
+                pump.abort();
+            }
+            keep
+        });
+        for peer in live {
+            let restart = pumps.get(&peer).is_none_or(|p| p.is_finished());
+            if restart {
+                // A node seen for the first time replays its history if asked; a stream that
+                // broke and is remade does not (it was replayed already).
+                let history = spec.history && !pumps.contains_key(&peer);
+                let (done, _) = oneshot::channel();
+                pumps.insert(
+                    peer,
+                    spawn_pump(&node, peer, &spec, history, tx.clone(), done),
+                );
+            }
+        }
+    }
+    for pump in pumps.values() {
+        pump.abort();
+    }
+}
+
+/// Streams one peer's messages of the topic into `tx`; `ready` fires once the peer has
+/// subscribed (or the attempt failed).
+fn spawn_pump(
+    node: &Arc<Node>,
+    peer: PublicKey,
+    spec: &Spec,
+    history: bool,
+    tx: mpsc::Sender<Message>,
+    ready: oneshot::Sender<()>,
+) -> JoinHandle<()> {
+    let node = node.clone();
+    let request = Request::Subscribe {
+        topic: spec.topic.clone(),
+        group: spec.group.clone(),
+        history,
+    };
+    tokio::spawn(async move {
+        let Some(net) = node.network().cloned() else {
+            return;
+        };
+        let Some(addr) = net.addr_of(&peer) else {
+            return;
+        };
+        let (_send, mut recv) = match net.pool.open(&addr, &request).await {
+            Ok(streams) => streams,
+            Err(e) => {
+                tracing::debug!(peer = %peer.fmt_short(), error = %e, "remote subscription failed");
+                return;
+            }
+        };
+        let limit = net.frame_limit(&node);
+        let mut ready = Some(ready);
+        loop {
+            match wire::read_frame::<_, Reply>(&mut recv, limit).await {
+                Ok(Some((Reply::Messages(batch), _))) => {
+                    if let Some(ready) = ready.take() {
+                        let _ = ready.send(());
+                    }
+                    for m in batch {
+                        if tx.send(m.into()).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+                Ok(Some((Reply::Refused(why), _))) => {
+                    tracing::warn!(peer = %peer.fmt_short(), %why, "remote subscription refused");
+                    return;
+                }
+                Ok(Some(_)) | Ok(None) => return,
+                Err(e) => {
+                    net.stats.count_bad_frame(&e);
+                    return;
+                }
+            }
+        }
+    })
+}
+
+/// Serves a peer's subscription: subscribes on this node's broker on the peer's behalf and
+/// streams the messages until the peer stops reading.
+pub async fn serve_subscription(
+    node: &Arc<Node>,
+    remote: PublicKey,
+    mut send: SendStream,
+    topic: String,
+    group: Option<String>,
+    history: bool,
+) {
+    let owner = Owner::Peer(remote.to_string());
+    let mut subscription = match node
+        .broker
+        .subscribe(&topic, group.as_deref(), history, owner)
+    {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = wire::write_frame(&mut send, &Reply::Refused(format!("{e:?}")), &[]).await;
+            let _ = send.finish();
+            return;
+        }
+    };
+    // The first (empty) batch tells the subscriber it is in place.
+    if wire::write_frame(&mut send, &Reply::Messages(Vec::new()), &[])
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    loop {
+        tokio::select! {
+            n = subscription.messages.recv_many(&mut batch, MAX_BATCH) => {
+                if n == 0 {
+                    break;
+                }
+                let wire: Vec<wire::WireMessage> = batch.drain(..).map(Into::into).collect();
+                if wire::write_frame(&mut send, &Reply::Messages(wire), &[]).await.is_err() {
+                    break;
+                }
+            }
+            _ = send.stopped() => break,
+        }
+    }
+}

@@ -1,0 +1,342 @@
+//! The peer layer: one iroh endpoint per node, the registry spread by iroh-gossip and repaired
+//! by anti-entropy sync, membership with measured round-trip times, routes, and calls and
+//! events between nodes over `micro/rpc/1`.
+//!
+//! What travels is ours and small: signed node records (`records`), kept per node with their
+//! lifetimes (`directory`); peers and their health (`membership`); framing (`wire`); requests
+//! (`rpc`); network-wide subscriptions (`events`); routing (`routes`); the gossip and
+//! heartbeat loops (`announce`).
+
+mod announce;
+pub mod directory;
+pub mod events;
+pub mod membership;
+pub mod records;
+pub mod routes;
+pub mod rpc;
+pub mod ticket;
+pub mod wire;
+
+use crate::config::NetworkConfig;
+use crate::identity::Identity;
+use crate::node::Node;
+use anyhow::Context as _;
+use directory::Directory;
+use iroh::address_lookup::memory::MemoryLookup;
+use iroh::endpoint::presets;
+use iroh::{Endpoint, EndpointAddr, PublicKey, RelayMode, TransportAddr};
+use iroh_gossip::net::Gossip;
+use membership::Membership;
+use records::SignedRecord;
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::Notify;
+use wire::WireError;
+
+/// Largest gossip message: records bigger than this travel by sync instead.
+pub const MAX_GOSSIP_BYTES: usize = 4096;
+
+/// Failures talking to a peer.
+#[derive(Debug, thiserror::Error)]
+pub enum NetError {
+    #[error("{0}")]
+    Unreachable(String),
+    #[error("{0}")]
+    Timeout(String),
+    /// The connection broke after the request was sent: the peer died or was cut off.
+    #[error("{0}")]
+    Lost(String),
+    #[error("{0}")]
+    Wire(#[from] WireError),
+    #[error("unexpected reply: {0}")]
+    Protocol(String),
+}
+
+/// What the peer layer refused or survived, for `/api/network` and the tests.
+#[derive(Debug, Default)]
+pub struct NetStats {
+    pub bad_frames: AtomicU64,
+    pub oversized_frames: AtomicU64,
+    pub stalled_streams: AtomicU64,
+    pub bad_records: AtomicU64,
+    pub replayed_records: AtomicU64,
+    pub refused_connections: AtomicU64,
+    pub calls_out: AtomicU64,
+    pub failovers: AtomicU64,
+    pub stalled: AtomicU64,
+}
+
+impl NetStats {
+    /// Counts a frame that could not be read.
+    pub fn count_bad_frame(&self, e: &WireError) {
+        match e {
+            WireError::TooLarge { .. } => &self.oversized_frames,
+            _ => &self.bad_frames,
+        }
+        .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The counters as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        serde_json::json!({
+            "bad_frames": get(&self.bad_frames),
+            "oversized_frames": get(&self.oversized_frames),
+            "stalled_streams": get(&self.stalled_streams) + get(&self.stalled),
+            "bad_records": get(&self.bad_records),
+            "replayed_records": get(&self.replayed_records),
+            "refused_connections": get(&self.refused_connections),
+            "calls_out": get(&self.calls_out),
+            "failovers": get(&self.failovers),
+        })
+    }
+}
+
+impl NetworkConfig {
+    /// How long a new stream may take to send its request.
+    pub fn header_timeout(&self) -> Duration {
+        Duration::from_millis(self.connect_timeout_ms.max(1000))
+    }
+}
+
+/// The running peer layer of a node.
+pub struct Network {
+    pub identity: Identity,
+    pub endpoint: Endpoint,
+    gossip: Gossip,
+    pub directory: Directory,
+    pub peers: Membership,
+    pub pool: rpc::Pool,
+    lookup: MemoryLookup,
+    pub config: NetworkConfig,
+    pub stats: NetStats,
+    /// Sequence of this node's records.
+    seq: AtomicU64,
+    /// Wakes the announcer (services changed).
+    announce: Notify,
+    /// This node's latest signed record.
+    own: Mutex<Option<SignedRecord>>,
+    /// Current gossip neighbours.
+    neighbours: Mutex<HashSet<PublicKey>>,
+    gossip_sender: Mutex<Option<iroh_gossip::api::GossipSender>>,
+}
+
+impl Network {
+    /// Binds the endpoint, joins through `tickets` and starts the gossip, announce and
+    /// heartbeat loops. Never waits for relays or public lookup.
+    pub async fn start(node: &Arc<Node>, tickets: &[String]) -> anyhow::Result<Arc<Network>> {
+        let config = node.config.network.clone();
+        let identity = node.identity.clone();
+        let mut bootstrap = Vec::new();
+        for t in config.peers.iter().chain(tickets) {
+            bootstrap.push(ticket::decode(t).with_context(|| format!("peer ticket {t:?}"))?);
+        }
+        let lookup = MemoryLookup::new();
+        let mut builder = Endpoint::builder(presets::Minimal)
+            .secret_key(identity.secret().clone())
+            .alpns(vec![wire::RPC_ALPN.to_vec(), iroh_gossip::ALPN.to_vec()])
+            .address_lookup(lookup.clone())
+            .relay_mode(if config.relays {
+                RelayMode::Default
+            } else {
+                RelayMode::Disabled
+            });
+        if !(config.bind.ip().is_unspecified() && config.bind.port() == 0) {
+            builder = builder
+                .clear_ip_transports()
+                .bind_addr(config.bind)
+                .map_err(|e| anyhow::anyhow!("peer address {}: {e}", config.bind))?;
+        }
+        if !config.port_mapping {
+            builder = builder.portmapper_config(iroh::endpoint::PortmapperConfig::Disabled);
+        }
+        if config.public_lookup {
+            use iroh::address_lookup::{DnsAddressLookup, PkarrPublisher, PkarrResolver};
+            builder = builder
+                .address_lookup(PkarrPublisher::n0_dns())
+                .address_lookup(PkarrResolver::n0_dns())
+                .address_lookup(DnsAddressLookup::n0_dns());
+        }
+        let endpoint = builder
+            .bind()
+            .await
+            .map_err(|e| anyhow::anyhow!("binding the peer endpoint on {}: {e}", config.bind))?;
+        let gossip = Gossip::builder()
+            .max_message_size(MAX_GOSSIP_BYTES)
+            .spawn(endpoint.clone());
+        let pool = rpc::Pool::new(
+            endpoint.clone(),
+            Duration::from_millis(config.connect_timeout_ms),
+        );
+        let net = Arc::new(Network {
+            directory: Directory::new(identity.public()),
+            identity,
+            endpoint,
+            gossip,
+            peers: Membership::default(),
+            pool,
+            lookup,
+            config,
+            stats: NetStats::default(),
+            seq: AtomicU64::new(0),
+            announce: Notify::new(),
+            own: Mutex::new(None),
+            neighbours: Mutex::default(),
+            gossip_sender: Mutex::new(None),
+        });
+        for addr in &bootstrap {
+            net.learn(addr.clone(), "ticket");
+        }
+        if net.config.mdns {
+            announce::start_mdns(&net);
+        }
+        node.set_network(net.clone());
+        tokio::spawn(accept_loop(node.clone(), net.clone()));
+        announce::spawn_loops(node, &net, bootstrap.iter().map(|a| a.id).collect());
+        tracing::info!(
+            id = %net.identity.public(),
+            addrs = ?net.endpoint.bound_sockets(),
+            peers = bootstrap.len(),
+            relays = net.config.relays,
+            "peer endpoint up"
+        );
+        Ok(net)
+    }
+
+    /// Remembers how to reach a peer (for our calls and for gossip's dialling).
+    pub fn learn(&self, addr: EndpointAddr, source: &'static str) {
+        if addr.id == self.identity.public() {
+            return;
+        }
+        if !addr.is_empty() {
+            self.lookup.add_endpoint_info(addr.clone());
+        }
+        self.peers.learn(addr, source);
+    }
+
+    /// The address of a peer as far as we know it.
+    pub fn addr_of(&self, id: &PublicKey) -> Option<EndpointAddr> {
+        if let Some(p) = self.peers.get(id) {
+            return Some(p.addr);
+        }
+        self.directory.get(id).map(|r| record_addr(*id, &r))
+    }
+
+    /// Nodes with a live record: the network as this node knows it.
+    pub fn live_peers(&self) -> Vec<PublicKey> {
+        self.directory.live().into_iter().map(|l| l.id).collect()
+    }
+
+    /// This node's ticket.
+    pub fn ticket(&self) -> String {
+        ticket::encode(&self.endpoint.addr())
+    }
+
+    /// The largest frame a peer may send us.
+    pub fn frame_limit(&self, node: &Node) -> usize {
+        self.config
+            .max_frame_bytes
+            .max(node.config.limits.max_request_bytes + 64 * 1024)
+    }
+
+    /// Asks the announcer to publish a fresh record now (services changed).
+    pub fn announce_soon(&self) {
+        self.announce.notify_one();
+    }
+
+    /// What to send a peer that syncs with us: our record and every record newer than theirs.
+    pub fn sync_answer(&self, known: &[([u8; 32], u64)]) -> Vec<(SignedRecord, u64)> {
+        let mut out = self.directory.newer_than(known);
+        if let Some(own) = self.own.lock().unwrap_or_else(|p| p.into_inner()).clone() {
+            out.push((own, 0));
+        }
+        out
+    }
+
+    /// The handle to broadcast on the registry topic, while joined.
+    fn sender(&self) -> Option<iroh_gossip::api::GossipSender> {
+        self.gossip_sender
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Current gossip neighbours.
+    pub fn neighbours(&self) -> Vec<PublicKey> {
+        self.neighbours
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .copied()
+            .collect()
+    }
+
+    /// Announces that this node is leaving, then closes the endpoint. Bounded in time: peers
+    /// that are already gone are not waited for.
+    pub async fn shutdown(&self) {
+        let bye = async {
+            announce::leave(self).await;
+            let _ = self.gossip.shutdown().await;
+        };
+        let _ = tokio::time::timeout(Duration::from_millis(500), bye).await;
+        self.pool.close_all();
+        let _ = tokio::time::timeout(Duration::from_secs(1), self.endpoint.close()).await;
+    }
+}
+
+/// A record's addresses as the endpoint address of node `id`.
+pub fn record_addr(id: PublicKey, record: &records::NodeRecord) -> EndpointAddr {
+    let mut addrs: Vec<TransportAddr> =
+        record.addrs.iter().map(|a| TransportAddr::Ip(*a)).collect();
+    if let Some(relay) = record.relay.as_ref().and_then(|r| r.parse().ok()) {
+        addrs.push(TransportAddr::Relay(relay));
+    }
+    EndpointAddr::from_parts(id, addrs)
+}
+
+/// Accepts incoming connections and hands each to its protocol by ALPN.
+async fn accept_loop(node: Arc<Node>, net: Arc<Network>) {
+    while let Some(incoming) = net.endpoint.accept().await {
+        let node = node.clone();
+        let net = net.clone();
+        tokio::spawn(async move {
+            let accepting = incoming.accept();
+            let conn = match accepting {
+                Ok(accepting) => accepting.await,
+                Err(e) => {
+                    net.stats
+                        .refused_connections
+                        .fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(error = %e, "refused a connection");
+                    return;
+                }
+            };
+            let conn = match conn {
+                Ok(conn) => conn,
+                Err(e) => {
+                    // A failed handshake: an unknown ALPN, a bad certificate, garbage.
+                    net.stats
+                        .refused_connections
+                        .fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(error = %e, "handshake failed");
+                    return;
+                }
+            };
+            let alpn = conn.alpn().to_vec();
+            if alpn == wire::RPC_ALPN {
+                rpc::serve_connection(net, node, conn).await;
+            } else if alpn == iroh_gossip::ALPN {
+                if let Err(e) = net.gossip.handle_connection(conn).await {
+                    tracing::debug!(error = %e, "gossip connection failed");
+                }
+            } else {
+                net.stats
+                    .refused_connections
+                    .fetch_add(1, Ordering::Relaxed);
+                conn.close(1u32.into(), b"unknown protocol");
+            }
+        });
+    }
+}

@@ -1,0 +1,161 @@
+//! Node announcements: what a node serves and how to reach it, signed by the node so any peer
+//! can relay it and every receiver can check it.
+
+use crate::identity::{self, Identity};
+use iroh::PublicKey;
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+
+/// Longest lifetime a record may claim; longer ones are refused.
+pub const MAX_TTL_MS: u64 = 10 * 60 * 1000;
+
+/// One service in a node's announcement: compact, the WIT is fetched on demand.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceEntry {
+    pub name: String,
+    pub version: String,
+    /// First 8 bytes of the SHA-256 of the service's WIT.
+    pub interface: [u8; 8],
+    pub methods: Vec<String>,
+    /// A `wasi:http` component (answers any path) rather than a `micro` service.
+    pub http: bool,
+}
+
+/// A measured link to another node, for the network graph.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Link {
+    pub node: [u8; 32],
+    pub rtt_us: u32,
+}
+
+/// A node's announcement.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeRecord {
+    pub node: [u8; 32],
+    /// Grows with every announcement of the node; an older or repeated one is refused.
+    pub seq: u64,
+    pub issued_ms: u64,
+    pub ttl_ms: u64,
+    /// Direct addresses of the node's peer endpoint.
+    pub addrs: Vec<SocketAddr>,
+    pub relay: Option<String>,
+    pub services: Vec<ServiceEntry>,
+    pub links: Vec<Link>,
+    /// Calls in flight when the record was made.
+    pub load: u32,
+    /// The node is shutting down: drop its routes now.
+    pub leaving: bool,
+}
+
+/// A record as it travels: the encoded record and the node's signature over it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedRecord {
+    pub body: Vec<u8>,
+    pub signature: Vec<u8>,
+}
+
+/// Why a record was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error("malformed record: {0}")]
+    Malformed(String),
+    #[error("bad signature: {0}")]
+    BadSignature(String),
+    #[error("replayed record: sequence {got} of node {node} is not newer than {have}")]
+    Replayed { node: String, got: u64, have: u64 },
+    #[error("record of node {node} claims a lifetime of {ttl_ms} ms, over the limit")]
+    TtlTooLong { node: String, ttl_ms: u64 },
+}
+
+impl NodeRecord {
+    /// The node's id.
+    pub fn id(&self) -> Result<PublicKey, RecordError> {
+        PublicKey::from_bytes(&self.node)
+            .map_err(|e| RecordError::Malformed(format!("node key: {e}")))
+    }
+
+    /// Signs the record with the node's key.
+    pub fn sign(&self, identity: &Identity) -> SignedRecord {
+        let body = postcard::to_stdvec(self).unwrap_or_default();
+        let signature = identity.sign(&body).to_vec();
+        SignedRecord { body, signature }
+    }
+}
+
+impl SignedRecord {
+    /// Decodes the record and checks it was signed by the node it names.
+    pub fn open(&self) -> Result<NodeRecord, RecordError> {
+        let record: NodeRecord =
+            postcard::from_bytes(&self.body).map_err(|e| RecordError::Malformed(e.to_string()))?;
+        let key = record.id()?;
+        let signature: [u8; 64] = self.signature.as_slice().try_into().map_err(|_| {
+            RecordError::BadSignature(format!("{} bytes, not 64", self.signature.len()))
+        })?;
+        identity::verify(&key, &self.body, &signature)
+            .map_err(|e| RecordError::BadSignature(e.to_string()))?;
+        if record.ttl_ms > MAX_TTL_MS {
+            return Err(RecordError::TtlTooLong {
+                node: key.fmt_short().to_string(),
+                ttl_ms: record.ttl_ms,
+            });
+        }
+        Ok(record)
+    }
+
+    /// Encoded size, as it would travel in a gossip message.
+    pub fn encoded_len(&self) -> usize {
+        self.body.len() + self.signature.len() + 8
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub fn record(identity: &Identity, seq: u64) -> NodeRecord {
+        NodeRecord {
+            node: *identity.public().as_bytes(),
+            seq,
+            issued_ms: 1,
+            ttl_ms: 30_000,
+            addrs: vec!["127.0.0.1:4000".parse().unwrap()],
+            relay: None,
+            services: vec![ServiceEntry {
+                name: "hello".into(),
+                version: "v1".into(),
+                interface: [1; 8],
+                methods: vec!["hello".into()],
+                http: false,
+            }],
+            links: vec![],
+            load: 0,
+            leaving: false,
+        }
+    }
+
+    #[test]
+    fn signed_records_open_and_forgeries_do_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let me = Identity::load_or_create(dir.path()).unwrap();
+        let signed = record(&me, 1).sign(&me);
+        assert_eq!(signed.open().unwrap(), record(&me, 1));
+
+        // Someone else's key signing a record that names this node.
+        let other_dir = tempfile::tempdir().unwrap();
+        let other = Identity::load_or_create(other_dir.path()).unwrap();
+        let mut forged = record(&me, 2).sign(&other);
+        assert!(matches!(forged.open(), Err(RecordError::BadSignature(_))));
+
+        // A relay changing the body.
+        forged = signed.clone();
+        let last = forged.body.len() - 1;
+        forged.body[last] ^= 1;
+        assert!(forged.open().is_err());
+
+        let garbage = SignedRecord {
+            body: vec![0xff; 10],
+            signature: vec![0; 64],
+        };
+        assert!(matches!(garbage.open(), Err(RecordError::Malformed(_))));
+    }
+}

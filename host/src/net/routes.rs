@@ -1,0 +1,198 @@
+//! Routes: for a service, the nodes that serve it, cheapest first (this node, then peers by
+//! measured round-trip time and load), and calls that fail over along them.
+
+use super::wire::{CallHeader, Reply, Request};
+use super::{NetError, Network};
+use crate::node::Node;
+use crate::wit::micro::network::types::{CallError, Caller, Request as CallRequest, Response};
+use iroh::PublicKey;
+use serde::Serialize;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+/// Cost of a peer whose round-trip time is not measured yet, in µs.
+const UNMEASURED_US: u64 = 50_000;
+/// Cost of one call in flight on a peer, in µs.
+const LOAD_US: u64 = 200;
+
+/// One way to reach a service.
+#[derive(Debug, Clone, Serialize)]
+pub struct Route {
+    /// The serving node's id.
+    pub node: String,
+    pub local: bool,
+    pub version: String,
+    /// Measured round-trip time to the node, in µs.
+    pub rtt_us: Option<u64>,
+    /// Hops from this node (0: here; 1: a direct QUIC connection).
+    pub hops: u32,
+    pub load: u32,
+    /// What the route costs, in µs-equivalents; the cheapest healthy route is used first.
+    pub cost: u64,
+    /// The node answers pings.
+    pub healthy: bool,
+    #[serde(skip)]
+    pub id: Option<PublicKey>,
+}
+
+/// The routes to `service` (optionally one `version`), best first.
+pub fn routes(
+    node: &Node,
+    net: Option<&Network>,
+    service: &str,
+    version: Option<&str>,
+) -> Vec<Route> {
+    let mut out = Vec::new();
+    if let Some(d) = node.registry.get(service)
+        && version.is_none_or(|v| v == d.record.version)
+    {
+        out.push(Route {
+            node: node.id.clone(),
+            local: true,
+            version: d.record.version.clone(),
+            rtt_us: Some(0),
+            hops: 0,
+            load: node.load.load(Ordering::Relaxed),
+            cost: 0,
+            healthy: true,
+            id: None,
+        });
+    }
+    let Some(net) = net else {
+        return out;
+    };
+    for live in net.directory.live() {
+        let Some(entry) = live
+            .record
+            .services
+            .iter()
+            .find(|s| s.name == service && version.is_none_or(|v| v == s.version))
+        else {
+            continue;
+        };
+        let peer = net.peers.get(&live.id);
+        let rtt_us = peer
+            .as_ref()
+            .and_then(|p| p.rtt)
+            .map(|r| r.as_micros() as u64);
+        let load = peer.as_ref().map_or(live.record.load, |p| p.load);
+        let healthy = peer.as_ref().is_none_or(|p| p.healthy());
+        out.push(Route {
+            node: live.id.to_string(),
+            local: false,
+            version: entry.version.clone(),
+            rtt_us,
+            hops: 1,
+            load,
+            cost: 1 + rtt_us.unwrap_or(UNMEASURED_US) + u64::from(load) * LOAD_US,
+            healthy,
+            id: Some(live.id),
+        });
+    }
+    out.sort_by_key(|r| (!r.healthy, r.cost));
+    out
+}
+
+/// Calls a service that does not run here on the best peer that serves it, failing over to
+/// the next when a peer cannot be reached (the call never started there).
+pub async fn call(
+    node: &Node,
+    net: &Network,
+    caller: Caller,
+    deadline: Instant,
+    request: CallRequest,
+) -> Result<Response, CallError> {
+    let (name, version) = crate::transport::split_version(&request.service);
+    let candidates: Vec<Route> = routes(node, Some(net), name, version)
+        .into_iter()
+        .filter(|r| !r.local)
+        .collect();
+    if candidates.is_empty() {
+        return Err(CallError::NotFound(match version {
+            Some(v) => format!("no node in the network serves {name}@{v}"),
+            None => format!("no service named {name:?} in the network"),
+        }));
+    }
+    let header = |timeout: Duration| CallHeader {
+        service: request.service.clone(),
+        method: request.method.clone(),
+        content_type: request.content_type.clone(),
+        metadata: request.metadata.clone(),
+        caller_service: caller.service.clone(),
+        depth: caller.depth,
+        timeout_ms: timeout.as_millis() as u64,
+    };
+    // Every node serving it announced its methods: a method none has is not found anywhere.
+    let has_method = |r: &Route| {
+        r.id.and_then(|id| net.directory.get(&id))
+            .and_then(|rec| rec.services.into_iter().find(|s| s.name == name))
+            .is_some_and(|s| s.http || s.methods.contains(&request.method))
+    };
+    if !candidates.iter().any(has_method) {
+        return Err(CallError::NotFound(format!(
+            "{name} has no method {:?} on any node serving it",
+            request.method
+        )));
+    }
+    let limit = net.frame_limit(node);
+    let mut failures = Vec::new();
+    let mut not_found = None;
+    for (attempt, route) in candidates.iter().enumerate() {
+        let Some(id) = route.id else { continue };
+        let Some(addr) = net.addr_of(&id) else {
+            continue;
+        };
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        if attempt > 0 {
+            net.stats.failovers.fetch_add(1, Ordering::Relaxed);
+        }
+        net.stats.calls_out.fetch_add(1, Ordering::Relaxed);
+        let request_frame = Request::Call(header(left));
+        match net
+            .pool
+            .request(&addr, &request_frame, &request.payload, limit, deadline)
+            .await
+        {
+            Ok((Reply::Called(Ok(ok)), payload)) => {
+                return Ok(Response {
+                    payload,
+                    content_type: ok.content_type,
+                    metadata: ok.metadata,
+                });
+            }
+            // The service left that node after its last record: try the next.
+            Ok((Reply::Called(Err(super::wire::WireCallError::NotFound(why))), _)) => {
+                failures.push(format!("{}: {why}", id.fmt_short()));
+                not_found = Some(why);
+            }
+            Ok((Reply::Called(Err(e)), _)) => return Err(e.into()),
+            Ok((other, _)) => {
+                failures.push(format!("{}: unexpected reply {other:?}", id.fmt_short()));
+            }
+            Err(NetError::Unreachable(why)) => {
+                net.peers.missed(&id);
+                failures.push(why);
+            }
+            // The serving node died with the call in flight: the replica takes it (a call
+            // cut off this way may run twice; one that got its answer never does).
+            Err(NetError::Lost(why)) => {
+                net.peers.missed(&id);
+                net.pool.forget(&id);
+                failures.push(why);
+            }
+            Err(NetError::Timeout(why)) => return Err(CallError::Timeout(why)),
+            Err(e) => return Err(CallError::Unavailable(format!("{}: {e}", id.fmt_short()))),
+        }
+    }
+    if let (Some(why), true) = (not_found, failures.len() == 1) {
+        return Err(CallError::NotFound(why));
+    }
+    Err(CallError::Unavailable(format!(
+        "no node serving {} could take the call: {}",
+        request.service,
+        failures.join("; ")
+    )))
+}

@@ -1,0 +1,298 @@
+//! Requests between nodes over `micro/rpc/1`: a pooled connection per peer, one stream per
+//! request, and the server side that answers them.
+
+use super::wire::{self, CallHeader, CallOk, Reply, Request, WireError};
+use super::{NetError, Network};
+use crate::node::Node;
+use crate::wit::micro::network::types::{Caller, Request as CallRequest};
+use iroh::endpoint::{Connection, RecvStream, SendStream};
+use iroh::{Endpoint, EndpointAddr, PublicKey};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// QUIC application error code for a stream refused by its reader.
+const REFUSED: u32 = 1;
+
+/// One open connection per peer, made on first use and remade when it closes.
+pub struct Pool {
+    endpoint: Endpoint,
+    connect_timeout: Duration,
+    connections: Mutex<HashMap<PublicKey, Connection>>,
+    /// One dial at a time per peer, so concurrent first calls share one connection.
+    dialing: Mutex<HashMap<PublicKey, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl Pool {
+    /// A pool dialling from `endpoint`.
+    pub fn new(endpoint: Endpoint, connect_timeout: Duration) -> Self {
+        Self {
+            endpoint,
+            connect_timeout,
+            connections: Mutex::default(),
+            dialing: Mutex::default(),
+        }
+    }
+
+    fn open_connection(&self, id: &PublicKey) -> Option<Connection> {
+        self.connections
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
+            .filter(|c| c.close_reason().is_none())
+            .cloned()
+    }
+
+    /// The connection to `addr`'s node, dialling it if needed (within the connect timeout).
+    pub async fn connection(&self, addr: &EndpointAddr) -> Result<Connection, NetError> {
+        if let Some(conn) = self.open_connection(&addr.id) {
+            return Ok(conn);
+        }
+        let gate = self
+            .dialing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(addr.id)
+            .or_default()
+            .clone();
+        let _dialing = gate.lock().await;
+        if let Some(conn) = self.open_connection(&addr.id) {
+            return Ok(conn);
+        }
+        let conn = tokio::time::timeout(
+            self.connect_timeout,
+            self.endpoint.connect(addr.clone(), wire::RPC_ALPN),
+        )
+        .await
+        .map_err(|_| {
+            NetError::Unreachable(format!(
+                "no connection to node {} within {} ms",
+                addr.id.fmt_short(),
+                self.connect_timeout.as_millis()
+            ))
+        })?
+        .map_err(|e| {
+            NetError::Unreachable(format!("connecting to node {}: {e}", addr.id.fmt_short()))
+        })?;
+        self.connections
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(addr.id, conn.clone());
+        Ok(conn)
+    }
+
+    /// Drops the pooled connection to a peer (it failed; the next request dials again).
+    pub fn forget(&self, id: &PublicKey) {
+        self.connections
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
+    }
+
+    /// Closes the pooled connection to a peer that stopped answering: requests waiting on it
+    /// fail now (and fail over) instead of at the call's deadline.
+    pub fn close(&self, id: &PublicKey) {
+        let conn = self
+            .connections
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
+        if let Some(conn) = conn {
+            conn.close(2u32.into(), b"peer stopped answering");
+        }
+    }
+
+    /// Closes every pooled connection.
+    pub fn close_all(&self) {
+        let conns: Vec<Connection> = self
+            .connections
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain()
+            .map(|(_, c)| c)
+            .collect();
+        for conn in conns {
+            conn.close(0u32.into(), b"node stopping");
+        }
+    }
+
+    /// Opens a stream to the peer, sends `request` and reads one reply, all before `deadline`.
+    pub async fn request(
+        &self,
+        addr: &EndpointAddr,
+        request: &Request,
+        payload: &[u8],
+        limit: usize,
+        deadline: Instant,
+    ) -> Result<(Reply, Vec<u8>), NetError> {
+        let exchange = async {
+            let conn = self.connection(addr).await?;
+            let (mut send, mut recv) = conn.open_bi().await.map_err(|e| {
+                NetError::Unreachable(format!("opening a stream to {}: {e}", addr.id.fmt_short()))
+            })?;
+            // Once the request is out, a broken stream means the peer went away mid-exchange.
+            let lost = |e: WireError| match e {
+                WireError::Io(e) => NetError::Lost(format!(
+                    "lost node {} during the exchange: {e}",
+                    addr.id.fmt_short()
+                )),
+                WireError::Truncated => NetError::Lost(format!(
+                    "node {} closed the stream before answering",
+                    addr.id.fmt_short()
+                )),
+                e => NetError::Wire(e),
+            };
+            wire::write_frame(&mut send, request, payload)
+                .await
+                .map_err(lost)?;
+            let _ = send.finish();
+            wire::read_frame::<_, Reply>(&mut recv, limit)
+                .await
+                .map_err(lost)?
+                .ok_or_else(|| lost(WireError::Truncated))
+        };
+        match tokio::time::timeout_at(deadline.into(), exchange).await {
+            Ok(Ok(reply)) => Ok(reply),
+            Ok(Err(e)) => {
+                if matches!(e, NetError::Unreachable(_) | NetError::Lost(_)) {
+                    self.forget(&addr.id);
+                }
+                Err(e)
+            }
+            Err(_) => Err(NetError::Timeout(format!(
+                "node {} did not answer in time",
+                addr.id.fmt_short()
+            ))),
+        }
+    }
+
+    /// Opens a stream for a long exchange (a subscription): sends `request`, returns the
+    /// stream's halves.
+    pub async fn open(
+        &self,
+        addr: &EndpointAddr,
+        request: &Request,
+    ) -> Result<(SendStream, RecvStream), NetError> {
+        let conn = self.connection(addr).await?;
+        let (mut send, recv) = conn.open_bi().await.map_err(|e| {
+            self.forget(&addr.id);
+            NetError::Unreachable(format!("opening a stream to {}: {e}", addr.id.fmt_short()))
+        })?;
+        wire::write_frame(&mut send, request, &[]).await?;
+        Ok((send, recv))
+    }
+}
+
+/// Serves one incoming `micro/rpc/1` connection: every stream is one request.
+pub async fn serve_connection(net: Arc<Network>, node: Arc<Node>, conn: Connection) {
+    let remote = conn.remote_id();
+    net.peers.heard_from(&remote);
+    loop {
+        let (send, recv) = match conn.accept_bi().await {
+            Ok(streams) => streams,
+            Err(e) => {
+                tracing::debug!(peer = %remote.fmt_short(), error = %e, "connection closed");
+                return;
+            }
+        };
+        let net = net.clone();
+        let node = node.clone();
+        tokio::spawn(async move { serve_stream(net, node, remote, send, recv).await });
+    }
+}
+
+async fn serve_stream(
+    net: Arc<Network>,
+    node: Arc<Node>,
+    remote: PublicKey,
+    mut send: SendStream,
+    mut recv: RecvStream,
+) {
+    // A peer that opens a stream and never writes holds nothing for long.
+    let first = tokio::time::timeout(
+        net.config.header_timeout(),
+        wire::read_frame::<_, Request>(&mut recv, net.frame_limit(&node)),
+    )
+    .await;
+    let (request, payload) = match first {
+        Ok(Ok(Some(frame))) => frame,
+        Ok(Ok(None)) => return,
+        Ok(Err(e)) => {
+            net.stats.count_bad_frame(&e);
+            tracing::debug!(peer = %remote.fmt_short(), error = %e, "refused a frame");
+            let _ = wire::write_frame(&mut send, &Reply::Refused(e.to_string()), &[]).await;
+            let _ = send.finish();
+            let _ = recv.stop(REFUSED.into());
+            return;
+        }
+        Err(_) => {
+            net.stats
+                .stalled
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let _ = send.reset(REFUSED.into());
+            let _ = recv.stop(REFUSED.into());
+            return;
+        }
+    };
+    let (reply, body) = match request {
+        Request::Call(header) => call(&node, remote, header, payload).await,
+        Request::Ping => (
+            Reply::Pong {
+                load: node.load.load(std::sync::atomic::Ordering::Relaxed),
+            },
+            Vec::new(),
+        ),
+        Request::Sync { known } => (Reply::Records(net.sync_answer(&known)), Vec::new()),
+        Request::Wit { service } => {
+            let wit = match node.registry.get(&service) {
+                Some(d) => Ok(d.record.wit.clone()),
+                None => Err(format!("no service named {service:?} on this node")),
+            };
+            (Reply::Wit(wit), Vec::new())
+        }
+        Request::Subscribe {
+            topic,
+            group,
+            history,
+        } => {
+            super::events::serve_subscription(&node, remote, send, topic, group, history).await;
+            return;
+        }
+    };
+    if let Err(e) = wire::write_frame(&mut send, &reply, &body).await {
+        tracing::debug!(peer = %remote.fmt_short(), error = %e, "reply not delivered");
+    }
+    let _ = send.finish();
+}
+
+async fn call(
+    node: &Arc<Node>,
+    remote: PublicKey,
+    header: CallHeader,
+    payload: Vec<u8>,
+) -> (Reply, Vec<u8>) {
+    let caller = Caller {
+        service: header.caller_service,
+        // The authenticated id of the connection, not anything the peer claims.
+        node: remote.to_string(),
+        depth: header.depth,
+    };
+    let timeout = Duration::from_millis(header.timeout_ms.min(node.config.limits.call_timeout_ms));
+    let request = CallRequest {
+        service: header.service,
+        method: header.method,
+        payload,
+        content_type: header.content_type,
+        metadata: header.metadata,
+    };
+    match crate::transport::call_here(node, caller, Instant::now() + timeout, request).await {
+        Ok(response) => (
+            Reply::Called(Ok(CallOk {
+                content_type: response.content_type,
+                metadata: response.metadata,
+            })),
+            response.payload,
+        ),
+        Err(e) => (Reply::Called(Err(e.into())), Vec::new()),
+    }
+}

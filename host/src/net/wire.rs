@@ -1,0 +1,290 @@
+//! The peer protocol's framing and messages (ALPN `micro/rpc/1`).
+//!
+//! One QUIC stream per exchange: the opener writes a request frame, the other side answers with
+//! one reply frame (or, for a subscription, a stream of them). A frame is a big-endian `u32`
+//! header length, the header (postcard), a `u32` payload length and the payload; both lengths
+//! are checked against the node's limit before anything is allocated.
+
+use crate::net::records::SignedRecord;
+use crate::wit::micro::network::types::CallError;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+/// The ALPN of calls, pings, registry sync and event streams between nodes.
+pub const RPC_ALPN: &[u8] = b"micro/rpc/1";
+
+/// Largest header, whatever the frame limit: headers are small by design.
+const MAX_HEADER: usize = 64 * 1024;
+
+/// What can go wrong reading or writing a frame.
+#[derive(Debug, thiserror::Error)]
+pub enum WireError {
+    #[error("frame of {size} bytes exceeds the limit of {limit} bytes")]
+    TooLarge { size: usize, limit: usize },
+    #[error("malformed frame: {0}")]
+    Malformed(String),
+    #[error("stream ended mid-frame")]
+    Truncated,
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// What a node asks of a peer on a new stream.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum Request {
+    /// Call a service; the payload is the request body.
+    Call(CallHeader),
+    /// Liveness and round-trip time; answered with [`Reply::Pong`].
+    Ping,
+    /// Anti-entropy: the records the asker has (node, sequence); answered with the newer ones.
+    Sync { known: Vec<([u8; 32], u64)> },
+    /// The WIT of a service served by the peer.
+    Wit { service: String },
+    /// Stream the messages of a topic published on the peer, optionally replaying its
+    /// retained ones first, optionally as a member of a queue group.
+    Subscribe {
+        topic: String,
+        group: Option<String>,
+        history: bool,
+    },
+}
+
+/// A call's header; the payload follows in the frame.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CallHeader {
+    pub service: String,
+    pub method: String,
+    pub content_type: String,
+    pub metadata: Vec<(String, String)>,
+    /// The calling service, if a component made the call.
+    pub caller_service: Option<String>,
+    pub depth: u32,
+    /// Time left for the call, in milliseconds.
+    pub timeout_ms: u64,
+}
+
+/// A peer's answer.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum Reply {
+    /// A call's outcome; on success the payload is the response body.
+    Called(Result<CallOk, WireCallError>),
+    Pong {
+        /// Calls in flight on the peer.
+        load: u32,
+    },
+    /// Records newer than the asker's, each with its age on the sender (ms since it was
+    /// issued, as far as the sender knows) so relaying never extends a record's life.
+    Records(Vec<(SignedRecord, u64)>),
+    Wit(Result<String, String>),
+    /// Messages of a subscribed topic.
+    Messages(Vec<WireMessage>),
+    /// The request was refused; why.
+    Refused(String),
+}
+
+/// A successful call's header.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CallOk {
+    pub content_type: String,
+    pub metadata: Vec<(String, String)>,
+}
+
+/// A broker message on the wire.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WireMessage {
+    pub topic: String,
+    pub payload: Vec<u8>,
+    pub content_type: String,
+    pub sequence: u64,
+    pub published_at_ms: u64,
+    pub publisher: Option<String>,
+}
+
+/// [`CallError`] on the wire.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum WireCallError {
+    NotFound(String),
+    Denied(String),
+    Unavailable(String),
+    Timeout(String),
+    BadRequest(String),
+    PaymentRequired(String),
+    Failed(String),
+}
+
+impl From<CallError> for WireCallError {
+    fn from(e: CallError) -> Self {
+        match e {
+            CallError::NotFound(m) => Self::NotFound(m),
+            CallError::Denied(m) => Self::Denied(m),
+            CallError::Unavailable(m) => Self::Unavailable(m),
+            CallError::Timeout(m) => Self::Timeout(m),
+            CallError::BadRequest(m) => Self::BadRequest(m),
+            CallError::PaymentRequired(m) => Self::PaymentRequired(m),
+            CallError::Failed(m) => Self::Failed(m),
+        }
+    }
+}
+
+impl From<WireCallError> for CallError {
+    fn from(e: WireCallError) -> Self {
+        match e {
+            WireCallError::NotFound(m) => Self::NotFound(m),
+            WireCallError::Denied(m) => Self::Denied(m),
+            WireCallError::Unavailable(m) => Self::Unavailable(m),
+            WireCallError::Timeout(m) => Self::Timeout(m),
+            WireCallError::BadRequest(m) => Self::BadRequest(m),
+            WireCallError::PaymentRequired(m) => Self::PaymentRequired(m),
+            WireCallError::Failed(m) => Self::Failed(m),
+        }
+    }
+}
+
+impl From<crate::broker::Message> for WireMessage {
+    fn from(m: crate::broker::Message) -> Self {
+        Self {
+            topic: m.topic,
+            payload: m.payload,
+            content_type: m.content_type,
+            sequence: m.sequence,
+            published_at_ms: m.published_at_ms,
+            publisher: m.publisher,
+        }
+    }
+}
+
+impl From<WireMessage> for crate::broker::Message {
+    fn from(m: WireMessage) -> Self {
+        Self {
+            topic: m.topic,
+            payload: m.payload,
+            content_type: m.content_type,
+            sequence: m.sequence,
+            published_at_ms: m.published_at_ms,
+            publisher: m.publisher,
+        }
+    }
+}
+
+/// Writes one frame.
+pub async fn write_frame<W: AsyncWrite + Unpin, H: Serialize>(
+    out: &mut W,
+    header: &H,
+    payload: &[u8],
+) -> Result<(), WireError> {
+    let header =
+        postcard::to_stdvec(header).map_err(|e| WireError::Malformed(format!("encoding: {e}")))?;
+    let mut buf = Vec::with_capacity(8 + header.len() + payload.len());
+    buf.extend_from_slice(&(header.len() as u32).to_be_bytes());
+    buf.extend_from_slice(&header);
+    buf.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+    buf.extend_from_slice(payload);
+    out.write_all(&buf).await?;
+    Ok(())
+}
+
+/// Reads one frame of at most `limit` bytes; `None` when the stream ended cleanly before it.
+pub async fn read_frame<R: AsyncRead + Unpin, H: DeserializeOwned>(
+    input: &mut R,
+    limit: usize,
+) -> Result<Option<(H, Vec<u8>)>, WireError> {
+    let mut len = [0u8; 4];
+    match input.read_exact(&mut len).await {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e.into()),
+    }
+    let header_len = u32::from_be_bytes(len) as usize;
+    if header_len > MAX_HEADER.min(limit) {
+        return Err(WireError::TooLarge {
+            size: header_len,
+            limit: MAX_HEADER.min(limit),
+        });
+    }
+    let mut header = vec![0u8; header_len];
+    read_exact(input, &mut header).await?;
+    read_exact(input, &mut len).await?;
+    let payload_len = u32::from_be_bytes(len) as usize;
+    if header_len + payload_len > limit {
+        return Err(WireError::TooLarge {
+            size: header_len + payload_len,
+            limit,
+        });
+    }
+    let mut payload = vec![0u8; payload_len];
+    read_exact(input, &mut payload).await?;
+    let header =
+        postcard::from_bytes(&header).map_err(|e| WireError::Malformed(format!("header: {e}")))?;
+    Ok(Some((header, payload)))
+}
+
+async fn read_exact<R: AsyncRead + Unpin>(input: &mut R, buf: &mut [u8]) -> Result<(), WireError> {
+    match input.read_exact(buf).await {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Err(WireError::Truncated),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_frame_round_trips() {
+        let mut buf = Vec::new();
+        write_frame(
+            &mut buf,
+            &Request::Wit {
+                service: "hello".into(),
+            },
+            b"xyz",
+        )
+        .await
+        .unwrap();
+        let (header, payload): (Request, _) = read_frame(&mut buf.as_slice(), 1024)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(matches!(header, Request::Wit { service } if service == "hello"));
+        assert_eq!(payload, b"xyz");
+    }
+
+    #[tokio::test]
+    async fn oversized_truncated_and_garbage_frames_are_refused() {
+        let mut buf = Vec::new();
+        write_frame(&mut buf, &Request::Ping, &[0u8; 2000])
+            .await
+            .unwrap();
+        let err = read_frame::<_, Request>(&mut buf.as_slice(), 1000)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, WireError::TooLarge { .. }), "{err}");
+
+        let err = read_frame::<_, Request>(&mut &buf[..10], 100_000)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, WireError::Truncated), "{err}");
+
+        let mut garbage = 3u32.to_be_bytes().to_vec();
+        garbage.extend_from_slice(&[0xff, 0xff, 0xff, 0, 0, 0, 0]);
+        let err = read_frame::<_, Request>(&mut garbage.as_slice(), 1000)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, WireError::Malformed(_)), "{err}");
+
+        let huge = u32::MAX.to_be_bytes();
+        let err = read_frame::<_, Request>(&mut huge.as_slice(), 1 << 30)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, WireError::TooLarge { .. }), "{err}");
+
+        assert!(
+            read_frame::<_, Request>(&mut &[][..], 10)
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+}

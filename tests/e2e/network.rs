@@ -1,0 +1,220 @@
+//! The peer network: real nodes on loopback joining by ticket, a gossiped registry, calls and
+//! events across nodes, failover, and garbage on the wire.
+
+use micro_tests::{TestNode, eventually};
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+/// A delivered message's JSON payload.
+fn payload(message: &Value) -> Value {
+    serde_json::from_str(message["payload"].as_str().expect("a text payload")).expect("JSON")
+}
+
+/// Starts `n` nodes: the first alone, each next one joining through the first and the one
+/// before it (several known peers, as real users would pass).
+fn network(n: usize) -> Vec<TestNode> {
+    let mut nodes: Vec<TestNode> = vec![TestNode::new("")];
+    for i in 1..n {
+        let mut tickets = vec![nodes[0].ticket()];
+        if i > 1 {
+            tickets.push(nodes[i - 1].ticket());
+        }
+        nodes.push(TestNode::joining("", &tickets));
+    }
+    nodes
+}
+
+/// The ids of the nodes `node` has live records of (itself included).
+fn known_nodes(node: &TestNode) -> BTreeSet<String> {
+    node.get_json("/api/network/nodes")
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter(|n| n["self"] == true || n["expires_in_ms"].is_u64())
+        .map(|n| n["node"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// The nodes `node` routes `service` to, best first.
+fn routes(node: &TestNode, service: &str) -> Vec<String> {
+    let v = node.get_json(&format!("/api/network/routes?service={service}"));
+    v[0]["routes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| r["node"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+fn wait_until_all_know_each_other(nodes: &[TestNode]) {
+    let all: BTreeSet<String> = nodes.iter().map(|n| n.id()).collect();
+    for node in nodes {
+        eventually("every node to know every other", || {
+            (known_nodes(node) == all).then_some(())
+        });
+    }
+}
+
+#[test]
+fn five_nodes_share_a_registry_and_call_a_service_wherever_it_runs() {
+    let nodes = network(5);
+    wait_until_all_know_each_other(&nodes);
+    let owner = &nodes[2];
+    owner.deploy("hello", "hello");
+    let owner_id = owner.id();
+    for node in &nodes {
+        eventually("the service in every node's registry", || {
+            let services = node.get_json("/api/network/services");
+            let hello = services
+                .as_array()?
+                .iter()
+                .find(|s| s["name"] == "hello")?
+                .clone();
+            (hello["nodes"][0]["node"] == owner_id.as_str()).then_some(())
+        });
+    }
+    // The CLI on another node lists it, and its gateway answers for it.
+    let far = &nodes[4];
+    let listing = far.cli_ok(&["network", "services"]);
+    assert!(
+        listing.contains("hello") && listing.contains("greet"),
+        "{listing}"
+    );
+    let (status, body) = far.post_json("/hello/greet", r#"{"name":"net"}"#);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["message"], "Hello, net!");
+    let out = far.cli_ok(&["call", "hello", "greet", r#"{"name":"cli"}"#]);
+    assert!(out.contains("Hello, cli!"), "{out}");
+    // The callee sees the calling node's authenticated id.
+    let (status, who) = far.post_json("/hello/whoami", "");
+    assert_eq!(status, 200, "{who}");
+    assert_eq!(who["node"], far.id().as_str());
+    // A method it does not have, and a service nobody serves, say so.
+    let (status, body) = far.post_json("/hello/nope", "{}");
+    assert_eq!(status, 404, "{body}");
+    let (status, body) = far.post_json("/nobody/greet", "{}");
+    assert_eq!(status, 404, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("network"),
+        "{body}"
+    );
+    // Listings for people and programs.
+    let nodes_json: Value =
+        serde_json::from_str(&far.cli_ok(&["network", "nodes", "--json"])).expect("JSON");
+    assert_eq!(nodes_json.as_array().unwrap().len(), 5, "{nodes_json}");
+    let routes_out = far.cli_ok(&["network", "routes", "hello"]);
+    assert!(routes_out.contains(&owner_id[..10]), "{routes_out}");
+    let dot = far.cli_ok(&["network", "graph", "--dot"]);
+    assert!(
+        dot.starts_with("graph micro {") && dot.contains("--"),
+        "{dot}"
+    );
+    let graph: Value =
+        serde_json::from_str(&far.cli_ok(&["network", "graph", "--json"])).expect("JSON");
+    assert_eq!(graph["nodes"].as_array().unwrap().len(), 5, "{graph}");
+    // The WIT is fetched from the serving node on demand.
+    let described = far.cli_ok(&["describe", "hello"]);
+    assert!(described.contains("micro:network"), "{described}");
+}
+
+#[test]
+fn a_killed_node_loses_its_routes_and_calls_fail_over_to_a_replica() {
+    let mut nodes = network(3);
+    wait_until_all_know_each_other(&nodes);
+    nodes[1].deploy("hello", "hello");
+    nodes[2].deploy("hello", "hello");
+    let mut dying = nodes.remove(1);
+    let caller = &nodes[0];
+    eventually("two routes to hello", || {
+        (routes(caller, "hello").len() == 2).then_some(())
+    });
+    let (status, _) = caller.post_json("/hello/greet", r#"{"name":"a"}"#);
+    assert_eq!(status, 200);
+    let dead = dying.id();
+    let replica = nodes[1].id();
+    dying.crash();
+    // Every call succeeds: a route to the dead node fails over to the replica.
+    for i in 0..20 {
+        let (status, body) = caller.post_json("/hello/greet", &format!(r#"{{"name":"{i}"}}"#));
+        assert_eq!(status, 200, "call {i} after the kill: {body}");
+    }
+    eventually("the dead node's route to expire", || {
+        (routes(caller, "hello") == vec![replica.clone()]).then_some(())
+    });
+    assert!(!known_nodes(caller).contains(&dead));
+}
+
+#[test]
+fn a_stopped_service_leaves_every_registry() {
+    let nodes = network(2);
+    wait_until_all_know_each_other(&nodes);
+    nodes[1].deploy("hello", "hello");
+    eventually("the route", || {
+        (routes(&nodes[0], "hello").len() == 1).then_some(())
+    });
+    nodes[1].cli_ok(&["stop", "hello"]);
+    eventually("the route to go", || {
+        routes(&nodes[0], "hello").is_empty().then_some(())
+    });
+    let (status, _) = nodes[0].post_json("/hello/greet", r#"{"name":"a"}"#);
+    assert_eq!(status, 404);
+}
+
+#[test]
+fn events_cross_nodes_with_queue_groups_and_history() {
+    let nodes = network(3);
+    wait_until_all_know_each_other(&nodes);
+    let (a, b, c) = (&nodes[0], &nodes[1], &nodes[2]);
+    // Published on A before anyone listened: replayed to a subscriber on B.
+    for i in 0..3 {
+        let (status, _) = a.post_json("/api/topics/history", &format!(r#"{{"early":{i}}}"#));
+        assert_eq!(status, 200);
+    }
+    let late = b.subscribe("history", "history=true");
+    let replayed: Vec<Value> = (0..3).map(|_| late.next()).collect();
+    let seqs: Vec<u64> = replayed
+        .iter()
+        .map(|m| m["sequence"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seqs, vec![1, 2, 3], "{replayed:?}");
+    // Live messages published on C reach the subscriber on B too.
+    c.post_json("/api/topics/history", r#"{"live":1}"#);
+    let live = late.next();
+    assert_eq!(payload(&live)["live"], 1, "{live}");
+
+    // A queue group with members on B and C: each message once, network-wide.
+    let wb = b.subscribe("jobs", "group=workers");
+    let wc = c.subscribe("jobs", "group=workers");
+    let everyone = c.subscribe("jobs", "");
+    for i in 0..30 {
+        let (status, _) = a.post_json("/api/topics/jobs", &format!(r#"{{"job":{i}}}"#));
+        assert_eq!(status, 200);
+    }
+    let all: Vec<u64> = (0..30)
+        .map(|_| payload(&everyone.next())["job"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        all,
+        (0..30).collect::<Vec<_>>(),
+        "a plain subscriber gets all, in order"
+    );
+    let jobs = |s: &micro_tests::Subscriber| -> Vec<u64> {
+        s.drain(Duration::from_millis(500))
+            .iter()
+            .map(|m| payload(m)["job"].as_u64().unwrap())
+            .collect()
+    };
+    let (got_b, got_c) = (jobs(&wb), jobs(&wc));
+    let mut together: Vec<u64> = got_b.iter().chain(&got_c).copied().collect();
+    together.sort();
+    assert_eq!(
+        together,
+        (0..30).collect::<Vec<_>>(),
+        "b {got_b:?} c {got_c:?}"
+    );
+    assert!(
+        !got_b.is_empty() && !got_c.is_empty(),
+        "both members served: b {got_b:?} c {got_c:?}"
+    );
+}
