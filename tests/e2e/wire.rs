@@ -1,0 +1,209 @@
+//! Garbage on the wire: a hand-driven iroh endpoint speaks (and misspeaks) the peer protocol
+//! to a real node. Every bad frame, stalled stream, unknown protocol, forged or replayed record
+//! is refused and counted, and the node keeps serving.
+
+use iroh::endpoint::presets;
+use iroh::{Endpoint, EndpointAddr, RelayMode};
+use micro_host::identity::Identity;
+use micro_host::net::records::NodeRecord;
+use micro_host::net::ticket;
+use micro_host::net::wire::{self, CallHeader, Reply, Request};
+use micro_tests::{TestNode, eventually};
+use std::time::Duration;
+
+async fn endpoint() -> Endpoint {
+    Endpoint::builder(presets::Minimal)
+        .relay_mode(RelayMode::Disabled)
+        .clear_ip_transports()
+        .bind_addr("127.0.0.1:0")
+        .expect("a loopback address")
+        .alpns(vec![wire::RPC_ALPN.to_vec()])
+        .bind()
+        .await
+        .expect("binding a test endpoint")
+}
+
+/// Sends raw bytes on a new stream and reads the node's reply frame, if any.
+async fn raw(conn: &iroh::endpoint::Connection, bytes: &[u8]) -> Option<Reply> {
+    raw_with_payload(conn, bytes).await.map(|(r, _)| r)
+}
+
+async fn raw_with_payload(
+    conn: &iroh::endpoint::Connection,
+    bytes: &[u8],
+) -> Option<(Reply, Vec<u8>)> {
+    let (mut send, mut recv) = conn.open_bi().await.expect("a stream");
+    send.write_all(bytes).await.expect("writing");
+    let _ = send.finish();
+    wire::read_frame::<_, Reply>(&mut recv, 1 << 20)
+        .await
+        .ok()
+        .flatten()
+}
+
+fn stat(node: &TestNode, name: &str) -> u64 {
+    node.get_json("/api/network")["stats"][name]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no stat {name}"))
+}
+
+#[test]
+fn garbage_frames_stalled_streams_and_unknown_protocols_are_refused_and_counted() {
+    let node = TestNode::new("");
+    node.deploy("hello", "hello");
+    let addr: EndpointAddr = ticket::decode(&node.ticket()).expect("the node's ticket");
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    runtime.block_on(async {
+        let ep = endpoint().await;
+        // An unknown protocol: the handshake is refused.
+        let refused =
+            tokio::time::timeout(Duration::from_secs(10), ep.connect(addr.clone(), b"nope/1"))
+                .await
+                .expect("an answer within 10 s");
+        assert!(
+            refused.is_err(),
+            "a connection for an unknown ALPN was accepted"
+        );
+
+        let conn = ep
+            .connect(addr.clone(), wire::RPC_ALPN)
+            .await
+            .expect("connecting");
+        // A header that is not a request.
+        let reply = raw(&conn, &[0, 0, 0, 3, 0xff, 0xff, 0xff, 0, 0, 0, 0]).await;
+        assert!(
+            matches!(reply, Some(Reply::Refused(ref why)) if why.contains("malformed")),
+            "{reply:?}"
+        );
+        // A frame claiming 4 GiB.
+        let reply = raw(&conn, &[0xff, 0xff, 0xff, 0xff]).await;
+        assert!(
+            matches!(reply, Some(Reply::Refused(ref why)) if why.contains("exceeds")),
+            "{reply:?}"
+        );
+        // A stream that starts a frame and never finishes it: the node gives up on it.
+        let (mut stalled, _keep) = conn.open_bi().await.expect("a stream");
+        stalled.write_all(&[0, 0]).await.expect("writing");
+        // The same connection still carries good requests: a real call.
+        let mut frame = Vec::new();
+        let header = CallHeader {
+            service: "hello".into(),
+            method: "whoami".into(),
+            content_type: "application/json".into(),
+            metadata: vec![],
+            caller_service: None,
+            depth: 0,
+            timeout_ms: 5000,
+        };
+        wire::write_frame(&mut frame, &Request::Call(header), b"")
+            .await
+            .expect("framing");
+        let reply = raw_with_payload(&conn, &frame).await;
+        let Some((Reply::Called(Ok(_)), payload)) = reply else {
+            panic!("a good call after the garbage failed: {reply:?}");
+        };
+        let who: serde_json::Value = serde_json::from_slice(&payload).expect("JSON");
+        // The callee sees the caller's authenticated endpoint id.
+        assert_eq!(who["node"], ep.id().to_string().as_str(), "{who}");
+    });
+    eventually("the stalled stream to be dropped", || {
+        (stat(&node, "stalled_streams") >= 1).then_some(())
+    });
+    assert!(stat(&node, "bad_frames") >= 1);
+    assert!(stat(&node, "oversized_frames") >= 1);
+    eventually("the unknown protocol to be counted", || {
+        (stat(&node, "refused_connections") >= 1).then_some(())
+    });
+    // The node serves on.
+    let (status, body) = node.post_json("/hello/whoami", "");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(node.get_json("/api/health")["status"], "ok");
+}
+
+#[test]
+fn forged_and_replayed_records_are_refused_and_counted() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let fake = Identity::load_or_create(dir.path()).expect("a key");
+    let other_dir = tempfile::tempdir().expect("a temp dir");
+    let other = Identity::load_or_create(other_dir.path()).expect("a key");
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    let ep = runtime.block_on(async {
+        Endpoint::builder(presets::Minimal)
+            .secret_key(fake.secret().clone())
+            .relay_mode(RelayMode::Disabled)
+            .clear_ip_transports()
+            .bind_addr("127.0.0.1:0")
+            .expect("a loopback address")
+            .alpns(vec![wire::RPC_ALPN.to_vec()])
+            .bind()
+            .await
+            .expect("binding")
+    });
+    let record = |seq: u64| NodeRecord {
+        node: *fake.public().as_bytes(),
+        seq,
+        issued_ms: 0,
+        ttl_ms: 60_000,
+        addrs: ep.bound_sockets(),
+        relay: None,
+        services: vec![],
+        links: vec![],
+        load: 0,
+        leaving: false,
+    };
+    // Good (seq 10), then an older one (a replay), then one naming this peer but signed by
+    // another key (a forgery).
+    let answers = vec![
+        (record(10).sign(&fake), 0),
+        (record(5).sign(&fake), 0),
+        (record(11).sign(&other), 0),
+    ];
+    // Serve the node's pings and syncs as a peer would.
+    let server = ep.clone();
+    runtime.spawn(async move {
+        while let Some(incoming) = server.accept().await {
+            let Ok(accepting) = incoming.accept() else {
+                continue;
+            };
+            let Ok(conn) = accepting.await else { continue };
+            let answers = answers.clone();
+            tokio::spawn(async move {
+                while let Ok((mut send, mut recv)) = conn.accept_bi().await {
+                    let Ok(Some((request, _))) =
+                        wire::read_frame::<_, Request>(&mut recv, 1 << 20).await
+                    else {
+                        continue;
+                    };
+                    let reply = match request {
+                        Request::Ping => Reply::Pong { load: 0 },
+                        Request::Sync { .. } => Reply::Records(answers.clone()),
+                        _ => Reply::Refused("test peer".into()),
+                    };
+                    let _ = wire::write_frame(&mut send, &reply, &[]).await;
+                    let _ = send.finish();
+                }
+            });
+        }
+    });
+    let addr = EndpointAddr::new(fake.public()).with_ip_addr(ep.bound_sockets()[0]);
+    let node = TestNode::joining("", &[ticket::encode(&addr)]);
+    eventually("the forged record to be refused", || {
+        (stat(&node, "bad_records") >= 1).then_some(())
+    });
+    eventually("the replayed record to be refused", || {
+        (stat(&node, "replayed_records") >= 1).then_some(())
+    });
+    // The genuine record was taken: the peer is listed, at sequence 10.
+    let nodes = node.get_json("/api/network/nodes");
+    let listed = nodes
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["node"] == fake.public().to_string().as_str())
+        .cloned()
+        .expect("the test peer is listed");
+    assert_eq!(listed["record_seq"], 10, "{listed}");
+    assert_eq!(node.get_json("/api/health")["status"], "ok");
+    drop(node);
+    runtime.block_on(ep.close());
+}
