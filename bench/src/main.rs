@@ -3,8 +3,11 @@
 //! 1. gateway throughput under wrk (16 connections): a stock `wasi:http` hello component under
 //!    `wasmtime serve` vs the same component under micro, and `examples/hello` under micro;
 //! 2. component-to-component calls through `transport.call`, p50 and p99, measured in wasm;
-//! 3. local publish-to-delivery throughput, with and without retention.
+//! 3. local publish-to-delivery throughput, with and without retention;
+//! 4. the peer network (`network`): cross-node calls against NATS request-reply, registry
+//!    convergence on 50 nodes, cross-node publish-to-delivery against NATS core.
 //!
+//! `BENCH_ONLY=network` runs only the last part.
 //! Run through `scripts/bench`, which installs wrk and wasmtime-cli and builds everything.
 
 use std::io::{BufRead, BufReader};
@@ -12,6 +15,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+
+mod network;
 
 type Result<T> = std::result::Result<T, String>;
 
@@ -126,8 +131,34 @@ fn start_wasmtime(args: &Args, options: &[&str]) -> Result<(Proc, String)> {
     Ok((process, url_in(&line)?))
 }
 
+/// The peer layer of benchmark nodes: loopback only, nothing that needs the internet.
+const LOOPBACK_NETWORK: &str = r#"
+[network]
+bind = "127.0.0.1:0"
+relays = false
+public_lookup = false
+mdns = false
+port_mapping = false
+"#;
+
 fn start_micro(args: &Args, dir: &Path, config: &str) -> Result<(Proc, String)> {
-    std::fs::write(dir.join("config.toml"), config).map_err(|e| e.to_string())?;
+    start_joining(args, dir, config, &[])
+}
+
+/// Starts a node that joins the network through `tickets`.
+fn start_joining(
+    args: &Args,
+    dir: &Path,
+    config: &str,
+    tickets: &[String],
+) -> Result<(Proc, String)> {
+    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    let full = if config.contains("[network]") {
+        config.to_string()
+    } else {
+        format!("{config}\n{LOOPBACK_NETWORK}")
+    };
+    std::fs::write(dir.join("config.toml"), full).map_err(|e| e.to_string())?;
     let mut command = Command::new(&args.micro);
     command
         .arg("server")
@@ -135,6 +166,7 @@ fn start_micro(args: &Args, dir: &Path, config: &str) -> Result<(Proc, String)> 
         .arg(dir.join("data"))
         .args(["--listen", "127.0.0.1:0", "--config"])
         .arg(dir.join("config.toml"))
+        .args(tickets.iter().flat_map(|t| ["--peer", t.as_str()]))
         .env("RUST_LOG", "warn");
     let (process, line) = spawn_ready(command, "micro", Announces::OnStdout, "http://")?;
     Ok((process, url_in(&line)?))
@@ -358,6 +390,9 @@ fn main() {
 
 fn run() -> Result<()> {
     let args = args()?;
+    if std::env::var("BENCH_ONLY").as_deref() == Ok("network") {
+        return network::run(&args);
+    }
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let s = args.seconds;
     println!("# micro benchmarks ({s} s per wrk run, wrk -t2 -c16)\n");
@@ -442,5 +477,5 @@ fn run() -> Result<()> {
             delivery / nats_delivery
         );
     }
-    Ok(())
+    network::run(&args)
 }

@@ -19,6 +19,9 @@ pub async fn handle(node: &Arc<Node>, request: Request<Incoming>, rest: &[&str])
     let method = request.method().clone();
     match (&method, rest) {
         (&Method::GET, ["health"]) => health(node),
+        (&Method::GET, ["network", "ping", peer]) => {
+            network::ping(node, peer, request.uri().query().unwrap_or("")).await
+        }
         (&Method::GET, ["network", rest @ ..]) => {
             network::handle(node, rest, request.uri().query().unwrap_or(""))
         }

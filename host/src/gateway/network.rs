@@ -238,3 +238,39 @@ pub async fn describe_remote(node: &Arc<Node>, name: &str) -> Response<Body> {
     }
     not_found()
 }
+
+/// `GET /api/network/ping/{node}?n=N`: N sequential pings over the peer protocol, with the
+/// round-trip times' percentiles (what a remote call costs before any service runs).
+pub async fn ping(node: &Arc<Node>, peer: &str, query: &str) -> Response<Body> {
+    let Some(net) = node.network() else {
+        return reply::error(
+            StatusCode::CONFLICT,
+            "no-network",
+            "the node runs without a network",
+        );
+    };
+    let id = match crate::identity::parse_node_id(peer) {
+        Ok(id) => id,
+        Err(e) => return reply::error(StatusCode::BAD_REQUEST, "bad-request", e),
+    };
+    let n: usize = query
+        .split('&')
+        .find_map(|p| p.strip_prefix("n="))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(10)
+        .clamp(1, 100_000);
+    let timeout = std::time::Duration::from_millis(net.config.connect_timeout_ms);
+    let mut samples = Vec::with_capacity(n);
+    for _ in 0..n {
+        match crate::net::announce::ping_once(net, id, timeout).await {
+            Ok((rtt, _)) => samples.push(rtt.as_micros() as u64),
+            Err(e) => return reply::error(StatusCode::BAD_GATEWAY, "unavailable", e),
+        }
+    }
+    samples.sort_unstable();
+    let at = |q: f64| samples[((samples.len() as f64 * q) as usize).min(samples.len() - 1)];
+    reply::json(
+        StatusCode::OK,
+        &json!({ "node": id.to_string(), "n": n, "p50_us": at(0.5), "p99_us": at(0.99), "min_us": samples[0] }),
+    )
+}

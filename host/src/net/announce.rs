@@ -163,10 +163,25 @@ pub async fn leave(net: &Network) {
     bye.leaving = true;
     let signed = bye.sign(&net.identity);
     broadcast(net, &signed, bye.seq).await;
+    // Gossip may not get it out before the endpoint closes: hand it to every peer directly too.
+    let deadline = Instant::now() + Duration::from_millis(300);
+    let push = Request::Push { record: signed };
+    let peers: Vec<_> = net
+        .peers
+        .all()
+        .into_iter()
+        .filter(|(_, p)| p.healthy())
+        .collect();
+    futures::future::join_all(
+        peers
+            .iter()
+            .map(|(_, p)| net.pool.request(&p.addr, &push, &[], 4096, deadline)),
+    )
+    .await;
 }
 
 /// Takes a record from a peer: checks it, keeps it if newer, learns the node's address.
-fn accept(net: &Network, signed: &SignedRecord, age: Duration) -> Result<Offered, RecordError> {
+pub fn accept(net: &Network, signed: &SignedRecord, age: Duration) -> Result<Offered, RecordError> {
     let outcome = net.directory.offer(signed, age);
     match &outcome {
         Ok(Offered::New) => {
@@ -317,19 +332,31 @@ pub async fn sync_with(net: &Network, peer: PublicKey) -> Result<usize, NetError
     Ok(new)
 }
 
-/// Pings one peer and records the outcome.
-async fn ping(net: &Network, peer: PublicKey, timeout: Duration) {
-    let Some(addr) = net.addr_of(&peer) else {
-        return;
-    };
+/// One ping: the round-trip time and the peer's load.
+pub async fn ping_once(
+    net: &Network,
+    peer: PublicKey,
+    timeout: Duration,
+) -> Result<(Duration, u32), NetError> {
+    let addr = net
+        .addr_of(&peer)
+        .ok_or_else(|| NetError::Unreachable(format!("no address for {}", peer.fmt_short())))?;
     let started = Instant::now();
     match net
         .pool
         .request(&addr, &Request::Ping, &[], 4096, started + timeout)
-        .await
+        .await?
     {
-        Ok((Reply::Pong { load }, _)) => net.peers.answered(&peer, started.elapsed(), load),
-        _ => {
+        (Reply::Pong { load }, _) => Ok((started.elapsed(), load)),
+        (other, _) => Err(NetError::Protocol(format!("{other:?} to a ping"))),
+    }
+}
+
+/// Pings one peer and records the outcome.
+async fn ping(net: &Network, peer: PublicKey, timeout: Duration) {
+    match ping_once(net, peer, timeout).await {
+        Ok((rtt, load)) => net.peers.answered(&peer, rtt, load),
+        Err(_) => {
             if net.peers.missed(&peer) {
                 tracing::info!(node = %peer.fmt_short(), "peer stopped answering; routes avoid it");
                 net.pool.close(&peer);

@@ -7,7 +7,7 @@
 //! (`rpc`); network-wide subscriptions (`events`); routing (`routes`); the gossip and
 //! heartbeat loops (`announce`).
 
-mod announce;
+pub mod announce;
 pub mod directory;
 pub mod events;
 pub mod membership;
@@ -280,7 +280,7 @@ impl Network {
             announce::leave(self).await;
             let _ = self.gossip.shutdown().await;
         };
-        let _ = tokio::time::timeout(Duration::from_millis(500), bye).await;
+        let _ = tokio::time::timeout(Duration::from_millis(800), bye).await;
         self.pool.close_all();
         let _ = tokio::time::timeout(Duration::from_secs(1), self.endpoint.close()).await;
     }

@@ -243,6 +243,10 @@ async fn serve_stream(
             Vec::new(),
         ),
         Request::Sync { known } => (Reply::Records(net.sync_answer(&known)), Vec::new()),
+        Request::Push { record } => {
+            let _ = super::announce::accept(&net, &record, Duration::ZERO);
+            (Reply::Records(Vec::new()), Vec::new())
+        }
         Request::Wit { service } => {
             let wit = match node.registry.get(&service) {
                 Some(d) => Ok(d.record.wit.clone()),

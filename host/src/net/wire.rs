@@ -41,6 +41,8 @@ pub enum Request {
     Sync { known: Vec<([u8; 32], u64)> },
     /// The WIT of a service served by the peer.
     Wit { service: String },
+    /// A record handed over directly (a node's goodbye); answered with an empty `Records`.
+    Push { record: SignedRecord },
     /// Stream the messages of a topic published on the peer, optionally replaying its
     /// retained ones first, optionally as a member of a queue group.
     Subscribe {
