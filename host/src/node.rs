@@ -51,7 +51,8 @@ impl Node {
         let storage =
             Storage::new(db.clone(), config.storage.clone()).context("opening storage")?;
         let registry = Registry::open(db.clone(), &data_dir.join("components"))?;
-        let broker = Broker::open(db, config.broker.clone()).context("opening the broker")?;
+        let broker = Broker::open(db, config.broker.clone(), identity.public().to_string())
+            .context("opening the broker")?;
         Ok(Arc::new(Node {
             id: identity.public().to_string(),
             identity,

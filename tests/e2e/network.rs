@@ -218,3 +218,105 @@ fn events_cross_nodes_with_queue_groups_and_history() {
         "both members served: b {got_b:?} c {got_c:?}"
     );
 }
+
+#[test]
+fn nodes_on_one_lan_find_each_other_without_tickets() {
+    // Multicast DNS on; relays, public lookup and port mapping stay off (no internet here).
+    let config = micro_tests::LOOPBACK_NETWORK
+        .replace("mdns = false", "mdns = true")
+        .replace("bind = \"127.0.0.1:0\"", "bind = \"0.0.0.0:0\"");
+    let a = TestNode::new(&config);
+    let b = TestNode::new(&config);
+    let (a_id, b_id) = (a.id(), b.id());
+    eventually("each node to find the other by mDNS", || {
+        (known_nodes(&a).contains(&b_id) && known_nodes(&b).contains(&a_id)).then_some(())
+    });
+}
+
+#[test]
+fn a_node_with_relays_and_public_lookup_on_starts_and_serves_without_internet() {
+    // The embedded defaults, minus mDNS (other tests' nodes must not be found by this one).
+    let node = TestNode::new("[network]\nmdns = false\n");
+    let net = node.get_json("/api/network");
+    assert_eq!(net["relays"], true, "{net}");
+    assert_eq!(net["public_lookup"], true, "{net}");
+    node.deploy("hello", "hello");
+    let (status, body) = node.post_json("/hello/greet", r#"{"name":"offline"}"#);
+    assert_eq!(status, 200, "{body}");
+}
+
+#[test]
+fn identity_is_the_node_id_and_its_key_is_private() {
+    let node = TestNode::new("");
+    let data = node.dir().join("data");
+    let printed = node.cli_ok(&["identity", "--data-dir", data.to_str().unwrap()]);
+    assert_eq!(printed.trim(), node.id());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(data.join("node.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(
+            mode & 0o077,
+            0,
+            "the key is readable by its owner only: {mode:o}"
+        );
+    }
+    // The same identity after a restart; a garbage ticket is refused with a clear message.
+    let id = node.id();
+    let node = node.restart();
+    assert_eq!(node.id(), id);
+    let elsewhere = node.dir().join("never-made");
+    let out = node.cli(&[
+        "server",
+        "--peer",
+        "nonsense",
+        "--data-dir",
+        elsewhere.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("ticket"), "{err}");
+    assert!(
+        !elsewhere.exists(),
+        "nothing is made for a command line that is refused"
+    );
+}
+
+#[test]
+fn subscribing_services_on_two_nodes_receive_each_others_messages_without_collisions() {
+    let nodes = network(2);
+    wait_until_all_know_each_other(&nodes);
+    let (a, b) = (&nodes[0], &nodes[1]);
+    a.deploy("chat", "chat");
+    b.deploy("chat", "chat");
+    // Each chat posts through its own node: both messages are the first of the topic there,
+    // so only (node, sequence) tells them apart.
+    let (status, body) = a.post_json("/chat/post", r#"{"room":"r","text":"from a"}"#);
+    assert_eq!(
+        (status, body["sequence"].as_u64()),
+        (200, Some(1)),
+        "{body}"
+    );
+    let (status, body) = b.post_json("/chat/post", r#"{"room":"r","text":"from b"}"#);
+    assert_eq!(
+        (status, body["sequence"].as_u64()),
+        (200, Some(1)),
+        "{body}"
+    );
+    for node in [a, b] {
+        let history = eventually("both posts in each chat", || {
+            let (_, h) = node.post_json("/chat/history", r#"{"room":"r"}"#);
+            (h.as_array()?.len() == 2).then_some(h)
+        });
+        let texts: BTreeSet<&str> = history
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|t| t.as_str())
+            .collect();
+        assert_eq!(texts, BTreeSet::from(["from a", "from b"]));
+    }
+}

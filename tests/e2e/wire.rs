@@ -105,9 +105,13 @@ fn garbage_frames_stalled_streams_and_unknown_protocols_are_refused_and_counted(
         let who: serde_json::Value = serde_json::from_slice(&payload).expect("JSON");
         // The callee sees the caller's authenticated endpoint id.
         assert_eq!(who["node"], ep.id().to_string().as_str(), "{who}");
-    });
-    eventually("the stalled stream to be dropped", || {
-        (stat(&node, "stalled_streams") >= 1).then_some(())
+        // The stalled stream stays open on this side until the node has given up on it.
+        tokio::task::block_in_place(|| {
+            eventually("the stalled stream to be dropped", || {
+                (stat(&node, "stalled_streams") >= 1).then_some(())
+            })
+        });
+        drop(stalled);
     });
     assert!(stat(&node, "bad_frames") >= 1);
     assert!(stat(&node, "oversized_frames") >= 1);

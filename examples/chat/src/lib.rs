@@ -46,8 +46,12 @@ impl Service for Chat {
 
     fn on_message(message: Message) -> Result<(), String> {
         let post: Post = message.json()?;
-        // Keyed by sequence so a replayed message overwrites itself instead of duplicating.
-        let key = format!("room/{}/{:020}", post.room, message.sequence);
+        // Keyed by publishing node and sequence, which identify a message in the network, so a
+        // replayed message overwrites itself instead of duplicating.
+        let key = format!(
+            "room/{}/{}-{:020}",
+            post.room, message.node, message.sequence
+        );
         storage::set(&key, post.text.as_bytes()).map_err(|e| e.to_string())
     }
 }

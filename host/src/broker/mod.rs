@@ -69,6 +69,8 @@ pub(crate) struct Shared {
 /// The node's broker.
 pub struct Broker {
     shared: Arc<Shared>,
+    /// This node's id, stamped on every message published here.
+    node: String,
     /// The committer's queue, when retention is on.
     committer: Option<mpsc::UnboundedSender<Pending>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -136,8 +138,8 @@ impl Shared {
 
 impl Broker {
     /// Opens the broker, with its committer thread when retention is on.
-    pub fn open(db: Arc<Database>, config: BrokerConfig) -> anyhow::Result<Self> {
-        let retention = Retention::open(db, config.clone())?;
+    pub fn open(db: Arc<Database>, config: BrokerConfig, node: String) -> anyhow::Result<Self> {
+        let retention = Retention::open(db, config.clone(), node.clone())?;
         let shared = Arc::new(Shared {
             retention,
             config,
@@ -152,6 +154,7 @@ impl Broker {
         };
         Ok(Self {
             shared,
+            node,
             committer,
             thread,
         })
@@ -191,6 +194,7 @@ impl Broker {
                 sequence,
                 published_at_ms: now_ms(),
                 publisher,
+                node: self.node.clone(),
             };
             match &self.committer {
                 None => {
@@ -362,7 +366,7 @@ mod tests {
             max_message_bytes: 64,
             subscriber_queue: queue,
         };
-        (dir, Broker::open(db, config).unwrap())
+        (dir, Broker::open(db, config, "test-node".into()).unwrap())
     }
 
     async fn publish(b: &Broker, topic: &str, text: &str) -> u64 {
@@ -420,12 +424,12 @@ mod tests {
         };
         {
             let db = Arc::new(Database::create(dir.path().join("db")).unwrap());
-            let b = Broker::open(db, config.clone()).unwrap();
+            let b = Broker::open(db, config.clone(), "test-node".into()).unwrap();
             publish(&b, "t", "a").await;
             publish(&b, "t", "b").await;
         }
         let db = Arc::new(Database::create(dir.path().join("db")).unwrap());
-        let b = Broker::open(db, config).unwrap();
+        let b = Broker::open(db, config, "test-node".into()).unwrap();
         assert_eq!(publish(&b, "t", "c").await, 3);
     }
 

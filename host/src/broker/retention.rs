@@ -26,15 +26,21 @@ pub struct Pending {
 pub struct Retention {
     db: Arc<Database>,
     config: BrokerConfig,
+    /// This node: every retained message was published here.
+    node: String,
 }
 
 impl Retention {
     /// Opens the retention table.
-    pub fn open(db: Arc<Database>, config: BrokerConfig) -> Result<Self, redb::Error> {
+    pub fn open(
+        db: Arc<Database>,
+        config: BrokerConfig,
+        node: String,
+    ) -> Result<Self, redb::Error> {
         let tx = db.begin_write()?;
         tx.open_table(MESSAGES)?;
         tx.commit()?;
-        Ok(Self { db, config })
+        Ok(Self { db, config, node })
     }
 
     /// The sequence of the last retained message of `topic`.
@@ -68,6 +74,7 @@ impl Retention {
                 sequence: key.value().1,
                 published_at_ms,
                 publisher: publisher.map(str::to_string),
+                node: self.node.clone(),
             });
         }
         Ok(out)

@@ -39,6 +39,10 @@ pub fn run(
 
 async fn serve(config: Config, data_dir: PathBuf, peers: Vec<String>) -> anyhow::Result<()> {
     let listen = config.listen;
+    // A bad ticket is a typo on the command line: say so before anything starts.
+    for t in config.network.peers.iter().chain(&peers) {
+        crate::net::ticket::decode(t).map_err(|e| anyhow::anyhow!("peer ticket {t:?}: {e}"))?;
+    }
     let node = Node::open(config, &data_dir)?;
     // The peer layer comes up before services are restored, so their subscriptions are
     // network-wide from the start.

@@ -51,6 +51,8 @@ pub struct MessageView<'a> {
     sequence: u64,
     published_at_ms: u64,
     publisher: Option<&'a str>,
+    /// The node that accepted the message.
+    node: &'a str,
     content_type: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     payload: Option<&'a str>,
@@ -66,6 +68,7 @@ impl<'a> From<&'a Message> for MessageView<'a> {
             sequence: m.sequence,
             published_at_ms: m.published_at_ms,
             publisher: m.publisher.as_deref(),
+            node: &m.node,
             content_type: &m.content_type,
             payload: text,
             payload_base64: match text {

@@ -101,6 +101,7 @@ pub struct WireMessage {
     pub sequence: u64,
     pub published_at_ms: u64,
     pub publisher: Option<String>,
+    pub node: String,
 }
 
 /// [`CallError`] on the wire.
@@ -152,6 +153,7 @@ impl From<crate::broker::Message> for WireMessage {
             sequence: m.sequence,
             published_at_ms: m.published_at_ms,
             publisher: m.publisher,
+            node: m.node,
         }
     }
 }
@@ -165,6 +167,7 @@ impl From<WireMessage> for crate::broker::Message {
             sequence: m.sequence,
             published_at_ms: m.published_at_ms,
             publisher: m.publisher,
+            node: m.node,
         }
     }
 }
