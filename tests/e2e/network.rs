@@ -320,3 +320,26 @@ fn subscribing_services_on_two_nodes_receive_each_others_messages_without_collis
         assert_eq!(texts, BTreeSet::from(["from a", "from b"]));
     }
 }
+
+#[test]
+fn a_hostile_service_on_another_node_fails_alone() {
+    let config = "[limits]\ncall_timeout_ms = 1500\n";
+    let a = TestNode::new(config);
+    let b = TestNode::joining(config, &[a.ticket()]);
+    let nodes = [a, b];
+    wait_until_all_know_each_other(&nodes);
+    let [a, b] = &nodes;
+    b.deploy("hostile", "hostile");
+    b.deploy("hello", "hello");
+    eventually("both routes", || {
+        (routes(a, "hostile").len() == 1 && routes(a, "hello").len() == 1).then_some(())
+    });
+    // An infinite loop on B, called through A: a timeout, and both nodes serve on.
+    let (status, body) = a.post_json("/hostile/spin", "");
+    assert_eq!(status, 504, "{body}");
+    let (status, body) = a.post_json("/hostile/trap", "");
+    assert_eq!(status, 500, "{body}");
+    let (status, body) = a.post_json("/hello/greet", r#"{"name":"after"}"#);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(b.get_json("/api/health")["status"], "ok");
+}

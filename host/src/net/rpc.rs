@@ -187,17 +187,29 @@ impl Pool {
 pub async fn serve_connection(net: Arc<Network>, node: Arc<Node>, conn: Connection) {
     let remote = conn.remote_id();
     net.peers.heard_from(&remote);
+    // The first few requests in flight are served inside this task: no task hop, which is
+    // most of a short call's latency on a small machine. Beyond that they spill into tasks of
+    // their own, so a busy peer's calls can use every core.
+    let inline_limit = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let mut streams = futures::stream::FuturesUnordered::new();
     loop {
-        let (send, recv) = match conn.accept_bi().await {
-            Ok(streams) => streams,
-            Err(e) => {
-                tracing::debug!(peer = %remote.fmt_short(), error = %e, "connection closed");
-                return;
-            }
-        };
-        let net = net.clone();
-        let node = node.clone();
-        tokio::spawn(async move { serve_stream(net, node, remote, send, recv).await });
+        tokio::select! {
+            accepted = conn.accept_bi() => match accepted {
+                Ok((send, recv)) => {
+                    let serve = serve_stream(net.clone(), node.clone(), remote, send, recv);
+                    if streams.len() < inline_limit {
+                        streams.push(serve);
+                    } else {
+                        tokio::spawn(serve);
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!(peer = %remote.fmt_short(), error = %e, "connection closed");
+                    return;
+                }
+            },
+            Some(()) = futures::StreamExt::next(&mut streams), if !streams.is_empty() => {}
+        }
     }
 }
 
@@ -259,7 +271,9 @@ async fn serve_stream(
             group,
             history,
         } => {
-            super::events::serve_subscription(&node, remote, send, topic, group, history).await;
+            tokio::spawn(async move {
+                super::events::serve_subscription(&node, remote, send, topic, group, history).await;
+            });
             return;
         }
     };
