@@ -18,6 +18,8 @@ use tokio::task::JoinHandle;
 
 /// Messages written to a peer in one frame at most.
 const MAX_BATCH: usize = 512;
+/// Payload bytes in one frame at most (a frame may exceed it by one message).
+const MAX_BATCH_BYTES: usize = 1 << 20;
 
 /// Subscribes to `topic` on this node and on every node of the network. Returns once the
 /// subscriptions on the nodes known now are in place (or failed), so that a message published
@@ -129,6 +131,7 @@ fn spawn_pump(
     ready: oneshot::Sender<()>,
 ) -> JoinHandle<()> {
     let node = node.clone();
+    let topic = spec.topic.clone();
     let request = Request::Subscribe {
         topic: spec.topic.clone(),
         group: spec.group.clone(),
@@ -149,16 +152,31 @@ fn spawn_pump(
             }
         };
         let limit = net.frame_limit(&node);
+        let node_id = peer.to_string();
         let mut ready = Some(ready);
         loop {
             match wire::read_frame::<_, Reply>(&mut recv, limit).await {
-                Ok(Some((Reply::Messages(batch), _))) => {
+                Ok(Some((Reply::Messages { .. }, payload))) => {
                     if let Some(ready) = ready.take() {
                         let _ = ready.send(());
                     }
-                    for m in batch {
-                        if tx.send(m.into()).await.is_err() {
+                    let batch = match wire::decode_messages(&payload) {
+                        Ok(batch) => batch,
+                        Err(e) => {
+                            net.stats.count_bad_frame(&e);
                             return;
+                        }
+                    };
+                    for m in batch {
+                        // Without a future per message while the queue has room.
+                        match tx.try_send(m.into_message(&topic, &node_id)) {
+                            Ok(()) => {}
+                            Err(mpsc::error::TrySendError::Full(m)) => {
+                                if tx.send(m).await.is_err() {
+                                    return;
+                                }
+                            }
+                            Err(mpsc::error::TrySendError::Closed(_)) => return,
                         }
                     }
                 }
@@ -199,7 +217,8 @@ pub async fn serve_subscription(
         }
     };
     // The first (empty) batch tells the subscriber it is in place.
-    if wire::write_frame(&mut send, &Reply::Messages(Vec::new()), &[])
+    let ready = Reply::Messages { count: 0 };
+    if wire::write_frame(&mut send, &ready, &wire::encode_messages(&[]))
         .await
         .is_err()
     {
@@ -212,12 +231,35 @@ pub async fn serve_subscription(
                 if n == 0 {
                     break;
                 }
-                let wire: Vec<wire::WireMessage> = batch.drain(..).map(Into::into).collect();
-                if wire::write_frame(&mut send, &Reply::Messages(wire), &[]).await.is_err() {
+                if !send_batches(&mut send, batch.drain(..)).await {
                     break;
                 }
             }
             _ = send.stopped() => break,
         }
     }
+}
+
+/// Writes messages in frames of at most [`MAX_BATCH_BYTES`] of payload; false once the peer
+/// is gone.
+async fn send_batches(send: &mut SendStream, messages: impl Iterator<Item = Message>) -> bool {
+    let mut chunk: Vec<wire::StreamedMessage> = Vec::new();
+    let mut bytes = 0;
+    let mut messages = messages.peekable();
+    while let Some(m) = messages.next() {
+        bytes += m.payload.len() + 32;
+        chunk.push(m.into());
+        if bytes >= MAX_BATCH_BYTES || messages.peek().is_none() {
+            let header = Reply::Messages {
+                count: chunk.len() as u32,
+            };
+            let payload = wire::encode_messages(&chunk);
+            if wire::write_frame(send, &header, &payload).await.is_err() {
+                return false;
+            }
+            chunk.clear();
+            bytes = 0;
+        }
+    }
+    true
 }

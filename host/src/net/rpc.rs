@@ -271,8 +271,11 @@ async fn serve_stream(
             group,
             history,
         } => {
+            // The stream lives as long as the subscription, in a task of its own, with its
+            // receiving half kept open too (dropping it would tell the subscriber to stop).
             tokio::spawn(async move {
                 super::events::serve_subscription(&node, remote, send, topic, group, history).await;
+                drop(recv);
             });
             return;
         }

@@ -79,8 +79,12 @@ pub enum Reply {
     /// issued, as far as the sender knows) so relaying never extends a record's life.
     Records(Vec<(SignedRecord, u64)>),
     Wit(Result<String, String>),
-    /// Messages of a subscribed topic.
-    Messages(Vec<WireMessage>),
+    /// Messages of a subscribed topic: `count` of them, postcard-encoded in the payload (a
+    /// batch can be far bigger than a header may be). The first, empty one says the
+    /// subscription is in place.
+    Messages {
+        count: u32,
+    },
     /// The request was refused; why.
     Refused(String),
 }
@@ -92,16 +96,42 @@ pub struct CallOk {
     pub metadata: Vec<(String, String)>,
 }
 
-/// A broker message on the wire.
+/// A broker message in a subscription stream. The topic is the stream's and the node is the
+/// one serving the stream, so neither travels with each message.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct WireMessage {
-    pub topic: String,
+pub struct StreamedMessage {
     pub payload: Vec<u8>,
     pub content_type: String,
     pub sequence: u64,
     pub published_at_ms: u64,
     pub publisher: Option<String>,
-    pub node: String,
+}
+
+impl StreamedMessage {
+    /// The message as the broker knows it, published on `node`.
+    pub fn into_message(self, topic: &str, node: &str) -> crate::broker::Message {
+        crate::broker::Message {
+            topic: topic.to_string(),
+            payload: self.payload,
+            content_type: self.content_type,
+            sequence: self.sequence,
+            published_at_ms: self.published_at_ms,
+            publisher: self.publisher,
+            node: node.to_string(),
+        }
+    }
+}
+
+impl From<crate::broker::Message> for StreamedMessage {
+    fn from(m: crate::broker::Message) -> Self {
+        Self {
+            payload: m.payload,
+            content_type: m.content_type,
+            sequence: m.sequence,
+            published_at_ms: m.published_at_ms,
+            publisher: m.publisher,
+        }
+    }
 }
 
 /// [`CallError`] on the wire.
@@ -144,32 +174,14 @@ impl From<WireCallError> for CallError {
     }
 }
 
-impl From<crate::broker::Message> for WireMessage {
-    fn from(m: crate::broker::Message) -> Self {
-        Self {
-            topic: m.topic,
-            payload: m.payload,
-            content_type: m.content_type,
-            sequence: m.sequence,
-            published_at_ms: m.published_at_ms,
-            publisher: m.publisher,
-            node: m.node,
-        }
-    }
+/// Encodes a batch of messages as a `Messages` frame's payload.
+pub fn encode_messages(messages: &[StreamedMessage]) -> Vec<u8> {
+    postcard::to_stdvec(messages).unwrap_or_default()
 }
 
-impl From<WireMessage> for crate::broker::Message {
-    fn from(m: WireMessage) -> Self {
-        Self {
-            topic: m.topic,
-            payload: m.payload,
-            content_type: m.content_type,
-            sequence: m.sequence,
-            published_at_ms: m.published_at_ms,
-            publisher: m.publisher,
-            node: m.node,
-        }
-    }
+/// Decodes a `Messages` frame's payload.
+pub fn decode_messages(payload: &[u8]) -> Result<Vec<StreamedMessage>, WireError> {
+    postcard::from_bytes(payload).map_err(|e| WireError::Malformed(format!("messages: {e}")))
 }
 
 /// Writes one frame.
@@ -254,6 +266,32 @@ mod tests {
             .unwrap();
         assert!(matches!(header, Request::Wit { service } if service == "hello"));
         assert_eq!(payload, b"xyz");
+    }
+
+    #[tokio::test]
+    async fn a_full_batch_of_messages_fits_a_frame() {
+        let message = StreamedMessage {
+            payload: vec![b'x'; 1024],
+            content_type: "text/plain".into(),
+            sequence: 1,
+            published_at_ms: 1,
+            publisher: Some("caller".into()),
+        };
+        let batch = vec![message; 512];
+        let mut buf = Vec::new();
+        write_frame(
+            &mut buf,
+            &Reply::Messages { count: 512 },
+            &encode_messages(&batch),
+        )
+        .await
+        .unwrap();
+        let (header, payload): (Reply, _) = read_frame(&mut buf.as_slice(), 16 << 20)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(matches!(header, Reply::Messages { count: 512 }));
+        assert_eq!(decode_messages(&payload).unwrap().len(), 512);
     }
 
     #[tokio::test]
