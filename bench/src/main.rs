@@ -330,22 +330,27 @@ fn pubsub(args: &Args, retain: bool, n: u64, publishers: u64) -> Result<(f64, f6
     Ok((publish_rate, delivery_rate))
 }
 
-/// Core NATS, the peer a user would pick for events: one connection publishes `n` 64-byte
-/// messages, another receives them. Returns (publish rate, publish-to-delivery rate).
-fn nats(n: u64) -> Result<(f64, f64)> {
+/// Starts a `nats-server` on a free loopback port; returns it and its URL.
+fn start_nats() -> Result<(Proc, String)> {
     let port = free_port();
     let mut command = Command::new("nats-server");
     command.args(["-a", "127.0.0.1", "-p", &port.to_string()]);
-    let (_server, _) = spawn_ready(
+    let (server, _) = spawn_ready(
         command,
         "nats-server (apt-get install nats-server)",
         Announces::OnStderr,
         "Server is ready",
     )?;
+    Ok((server, format!("nats://127.0.0.1:{port}")))
+}
+
+/// Core NATS, the peer a user would pick for events: one connection publishes `n` 64-byte
+/// messages, another receives them. Returns (publish rate, publish-to-delivery rate).
+fn nats(n: u64) -> Result<(f64, f64)> {
+    let (_server, url) = start_nats()?;
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     runtime.block_on(async move {
         use futures::StreamExt as _;
-        let url = format!("nats://127.0.0.1:{port}");
         let publisher = async_nats::connect(&url).await.map_err(|e| e.to_string())?;
         let receiver = async_nats::connect(&url).await.map_err(|e| e.to_string())?;
         let mut subscription = receiver

@@ -8,32 +8,22 @@
 //! - cross-node publish-to-delivery throughput against NATS core pub/sub.
 
 use super::{
-    Announces, Args, Proc, Result, agent, call, collect, deploy, free_port, nats, spawn_ready,
-    start_joining,
+    Args, LOOPBACK_NETWORK, Proc, Result, agent, call, collect, deploy, nats, start_joining,
+    start_nats,
 };
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// Timers of the benchmark nodes (defaults are for the internet; these suit 50 nodes on 2
-/// cores of one machine).
-const TIMERS: &str = r#"
-[limits]
-max_instances = 64
-call_timeout_ms = 600000
-[broker]
-retain_messages = 0
-subscriber_queue = 200000
-[network]
-bind = "127.0.0.1:0"
-relays = false
-public_lookup = false
-mdns = false
-port_mapping = false
-heartbeat_ms = 1000
-announce_interval_ms = 2000
-record_ttl_ms = 6000
-connect_timeout_ms = 1000
-"#;
+/// Limits and timers of the benchmark nodes (the defaults are for the internet; these suit 50
+/// nodes on 2 cores of one machine), on the loopback-only network of every benchmark node.
+fn config() -> String {
+    format!(
+        "[limits]\nmax_instances = 64\ncall_timeout_ms = 600000\n\
+         [broker]\nretain_messages = 0\nsubscriber_queue = 200000\n\
+         {LOOPBACK_NETWORK}\
+         heartbeat_ms = 1000\nannounce_interval_ms = 2000\nrecord_ttl_ms = 6000\nconnect_timeout_ms = 1000\n"
+    )
+}
 
 struct Node {
     proc: Proc,
@@ -52,7 +42,7 @@ fn get_json(url: &str, path: &str) -> Result<serde_json::Value> {
 
 fn start(args: &Args, tickets: &[String]) -> Result<Node> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let (proc, url) = start_joining(args, dir.path(), TIMERS, tickets)?;
+    let (proc, url) = start_joining(args, dir.path(), &config(), tickets)?;
     Ok(Node {
         proc,
         url,
@@ -174,19 +164,10 @@ fn cross_node_calls(args: &Args) -> Result<()> {
 /// NATS request-reply: `n` sequential requests for latency, then `concurrent` requesters
 /// making `each` requests for throughput. Returns (p50 µs, p99 µs, requests/s).
 fn nats_request_reply(n: usize, concurrent: usize, each: usize) -> Result<(f64, f64, f64)> {
-    let port = free_port();
-    let mut command = Command::new("nats-server");
-    command.args(["-a", "127.0.0.1", "-p", &port.to_string()]);
-    let (_server, _) = spawn_ready(
-        command,
-        "nats-server (apt-get install nats-server)",
-        Announces::OnStderr,
-        "Server is ready",
-    )?;
+    let (_server, url) = start_nats()?;
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     runtime.block_on(async move {
         use futures::StreamExt as _;
-        let url = format!("nats://127.0.0.1:{port}");
         let responder = async_nats::connect(&url).await.map_err(|e| e.to_string())?;
         let mut requests = responder
             .subscribe("hello.greet")

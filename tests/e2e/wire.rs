@@ -11,8 +11,13 @@ use micro_host::net::wire::{self, CallHeader, Reply, Request};
 use micro_tests::{TestNode, eventually};
 use std::time::Duration;
 
-async fn endpoint() -> Endpoint {
-    Endpoint::builder(presets::Minimal)
+/// A loopback-only endpoint speaking `micro/rpc/1`, with `key` or a fresh one.
+async fn endpoint(key: Option<&Identity>) -> Endpoint {
+    let mut builder = Endpoint::builder(presets::Minimal);
+    if let Some(key) = key {
+        builder = builder.secret_key(key.secret().clone());
+    }
+    builder
         .relay_mode(RelayMode::Disabled)
         .clear_ip_transports()
         .bind_addr("127.0.0.1:0")
@@ -54,7 +59,7 @@ fn garbage_frames_stalled_streams_and_unknown_protocols_are_refused_and_counted(
     let addr: EndpointAddr = ticket::decode(&node.ticket()).expect("the node's ticket");
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
     runtime.block_on(async {
-        let ep = endpoint().await;
+        let ep = endpoint(None).await;
         // An unknown protocol: the handshake is refused.
         let refused =
             tokio::time::timeout(Duration::from_secs(10), ep.connect(addr.clone(), b"nope/1"))
@@ -131,18 +136,7 @@ fn forged_and_replayed_records_are_refused_and_counted() {
     let other_dir = tempfile::tempdir().expect("a temp dir");
     let other = Identity::load_or_create(other_dir.path()).expect("a key");
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
-    let ep = runtime.block_on(async {
-        Endpoint::builder(presets::Minimal)
-            .secret_key(fake.secret().clone())
-            .relay_mode(RelayMode::Disabled)
-            .clear_ip_transports()
-            .bind_addr("127.0.0.1:0")
-            .expect("a loopback address")
-            .alpns(vec![wire::RPC_ALPN.to_vec()])
-            .bind()
-            .await
-            .expect("binding")
-    });
+    let ep = runtime.block_on(endpoint(Some(&fake)));
     let record = |seq: u64| NodeRecord {
         node: *fake.public().as_bytes(),
         seq,

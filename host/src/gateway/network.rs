@@ -198,13 +198,7 @@ pub async fn describe_remote(node: &Arc<Node>, name: &str) -> Response<Body> {
     };
     let (service, version) = crate::transport::split_version(name);
     for route in routes::routes(node, Some(net), service, version) {
-        let (Some(id), false) = (route.id, route.local) else {
-            continue;
-        };
-        let Some(record) = net.directory.get(&id) else {
-            continue;
-        };
-        let Some(entry) = record.services.iter().find(|s| s.name == service) else {
+        let Some((id, entry)) = route.remote else {
             continue;
         };
         let Some(addr) = net.addr_of(&id) else {

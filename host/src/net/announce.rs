@@ -365,12 +365,18 @@ async fn ping(net: &Network, peer: PublicKey, timeout: Duration) {
     }
 }
 
-/// Every heartbeat: expire records and silent peers, ping peers, and rejoin the swarm if no
-/// neighbour is left.
-async fn heartbeat_loop(net: Arc<Network>) {
+/// A ticker at the heartbeat period; a late tick delays the next rather than bunching up.
+fn heartbeat(net: &Network) -> tokio::time::Interval {
     let period = Duration::from_millis(net.config.heartbeat_ms.max(50));
     let mut tick = tokio::time::interval(period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick
+}
+
+/// Every heartbeat: expire records and silent peers, ping peers, and rejoin the swarm if no
+/// neighbour is left.
+async fn heartbeat_loop(net: Arc<Network>) {
+    let mut tick = heartbeat(&net);
     loop {
         tick.tick().await;
         for gone in net.directory.expire() {
@@ -404,9 +410,7 @@ async fn heartbeat_loop(net: Arc<Network>) {
 /// Anti-entropy: every heartbeat, pulls newer records from one random healthy peer. Apart from
 /// the pings so that a slow or dead peer never delays failure detection.
 async fn sync_loop(net: Arc<Network>) {
-    let period = Duration::from_millis(net.config.heartbeat_ms.max(50));
-    let mut tick = tokio::time::interval(period);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut tick = heartbeat(&net);
     loop {
         tick.tick().await;
         for peer in some_peers(&net, 1) {

@@ -2,7 +2,7 @@
 //! each expiring when its lifetime runs out. Lifetimes count from when a record was issued (as
 //! reported by whoever relayed it), so relaying never keeps a dead node's record alive.
 
-use super::records::{NodeRecord, RecordError, SignedRecord};
+use super::records::{NodeRecord, RecordError, ServiceEntry, SignedRecord};
 use iroh::PublicKey;
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -148,6 +148,29 @@ impl Directory {
                     record: e.record.clone(),
                     expires_in: left,
                 })
+            })
+            .collect()
+    }
+
+    /// The live nodes serving `service` (optionally one `version`), with the entry each
+    /// announced and its announced load. Scans under the lock and copies only the matches:
+    /// this runs on every remote call.
+    pub fn servers(
+        &self,
+        service: &str,
+        version: Option<&str>,
+    ) -> Vec<(PublicKey, ServiceEntry, u32)> {
+        let now = Instant::now();
+        self.entries()
+            .iter()
+            .filter(|(_, e)| now.duration_since(e.issued) < Duration::from_millis(e.record.ttl_ms))
+            .filter_map(|(id, e)| {
+                let entry = e
+                    .record
+                    .services
+                    .iter()
+                    .find(|s| s.name == service && version.is_none_or(|v| v == s.version))?;
+                Some((*id, entry.clone(), e.record.load))
             })
             .collect()
     }

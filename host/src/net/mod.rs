@@ -65,7 +65,6 @@ pub struct NetStats {
     pub refused_connections: AtomicU64,
     pub calls_out: AtomicU64,
     pub failovers: AtomicU64,
-    pub stalled: AtomicU64,
 }
 
 impl NetStats {
@@ -84,7 +83,7 @@ impl NetStats {
         serde_json::json!({
             "bad_frames": get(&self.bad_frames),
             "oversized_frames": get(&self.oversized_frames),
-            "stalled_streams": get(&self.stalled_streams) + get(&self.stalled),
+            "stalled_streams": get(&self.stalled_streams),
             "bad_records": get(&self.bad_records),
             "replayed_records": get(&self.replayed_records),
             "refused_connections": get(&self.refused_connections),

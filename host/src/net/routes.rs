@@ -1,6 +1,7 @@
 //! Routes: for a service, the nodes that serve it, cheapest first (this node, then peers by
 //! measured round-trip time and load), and calls that fail over along them.
 
+use super::records::ServiceEntry;
 use super::wire::{CallHeader, Reply, Request};
 use super::{NetError, Network};
 use crate::node::Node;
@@ -31,8 +32,9 @@ pub struct Route {
     pub cost: u64,
     /// The node answers pings.
     pub healthy: bool,
+    /// The serving node's id and what it announced of the service (none for this node).
     #[serde(skip)]
-    pub id: Option<PublicKey>,
+    pub remote: Option<(PublicKey, ServiceEntry)>,
 }
 
 /// The routes to `service` (optionally one `version`), best first.
@@ -55,30 +57,22 @@ pub fn routes(
             load: node.load.load(Ordering::Relaxed),
             cost: 0,
             healthy: true,
-            id: None,
+            remote: None,
         });
     }
     let Some(net) = net else {
         return out;
     };
-    for live in net.directory.live() {
-        let Some(entry) = live
-            .record
-            .services
-            .iter()
-            .find(|s| s.name == service && version.is_none_or(|v| v == s.version))
-        else {
-            continue;
-        };
-        let peer = net.peers.get(&live.id);
+    for (id, entry, announced_load) in net.directory.servers(service, version) {
+        let peer = net.peers.get(&id);
         let rtt_us = peer
             .as_ref()
             .and_then(|p| p.rtt)
             .map(|r| r.as_micros() as u64);
-        let load = peer.as_ref().map_or(live.record.load, |p| p.load);
+        let load = peer.as_ref().map_or(announced_load, |p| p.load);
         let healthy = peer.as_ref().is_none_or(|p| p.healthy());
         out.push(Route {
-            node: live.id.to_string(),
+            node: id.to_string(),
             local: false,
             version: entry.version.clone(),
             rtt_us,
@@ -86,7 +80,7 @@ pub fn routes(
             load,
             cost: 1 + rtt_us.unwrap_or(UNMEASURED_US) + u64::from(load) * LOAD_US,
             healthy,
-            id: Some(live.id),
+            remote: Some((id, entry)),
         });
     }
     out.sort_by_key(|r| (!r.healthy, r.cost));
@@ -124,9 +118,9 @@ pub async fn call(
     };
     // Every node serving it announced its methods: a method none has is not found anywhere.
     let has_method = |r: &Route| {
-        r.id.and_then(|id| net.directory.get(&id))
-            .and_then(|rec| rec.services.into_iter().find(|s| s.name == name))
-            .is_some_and(|s| s.http || s.methods.contains(&request.method))
+        r.remote
+            .as_ref()
+            .is_some_and(|(_, s)| s.http || s.methods.contains(&request.method))
     };
     if !candidates.iter().any(has_method) {
         return Err(CallError::NotFound(format!(
@@ -138,7 +132,9 @@ pub async fn call(
     let mut failures = Vec::new();
     let mut not_found = None;
     for (attempt, route) in candidates.iter().enumerate() {
-        let Some(id) = route.id else { continue };
+        let Some((id, _)) = route.remote else {
+            continue;
+        };
         let Some(addr) = net.addr_of(&id) else {
             continue;
         };

@@ -239,7 +239,7 @@ async fn serve_stream(
         }
         Err(_) => {
             net.stats
-                .stalled
+                .stalled_streams
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let _ = send.reset(REFUSED.into());
             let _ = recv.stop(REFUSED.into());
