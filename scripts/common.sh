@@ -40,6 +40,24 @@ stale() {
   return 1
 }
 
+# The tools the node's Python and JavaScript builders run: componentize-py in a venv, and
+# componentize-js in an npm project, both under ~/.cache/micro where the node looks for them.
+install_build_tools() {
+  local venv="$HOME/.cache/micro/venv"
+  if [ ! -x "$venv/bin/componentize-py" ] || [ "$("$venv/bin/componentize-py" --version 2>/dev/null)" != "componentize-py 0.25.1" ]; then
+    step "installing componentize-py 0.25.1"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet componentize-py==0.25.1
+  fi
+  local js="$HOME/.cache/micro/js"
+  if [ ! -d "$js/node_modules/@bytecodealliance/componentize-js" ]; then
+    step "installing componentize-js (npm, pinned in package-lock.json)"
+    mkdir -p "$js"
+    cp tests/components/js-hello/package.json tests/components/js-hello/package-lock.json "$js/"
+    (cd "$js" && npm install --no-audit --no-fund)
+  fi
+}
+
 # Components the tests build with other languages' own tools, against the same WIT:
 # componentize-py (pip, pinned) and componentize-js (npm, pinned in package-lock.json).
 build_foreign_components() {

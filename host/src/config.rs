@@ -33,6 +33,7 @@ pub struct Config {
     pub broker: BrokerConfig,
     pub http: HttpConfig,
     pub network: NetworkConfig,
+    pub evolve: EvolveConfig,
 }
 
 /// The peer layer: how this node joins others and how records and calls travel.
@@ -63,6 +64,28 @@ pub struct NetworkConfig {
     pub connect_timeout_ms: u64,
     /// Largest frame a peer may send, in bytes (request payloads are limited separately).
     pub max_frame_bytes: usize,
+}
+
+/// Building services from source and the lifetime of their versions.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvolveConfig {
+    /// How long one build may take, in milliseconds.
+    pub build_timeout_ms: u64,
+    /// Most output (build log and tools' standard output) one build may write, in bytes.
+    pub max_build_output_bytes: usize,
+    /// Where build caches live; empty for `<data dir>/cache/builds`.
+    pub build_cache_dir: PathBuf,
+    /// The tools builders may run.
+    pub cargo: String,
+    pub componentize_py: String,
+    pub node: String,
+    /// The npm project with componentize-js; empty for `~/.cache/micro/js`.
+    pub componentize_js: PathBuf,
+    /// How long a superseded version keeps serving, in milliseconds.
+    pub superseded_lifetime_ms: u64,
+    /// How often watched sources are polled, in milliseconds.
+    pub watch_interval_ms: u64,
 }
 
 /// Limits on what one service and one call may use.

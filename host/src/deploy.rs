@@ -2,25 +2,60 @@
 
 use crate::broker::Owner;
 use crate::node::Node;
-use crate::registry::{Deployment, ServiceKind, ServiceRecord, SubscriptionSpec};
+use crate::registry::{
+    Deployment, ServiceKind, ServiceRecord, SubscriptionSpec, VersionInfo, VersionState, now_ms,
+};
 use crate::runtime::{CallScope, DeployError, HostState, Program, content_hash};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
-/// Deploys `wasm` as service `name`, replacing the version it had. Nothing changes for the
-/// running service unless every step succeeds.
+/// Where a version comes from, for its record.
+#[derive(Debug, Clone, Default)]
+pub struct Origin {
+    /// The version's name; the component's content hash when none.
+    pub version: Option<String>,
+    pub source: Option<String>,
+    pub commit: Option<String>,
+    pub builder: Option<String>,
+    /// How long it serves pinned calls once superseded; the node's default when none.
+    pub lifetime_ms: Option<u64>,
+}
+
+/// Deploys an uploaded component as the newest version of service `name`.
 pub async fn deploy(
     node: &Arc<Node>,
     name: &str,
     wasm: Vec<u8>,
 ) -> Result<ServiceRecord, DeployError> {
+    deploy_version(node, name, wasm, Origin::default()).await
+}
+
+/// Deploys `wasm` as a new version of service `name`: validated, compiled and asked to
+/// describe itself (its first call) before it takes any traffic. The version that served
+/// before is superseded and keeps answering calls pinned to it for its lifetime. Nothing
+/// changes for the running service unless every step succeeds.
+pub async fn deploy_version(
+    node: &Arc<Node>,
+    name: &str,
+    wasm: Vec<u8>,
+    origin: Origin,
+) -> Result<ServiceRecord, DeployError> {
     crate::runtime::check_name(name)?;
     let hash = content_hash(&wasm);
+    let version = origin
+        .version
+        .clone()
+        .unwrap_or_else(|| hash[..12].to_string());
+    if let Some(current) = node.registry.get(name)
+        && current.record.version == version
+    {
+        return Ok(current.record.clone());
+    }
     let (program, wasm) = prepare(node, wasm).await?;
     let description = describe(node, name, &program).await?;
+    let now = now_ms();
     let record = ServiceRecord {
         name: name.to_string(),
-        version: hash[..12].to_string(),
+        version: version.clone(),
         kind: if program.is_http() {
             ServiceKind::Http
         } else {
@@ -31,15 +66,28 @@ pub async fn deploy(
         wit: program.wit.clone(),
         component: hash.clone(),
         size: wasm.len() as u64,
-        deployed_at_ms: SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64),
+        deployed_at_ms: now,
+    };
+    let info = VersionInfo {
+        name: name.to_string(),
+        version,
+        state: VersionState::Serving,
+        source: origin.source,
+        commit: origin.commit,
+        builder: origin.builder,
+        component: Some(hash.clone()),
+        created_ms: now,
+        superseded_ms: None,
+        lifetime_ms: origin
+            .lifetime_ms
+            .unwrap_or(node.config.evolve.superseded_lifetime_ms),
+        reason: None,
     };
     node.registry
         .save_component(&hash, &wasm)
         .map_err(|e| DeployError::Store(format!("{e:#}")))?;
     node.registry
-        .insert(deployment(node, record.clone(), program))
+        .insert(deployment(node, record.clone(), program), info)
         .map_err(|e| DeployError::Store(format!("{e:#}")))?;
     subscribe(node, &record, true).await?;
     if let Some(net) = node.network() {
@@ -47,6 +95,27 @@ pub async fn deploy(
     }
     tracing::info!(service = name, version = %record.version, kind = ?record.kind, "deployed");
     Ok(record)
+}
+
+/// Retires superseded versions at the end of their lifetime (never with a call in flight),
+/// checking every second while the node runs.
+pub async fn retire_loop(node: Arc<Node>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        match node.registry.retire_due() {
+            Ok(retired) if !retired.is_empty() => {
+                for (service, version) in &retired {
+                    tracing::info!(service, version, "retired");
+                }
+                if let Some(net) = node.network() {
+                    net.announce_soon();
+                }
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %format!("{e:#}"), "retiring versions"),
+        }
+    }
 }
 
 /// Validates, compiles (or loads from the cache) and pre-instantiates a component, off the

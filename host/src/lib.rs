@@ -3,12 +3,15 @@
 //!
 //! The module tree mirrors the architecture: `runtime` runs components; `registry`, `transport`,
 //! `broker`, `storage` and `logging` each implement one WIT interface the host offers; `gateway`
-//! serves HTTP; `net` joins other nodes (identity, gossip, routes, remote calls and events); `cli` is the `micro` command; `node` wires the services together.
+//! serves HTTP; `net` joins other nodes (identity, gossip, routes, remote calls and events); `evolve`
+//! builds services from source into versions; `system` holds the swappable system components
+//! (builders); `cli` is the `micro` command; `node` wires the services together.
 
 pub mod broker;
 pub mod cli;
 pub mod config;
 pub mod deploy;
+pub mod evolve;
 pub mod gateway;
 pub mod identity;
 pub mod logging;
@@ -17,5 +20,6 @@ pub mod node;
 pub mod registry;
 pub mod runtime;
 pub mod storage;
+pub mod system;
 pub mod transport;
 pub mod wit;

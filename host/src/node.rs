@@ -3,11 +3,13 @@
 
 use crate::broker::Broker;
 use crate::config::Config;
+use crate::evolve::Evolve;
 use crate::identity::Identity;
 use crate::net::Network;
 use crate::registry::Registry;
 use crate::runtime::Runtime;
 use crate::storage::Storage;
+use crate::system::builders::Builders;
 use anyhow::Context as _;
 use redb::Database;
 use std::path::{Path, PathBuf};
@@ -25,6 +27,10 @@ pub struct Node {
     pub storage: Storage,
     pub registry: Registry,
     pub broker: Broker,
+    /// Builds from source: sources, watchers, caches.
+    pub evolve: Evolve,
+    /// The builder components (a system slot), loaded at start.
+    builders: OnceLock<Builders>,
     /// Calls running on this node now: its load, as peers see it.
     pub load: AtomicU32,
     /// The peer layer, once started (a node may run without one).
@@ -51,6 +57,8 @@ impl Node {
         let storage =
             Storage::new(db.clone(), config.storage.clone()).context("opening storage")?;
         let registry = Registry::open(db.clone(), &data_dir.join("components"))?;
+        let evolve = Evolve::open(db.clone(), data_dir, &config.evolve.build_cache_dir)
+            .context("opening the build directories")?;
         let broker = Broker::open(db, config.broker.clone(), identity.public().to_string())
             .context("opening the broker")?;
         Ok(Arc::new(Node {
@@ -62,6 +70,8 @@ impl Node {
             storage,
             registry,
             broker,
+            evolve,
+            builders: OnceLock::new(),
             load: AtomicU32::new(0),
             network: OnceLock::new(),
         }))
@@ -70,6 +80,20 @@ impl Node {
     /// The peer layer, if it runs.
     pub fn network(&self) -> Option<&Arc<Network>> {
         self.network.get()
+    }
+
+    /// The builders in use.
+    pub fn builders(&self) -> &Builders {
+        self.builders
+            .get()
+            .expect("the builders are loaded before the node serves anything")
+    }
+
+    /// Loads the embedded default builders (and the replacements saved by earlier runs).
+    pub async fn load_builders(&self) -> anyhow::Result<()> {
+        let builders = Builders::with_defaults(&self.runtime).await?;
+        let _ = self.builders.set(builders);
+        Ok(())
     }
 
     /// Attaches the started peer layer.

@@ -1,5 +1,7 @@
 //! The services deployed on this node (the `registry` WIT interface), persisted in redb so a
-//! restarted node brings them back. Component bytes are kept by content hash beside the database.
+//! restarted node brings them back. A service has versions side by side: the newest healthy one
+//! serves new calls, superseded ones answer calls pinned to them until they retire. Component
+//! bytes are kept by content hash beside the database.
 
 use crate::runtime::{HostState, Program};
 use crate::wit::micro::network::registry as wit;
@@ -9,12 +11,17 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 use tokio::sync::{Semaphore, SemaphorePermit};
 
+/// Live versions' records, by `name@version`.
 const SERVICES: TableDefinition<&str, &str> = TableDefinition::new("services");
+/// Every version's history (building, serving, superseded, retired, failed), by `name@version`.
+const VERSIONS: TableDefinition<&str, &str> = TableDefinition::new("versions");
+/// Build logs, by `name@version`.
+const BUILD_LOGS: TableDefinition<&str, &str> = TableDefinition::new("build_logs");
 
 /// What kind of component a service is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,6 +64,58 @@ pub struct Stats {
     pub errors: AtomicU64,
 }
 
+/// Where a version is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum VersionState {
+    /// Being fetched, built or checked; takes no traffic.
+    Building,
+    /// The newest healthy version: new calls go here.
+    Serving,
+    /// A newer version serves; this one still answers calls pinned to it until it retires.
+    Superseded,
+    /// Its lifetime ended; it takes no calls.
+    Retired,
+    /// It did not build, validate or answer its first call; it never took traffic.
+    Failed,
+}
+
+/// What the node knows of one version of a service, whatever its state.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct VersionInfo {
+    pub name: String,
+    pub version: String,
+    pub state: VersionState,
+    /// The source it was built from (none for an uploaded component).
+    pub source: Option<String>,
+    pub commit: Option<String>,
+    /// The builder that built it (name and version).
+    pub builder: Option<String>,
+    /// Content hash of its component, once built.
+    pub component: Option<String>,
+    pub created_ms: u64,
+    /// When a newer version took over.
+    pub superseded_ms: Option<u64>,
+    /// How long it keeps serving pinned calls once superseded.
+    pub lifetime_ms: u64,
+    /// Why it failed.
+    pub reason: Option<String>,
+}
+
+impl VersionInfo {
+    /// When a superseded version retires.
+    pub fn retires_at_ms(&self) -> Option<u64> {
+        self.superseded_ms.map(|s| s + self.lifetime_ms)
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
 /// A service running on this node: its record, its code and its concurrency permits.
 pub struct Deployment {
     pub record: ServiceRecord,
@@ -64,6 +123,17 @@ pub struct Deployment {
     /// Instances allowed at once; callers beyond that wait.
     permits: Semaphore,
     pub stats: Stats,
+    /// Calls running in it now: a version never retires while this is above zero.
+    in_flight: AtomicUsize,
+}
+
+/// Marks a call as running in a deployment until dropped.
+pub struct InFlight<'a>(&'a AtomicUsize);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl Deployment {
@@ -74,6 +144,7 @@ impl Deployment {
             program,
             permits: Semaphore::new(concurrency.max(1)),
             stats: Stats::default(),
+            in_flight: AtomicUsize::new(0),
         }
     }
 
@@ -88,6 +159,17 @@ impl Deployment {
             .map_err(|_| CallError::Unavailable(format!("{name} is stopping")))
     }
 
+    /// Counts a call as running until the guard drops.
+    pub fn enter(&self) -> InFlight<'_> {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        InFlight(&self.in_flight)
+    }
+
+    /// Calls running now.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Acquire)
+    }
+
     /// Counts a finished call.
     pub fn count(&self, ok: bool) {
         self.stats.calls.fetch_add(1, Ordering::Relaxed);
@@ -97,20 +179,29 @@ impl Deployment {
     }
 }
 
-/// The node's deployed services.
+/// The live versions of one service, newest first: the first serves new calls.
+type Live = Vec<Arc<Deployment>>;
+
+/// The node's deployed services and the history of their versions.
 pub struct Registry {
     db: Arc<Database>,
     components_dir: PathBuf,
-    live: RwLock<BTreeMap<String, Arc<Deployment>>>,
+    live: RwLock<BTreeMap<String, Live>>,
+}
+
+fn key(name: &str, version: &str) -> String {
+    format!("{name}@{version}")
 }
 
 impl Registry {
-    /// Opens the registry's table and component directory.
+    /// Opens the registry's tables and component directory.
     pub fn open(db: Arc<Database>, components_dir: &Path) -> anyhow::Result<Self> {
         std::fs::create_dir_all(components_dir)
             .with_context(|| format!("creating {}", components_dir.display()))?;
         let tx = db.begin_write()?;
         tx.open_table(SERVICES)?;
+        tx.open_table(VERSIONS)?;
+        tx.open_table(BUILD_LOGS)?;
         tx.commit()?;
         Ok(Self {
             db,
@@ -119,20 +210,21 @@ impl Registry {
         })
     }
 
-    /// The records saved by earlier runs, to bring their services back.
+    /// The records of the live versions saved by earlier runs, oldest first, to bring them back.
     pub fn saved(&self) -> anyhow::Result<Vec<ServiceRecord>> {
         let tx = self.db.begin_read()?;
         let table = tx.open_table(SERVICES)?;
         let mut records = Vec::new();
         for item in table.iter()? {
             let (name, json) = item?;
-            match serde_json::from_str(json.value()) {
+            match serde_json::from_str::<ServiceRecord>(json.value()) {
                 Ok(record) => records.push(record),
                 Err(e) => {
                     tracing::error!(service = name.value(), error = %e, "unreadable service record")
                 }
             }
         }
+        records.sort_by_key(|r| r.deployed_at_ms);
         Ok(records)
     }
 
@@ -154,50 +246,231 @@ impl Registry {
         std::fs::read(&path).with_context(|| format!("reading {}", path.display()))
     }
 
-    /// Records a deployment durably and starts routing calls to it; returns the one it replaced.
-    pub fn insert(&self, deployment: Deployment) -> anyhow::Result<Option<Arc<Deployment>>> {
-        let json = serde_json::to_string(&deployment.record)?;
+    /// Records a version that is not live (building or failed), or updates its record.
+    pub fn note_version(&self, info: &VersionInfo) -> anyhow::Result<()> {
+        let json = serde_json::to_string(info)?;
         let tx = self.db.begin_write()?;
-        tx.open_table(SERVICES)?
-            .insert(deployment.record.name.as_str(), json.as_str())?;
+        tx.open_table(VERSIONS)?
+            .insert(key(&info.name, &info.version).as_str(), json.as_str())?;
         tx.commit()?;
-        Ok(self.activate(deployment))
+        Ok(())
     }
 
-    /// Starts routing calls to a deployment whose record is already saved.
-    pub fn activate(&self, deployment: Deployment) -> Option<Arc<Deployment>> {
+    /// What the node knows of one version.
+    pub fn version_info(&self, name: &str, version: &str) -> anyhow::Result<Option<VersionInfo>> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(VERSIONS)?;
+        Ok(match table.get(key(name, version).as_str())? {
+            Some(json) => serde_json::from_str(json.value()).ok(),
+            None => None,
+        })
+    }
+
+    /// Every version of a service the node knows, newest first.
+    pub fn versions(&self, name: &str) -> anyhow::Result<Vec<VersionInfo>> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(VERSIONS)?;
+        let prefix = format!("{name}@");
+        let mut versions: Vec<VersionInfo> = Vec::new();
+        for item in table.range(prefix.as_str()..)? {
+            let (k, json) = item?;
+            if !k.value().starts_with(&prefix) {
+                break;
+            }
+            if let Ok(info) = serde_json::from_str(json.value()) {
+                versions.push(info);
+            }
+        }
+        versions.sort_by_key(|v| std::cmp::Reverse(v.created_ms));
+        Ok(versions)
+    }
+
+    /// Keeps a build's log.
+    pub fn save_build_log(&self, name: &str, version: &str, log: &str) -> anyhow::Result<()> {
+        let tx = self.db.begin_write()?;
+        tx.open_table(BUILD_LOGS)?
+            .insert(key(name, version).as_str(), log)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// A kept build log.
+    pub fn build_log(&self, name: &str, version: &str) -> anyhow::Result<Option<String>> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(BUILD_LOGS)?;
+        Ok(table
+            .get(key(name, version).as_str())?
+            .map(|v| v.value().to_string()))
+    }
+
+    /// Records a new version durably and makes it the one serving new calls; the version that
+    /// served before is superseded and keeps answering pinned calls for its lifetime.
+    pub fn insert(&self, deployment: Deployment, mut info: VersionInfo) -> anyhow::Result<()> {
+        let record = &deployment.record;
+        let now = now_ms();
+        let previous = self.get(&record.name);
+        let tx = self.db.begin_write()?;
+        {
+            let mut services = tx.open_table(SERVICES)?;
+            let mut versions = tx.open_table(VERSIONS)?;
+            // A record of the single-version era, keyed by name alone.
+            services.remove(record.name.as_str())?;
+            services.insert(
+                key(&record.name, &record.version).as_str(),
+                serde_json::to_string(record)?.as_str(),
+            )?;
+            info.state = VersionState::Serving;
+            info.superseded_ms = None;
+            versions.insert(
+                key(&info.name, &info.version).as_str(),
+                serde_json::to_string(&info)?.as_str(),
+            )?;
+            if let Some(prev) = previous.filter(|p| p.record.version != record.version) {
+                let k = key(&prev.record.name, &prev.record.version);
+                let mut prev_info = match versions.get(k.as_str())? {
+                    Some(json) => serde_json::from_str(json.value()).ok(),
+                    None => None,
+                }
+                .unwrap_or_else(|| VersionInfo {
+                    name: prev.record.name.clone(),
+                    version: prev.record.version.clone(),
+                    state: VersionState::Serving,
+                    source: None,
+                    commit: None,
+                    builder: None,
+                    component: Some(prev.record.component.clone()),
+                    created_ms: prev.record.deployed_at_ms,
+                    superseded_ms: None,
+                    lifetime_ms: info.lifetime_ms,
+                    reason: None,
+                });
+                prev_info.state = VersionState::Superseded;
+                prev_info.superseded_ms = Some(now);
+                versions.insert(k.as_str(), serde_json::to_string(&prev_info)?.as_str())?;
+            }
+        }
+        tx.commit()?;
+        self.activate(deployment);
+        Ok(())
+    }
+
+    /// Starts routing calls to a deployment whose record is already saved, as the newest
+    /// version of its service.
+    pub fn activate(&self, deployment: Deployment) {
         let name = deployment.record.name.clone();
-        self.write().insert(name, Arc::new(deployment))
+        let mut live = self.write();
+        let versions = live.entry(name).or_default();
+        versions.retain(|d| d.record.version != deployment.record.version);
+        versions.insert(0, Arc::new(deployment));
     }
 
-    /// Stops a service and forgets its record; returns it if it was deployed.
+    /// Retires the superseded versions whose lifetime has ended and which run no call;
+    /// answers the (service, version) pairs retired.
+    pub fn retire_due(&self) -> anyhow::Result<Vec<(String, String)>> {
+        let now = now_ms();
+        let mut due = Vec::new();
+        for (name, versions) in self.read().iter() {
+            for d in versions.iter().skip(1) {
+                let info = self.version_info(name, &d.record.version)?;
+                let expired = info
+                    .as_ref()
+                    .and_then(VersionInfo::retires_at_ms)
+                    .is_none_or(|at| at <= now);
+                if expired && d.in_flight() == 0 {
+                    due.push((name.clone(), d.record.version.clone(), info));
+                }
+            }
+        }
+        let mut retired = Vec::new();
+        for (name, version, info) in due {
+            let tx = self.db.begin_write()?;
+            tx.open_table(SERVICES)?
+                .remove(key(&name, &version).as_str())?;
+            if let Some(mut info) = info {
+                info.state = VersionState::Retired;
+                tx.open_table(VERSIONS)?.insert(
+                    key(&name, &version).as_str(),
+                    serde_json::to_string(&info)?.as_str(),
+                )?;
+            }
+            tx.commit()?;
+            if let Some(versions) = self.write().get_mut(&name) {
+                // Checked again under the lock: a call may have started since.
+                versions.retain(|d| d.record.version != version || d.in_flight() > 0);
+            }
+            retired.push((name, version));
+        }
+        Ok(retired)
+    }
+
+    /// Stops every version of a service and forgets their records (the history of versions
+    /// and build logs stays); returns the deployment that was serving.
     pub fn remove(&self, name: &str) -> anyhow::Result<Option<Arc<Deployment>>> {
+        let removed = self.write().remove(name);
         let tx = self.db.begin_write()?;
-        tx.open_table(SERVICES)?.remove(name)?;
+        {
+            let mut services = tx.open_table(SERVICES)?;
+            services.remove(name)?;
+            for d in removed.iter().flatten() {
+                services.remove(key(name, &d.record.version).as_str())?;
+            }
+            let mut versions = tx.open_table(VERSIONS)?;
+            for d in removed.iter().flatten() {
+                let k = key(name, &d.record.version);
+                let info = versions
+                    .get(k.as_str())?
+                    .and_then(|json| serde_json::from_str::<VersionInfo>(json.value()).ok());
+                if let Some(mut info) = info {
+                    info.state = VersionState::Retired;
+                    info.superseded_ms.get_or_insert(now_ms());
+                    versions.insert(k.as_str(), serde_json::to_string(&info)?.as_str())?;
+                }
+            }
+        }
         tx.commit()?;
-        Ok(self.write().remove(name))
+        Ok(removed.and_then(|v| v.into_iter().next()))
     }
 
-    /// The deployment serving `name`.
+    /// The version of `name` serving new calls.
     pub fn get(&self, name: &str) -> Option<Arc<Deployment>> {
-        self.live
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(name)
+        self.read().get(name).and_then(|v| v.first()).cloned()
+    }
+
+    /// A live version of `name` (serving or superseded).
+    pub fn get_version(&self, name: &str, version: &str) -> Option<Arc<Deployment>> {
+        self.read()
+            .get(name)?
+            .iter()
+            .find(|d| d.record.version == version)
             .cloned()
     }
 
-    /// Every deployment, by name.
+    /// The deployment a call names: `name` (the serving version) or `name@version`.
+    pub fn resolve(&self, service: &str) -> Option<Arc<Deployment>> {
+        match crate::transport::split_version(service) {
+            (name, Some(version)) => self.get_version(name, version),
+            (name, None) => self.get(name),
+        }
+    }
+
+    /// The live versions of `name`, newest first.
+    pub fn live_versions(&self, name: &str) -> Vec<Arc<Deployment>> {
+        self.read().get(name).cloned().unwrap_or_default()
+    }
+
+    /// The serving version of every service, by name.
     pub fn list(&self) -> Vec<Arc<Deployment>> {
-        self.live
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
+        self.read()
             .values()
-            .cloned()
+            .filter_map(|v| v.first().cloned())
             .collect()
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<String, Arc<Deployment>>> {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Live>> {
+        self.live.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<String, Live>> {
         self.live.write().unwrap_or_else(|p| p.into_inner())
     }
 }
@@ -230,11 +503,7 @@ impl wit::Host for HostState {
     }
 
     async fn lookup(&mut self, name: String) -> Option<wit::ServiceRecord> {
-        let (name, version) = crate::transport::split_version(&name);
-        let deployment = self.node.registry.get(name)?;
-        if version.is_some_and(|v| v != deployment.record.version) {
-            return None;
-        }
+        let deployment = self.node.registry.resolve(&name)?;
         Some(to_wit(&deployment.record, &self.node.id))
     }
 }

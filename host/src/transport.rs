@@ -31,11 +31,8 @@ pub async fn call(
     deadline: Instant,
     request: Request,
 ) -> Result<Response, CallError> {
-    let (name, version) = split_version(&request.service);
-    let here = node
-        .registry
-        .get(name)
-        .is_some_and(|d| version.is_none_or(|v| v == d.record.version));
+    let (name, _) = split_version(&request.service);
+    let here = node.registry.resolve(&request.service).is_some();
     match node.network() {
         Some(net) if !here && request.payload.len() <= node.config.limits.max_request_bytes => {
             // Another version runs here: if the network has none either, this node's answer
@@ -89,16 +86,12 @@ async fn call_local(
         )));
     }
     let (name, version) = split_version(&request.service);
-    let deployment = node
-        .registry
-        .get(name)
-        .ok_or_else(|| CallError::NotFound(format!("no service named {name:?} on this node")))?;
-    if let Some(v) = version.filter(|v| *v != deployment.record.version) {
-        return Err(CallError::NotFound(format!(
-            "{name} has no version {v:?}; it serves version {}",
-            deployment.record.version
-        )));
-    }
+    let deployment = match node.registry.resolve(&request.service) {
+        Some(d) => d,
+        None => return Err(not_found(node, name, version)),
+    };
+    // A version never retires while a call runs in it.
+    let _running = deployment.enter();
     if !deployment.program.is_http() && !deployment.record.methods.contains(&request.method) {
         return Err(CallError::NotFound(format!(
             "{name} has no method {:?}; it answers {}",
@@ -145,6 +138,32 @@ async fn call_local(
     .await;
     deployment.count(outcome.is_ok());
     outcome
+}
+
+/// Why `name` or `name@version` is not served here, naming what is.
+fn not_found(node: &Node, name: &str, version: Option<&str>) -> CallError {
+    let live: Vec<String> = node
+        .registry
+        .live_versions(name)
+        .iter()
+        .map(|d| d.record.version.clone())
+        .collect();
+    match (version, live.first()) {
+        (Some(v), Some(serving)) => {
+            let retired = node
+                .registry
+                .version_info(name, v)
+                .ok()
+                .flatten()
+                .map(|info| format!(" (it is {:?})", info.state))
+                .unwrap_or_default();
+            CallError::NotFound(format!(
+                "{name} has no live version {v:?}{retired}; it serves version {serving} (live: {})",
+                live.join(", ")
+            ))
+        }
+        _ => CallError::NotFound(format!("no service named {name:?} on this node")),
+    }
 }
 
 impl crate::wit::micro::network::types::Host for HostState {}

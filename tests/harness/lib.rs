@@ -166,11 +166,20 @@ impl TestNode {
         std::fs::create_dir_all(dir).expect("creating the node's directory");
         let config_path = dir.join("config.toml");
         // Tests never reach for the internet: loopback peers only, unless a test says otherwise.
-        let full = if config.contains("[network]") {
+        let mut full = if config.contains("[network]") {
             config.to_string()
         } else {
             format!("{config}\n{LOOPBACK_NETWORK}")
         };
+        // Builds share one warm cargo cache across test nodes (cargo locks it), and find
+        // componentize-js where the test script installed it.
+        if !config.contains("[evolve]") {
+            full.push_str(&format!(
+                "\n[evolve]\nbuild_cache_dir = {:?}\ncomponentize_js = {:?}\n",
+                target_dir().join("micro-test-builds"),
+                repo_root().join("tests/components/js-hello"),
+            ));
+        }
         std::fs::write(&config_path, full).expect("writing the node's config");
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -403,6 +412,79 @@ impl Subscriber {
     /// Every message that arrives until the stream is quiet for `quiet`.
     pub fn drain(&self, quiet: Duration) -> Vec<serde_json::Value> {
         std::iter::from_fn(|| self.messages.recv_timeout(quiet).ok()).collect()
+    }
+}
+
+/// A git repository in a temporary directory, committed to with the `git` command.
+pub struct GitRepo {
+    dir: tempfile::TempDir,
+}
+
+impl GitRepo {
+    /// An empty repository on branch `main`.
+    pub fn new() -> GitRepo {
+        let dir = tempfile::Builder::new()
+            .prefix("micro-repo-")
+            .tempdir()
+            .expect("creating a temp dir");
+        let repo = GitRepo { dir };
+        repo.git(&["init", "-q", "-b", "main"]);
+        repo
+    }
+
+    /// The repository's directory.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Its `file://` URL.
+    pub fn url(&self) -> String {
+        format!("file://{}", self.path().display())
+    }
+
+    /// Writes a file (creating its directories).
+    pub fn write(&self, path: &str, contents: impl AsRef<[u8]>) {
+        let full = self.path().join(path);
+        std::fs::create_dir_all(full.parent().expect("a file has a directory"))
+            .expect("creating directories");
+        std::fs::write(full, contents).expect("writing a file");
+    }
+
+    /// Commits everything; answers the commit's id.
+    pub fn commit(&self, message: &str) -> String {
+        self.git(&["add", "-A"]);
+        self.git(&[
+            "-c",
+            "user.name=micro tests",
+            "-c",
+            "user.email=tests@micro.invalid",
+            "commit",
+            "-q",
+            "-m",
+            message,
+        ]);
+        self.git(&["rev-parse", "HEAD"]).trim().to_string()
+    }
+
+    /// Runs git in the repository; answers its output.
+    pub fn git(&self, args: &[&str]) -> String {
+        let out = Command::new("git")
+            .args(args)
+            .current_dir(self.path())
+            .output()
+            .expect("running git");
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Default for GitRepo {
+    fn default() -> Self {
+        Self::new()
     }
 }
 

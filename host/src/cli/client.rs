@@ -146,11 +146,29 @@ impl Client {
 
     /// GET a server-sent event stream; returns a reader of its raw text.
     pub fn stream(&self, path: &str) -> Result<impl Read, CliError> {
-        let response = self
-            .agent
-            .get(self.url(path))
-            .call()
-            .map_err(|e| self.unreachable(e))?;
+        self.streaming(self.agent.get(self.url(path)).call())
+    }
+
+    /// POST a JSON body and read the answer as a stream (JSON lines of a build's progress).
+    pub fn post_stream(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<impl Read + use<>, CliError> {
+        let body = serde_json::to_vec(body).unwrap_or_default();
+        self.streaming(
+            self.agent
+                .post(self.url(path))
+                .header("content-type", "application/json")
+                .send(&body[..]),
+        )
+    }
+
+    fn streaming(
+        &self,
+        response: Result<Response<ureq::Body>, ureq::Error>,
+    ) -> Result<impl Read + use<>, CliError> {
+        let response = response.map_err(|e| self.unreachable(e))?;
         if !response.status().is_success() {
             let status = response.status().as_u16();
             let body = response.into_body().read_to_vec().unwrap_or_default();

@@ -1,6 +1,5 @@
 //! The commands that talk to a running node.
 
-use super::build::build_crate;
 use super::client::Client;
 use super::{CliError, Command};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -11,7 +10,27 @@ use std::time::Duration;
 /// Runs one client command against the node.
 pub fn run(client: &Client, command: Command) -> Result<(), CliError> {
     match command {
-        Command::Run { path, name } => run_service(client, &path, name),
+        Command::Run {
+            source,
+            name,
+            watch,
+            interval,
+            lifetime,
+        } => {
+            let path = Path::new(&source);
+            if path.is_file() {
+                if watch {
+                    return Err(CliError::failed(
+                        "--watch needs a source (a git URL), not a file",
+                    ));
+                }
+                upload(client, path, name)
+            } else {
+                super::evolve::run(client, &source, name, watch, interval, lifetime)
+            }
+        }
+        Command::Versions { service, json } => super::evolve::versions(client, &service, json),
+        Command::Logs { service, build } => super::evolve::logs(client, &service, build),
         Command::Services { json } => services(client, json),
         Command::Describe { service, json } => describe(client, &service, json),
         Command::Call {
@@ -43,14 +62,17 @@ pub fn run(client: &Client, command: Command) -> Result<(), CliError> {
             println!("stopped {service}");
             Ok(())
         }
-        Command::Server { .. } | Command::Identity { .. } | Command::Network { .. } => {
+        Command::Server { .. }
+        | Command::Identity { .. }
+        | Command::Network { .. }
+        | Command::System { .. } => {
             unreachable!("handled by cli::main")
         }
     }
 }
 
 /// The strings of a JSON array (empty for anything else).
-fn strings(value: &serde_json::Value) -> Vec<&str> {
+pub(super) fn strings(value: &serde_json::Value) -> Vec<&str> {
     value
         .as_array()
         .into_iter()
@@ -59,7 +81,7 @@ fn strings(value: &serde_json::Value) -> Vec<&str> {
         .collect()
 }
 
-fn spinner(message: String) -> ProgressBar {
+pub(super) fn spinner(message: String) -> ProgressBar {
     let bar = ProgressBar::new_spinner();
     bar.set_style(
         ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
@@ -70,26 +92,16 @@ fn spinner(message: String) -> ProgressBar {
     bar
 }
 
-fn run_service(client: &Client, path: &Path, name: Option<String>) -> Result<(), CliError> {
-    let (wasm_path, default_name) = if path.is_dir() {
-        if !path.join("Cargo.toml").exists() {
-            return Err(CliError::failed(format!(
-                "{} is a directory without a Cargo.toml; give a .wasm component or a Rust crate",
-                path.display()
-            )));
-        }
-        build_crate(path)?
-    } else {
-        let stem = path
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .unwrap_or("service")
-            .replace('_', "-");
-        (path.to_owned(), stem)
-    };
+/// Uploads a built component.
+fn upload(client: &Client, path: &Path, name: Option<String>) -> Result<(), CliError> {
+    let default_name = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("service")
+        .replace('_', "-");
     let name = name.unwrap_or(default_name);
-    let wasm = std::fs::read(&wasm_path)
-        .map_err(|e| CliError::failed(format!("reading {}: {e}", wasm_path.display())))?;
+    let wasm = std::fs::read(path)
+        .map_err(|e| CliError::failed(format!("reading {}: {e}", path.display())))?;
     let bar = spinner(format!(
         "deploying {name} ({:.1} MiB: upload, validate, compile)",
         wasm.len() as f64 / 1048576.0
@@ -97,6 +109,12 @@ fn run_service(client: &Client, path: &Path, name: Option<String>) -> Result<(),
     let answer = client.put(&format!("/api/services/{name}"), "application/wasm", &wasm);
     bar.finish_and_clear();
     let v = answer?.ok()?.json()?;
+    print_deployed(&name, &v);
+    Ok(())
+}
+
+/// What a deployed version answers, and how to call it.
+pub(super) fn print_deployed(name: &str, v: &serde_json::Value) {
     let methods: Vec<&str> = strings(&v["methods"]);
     println!(
         "deployed {name} version {} ({})",
@@ -105,13 +123,10 @@ fn run_service(client: &Client, path: &Path, name: Option<String>) -> Result<(),
     );
     if v["kind"] == "http" {
         println!("  serves HTTP under /{name}/");
-    } else {
+    } else if !methods.is_empty() {
         println!("  methods: {}", methods.join(", "));
-        if let Some(m) = methods.first() {
-            println!("  try: micro call {name} {m} '{{}}'");
-        }
+        println!("  try: micro call {name} {} '{{}}'", methods[0]);
     }
-    Ok(())
 }
 
 fn services(client: &Client, json: bool) -> Result<(), CliError> {

@@ -1,9 +1,9 @@
 //! The `micro` command line: `micro server` runs a node; every other command talks to a running
 //! node over its HTTP API.
 
-mod build;
 mod client;
 mod commands;
+mod evolve;
 mod network;
 mod server;
 
@@ -65,13 +65,44 @@ enum Command {
         #[command(subcommand)]
         command: NetworkCommand,
     },
-    /// Deploy a service from a component (.wasm) or a Rust crate directory.
+    /// Deploy a service: a .wasm component, or source (a git URL or a directory) that the node
+    /// fetches, recognises and builds into a new version.
     Run {
-        /// A .wasm component, or a directory with a Cargo.toml (built for wasm32-wasip2).
-        path: PathBuf,
-        /// The service's name [default: the file or crate name].
+        /// A .wasm file; a git URL `url[@ref][#subdir]` (file://, https://, ssh); or a
+        /// directory on the node's machine.
+        source: String,
+        /// The service's name [default: the file, crate or package name, or the source's].
         #[arg(long)]
         name: Option<String>,
+        /// Keep polling the source and deploy each new commit.
+        #[arg(long)]
+        watch: bool,
+        /// How often to poll a watched source, e.g. 30s, 5m [default: the node's, 30s].
+        #[arg(long, value_parser = parse_duration_ms)]
+        interval: Option<u64>,
+        /// How long a superseded version keeps serving pinned calls [default: the node's, 1h].
+        #[arg(long, value_parser = parse_duration_ms)]
+        lifetime: Option<u64>,
+    },
+    /// The versions of a service: state (building, serving, superseded, retired, failed) and
+    /// time left.
+    Versions {
+        service: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The log of a version's build: `micro logs <service>@<version> --build`.
+    Logs {
+        /// `service@version` (the serving version when no version is given).
+        service: String,
+        /// The build log (the only log kept per version so far).
+        #[arg(long)]
+        build: bool,
+    },
+    /// The node's system components.
+    System {
+        #[command(subcommand)]
+        command: SystemCommand,
     },
     /// List the services on the node.
     Services {
@@ -111,6 +142,48 @@ enum Command {
     },
     /// Stop a service (its stored data is kept).
     Stop { service: String },
+}
+
+/// `micro system …`
+#[derive(Debug, Subcommand)]
+enum SystemCommand {
+    /// The builders in use, in the order they are asked; `use <source>` replaces one.
+    Builders {
+        #[command(subcommand)]
+        command: Option<BuildersCommand>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `micro system builders …`
+#[derive(Debug, Subcommand)]
+enum BuildersCommand {
+    /// Build a builder component from source and swap it in while the node runs.
+    Use {
+        /// A git URL `url[@ref][#subdir]` or a directory on the node's machine.
+        source: String,
+    },
+}
+
+/// Reads a duration like `500ms`, `30s`, `5m`, `1h` (a bare number is seconds).
+fn parse_duration_ms(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 500ms, 30s, 5m or 1h"))?;
+    let factor = match unit {
+        "ms" => 1,
+        "" | "s" => 1000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        _ => return Err(format!("{text:?}: the unit must be ms, s, m or h")),
+    };
+    Ok(n * factor)
 }
 
 /// `micro network …`
@@ -164,6 +237,7 @@ pub fn main() -> ExitCode {
         }
         Command::Identity { data_dir, json } => network::identity(data_dir, json),
         Command::Network { command } => network::run(&client::Client::new(&cli.node), command),
+        Command::System { command } => evolve::system(&client::Client::new(&cli.node), command),
         command => commands::run(&client::Client::new(&cli.node), command),
     };
     match result {

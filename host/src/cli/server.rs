@@ -54,12 +54,16 @@ async fn serve(config: Config, data_dir: PathBuf, peers: Vec<String>) -> anyhow:
         }
         None
     };
+    node.load_builders().await?;
     let restored = crate::deploy::restore(&node).await?;
+    crate::system::restore_builders(&node).await;
+    let watched = crate::evolve::watch::resume(&node)?;
+    tokio::spawn(crate::deploy::retire_loop(node.clone()));
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
     let address = listener.local_addr()?;
-    tracing::info!(node = %node.id, data_dir = %data_dir.display(), allocator = ?node.runtime.allocator(), restored, "node started");
+    tracing::info!(node = %node.id, data_dir = %data_dir.display(), allocator = ?node.runtime.allocator(), restored, watched, "node started");
     // The readiness line: scripts and tests wait for it (the port may have been chosen by the OS).
     println!("micro node {} listening on http://{address}", node.id);
     crate::gateway::serve(node, listener, shutdown_signal()).await?;

@@ -1,5 +1,6 @@
 //! The JSON API under `/api/`: everything the CLI (and later the dashboard) does.
 
+use super::builds;
 use super::calls;
 use super::events;
 use super::network;
@@ -29,7 +30,17 @@ pub async fn handle(node: &Arc<Node>, request: Request<Incoming>, rest: &[&str])
             let list: Vec<_> = node.registry.list().iter().map(|d| summary(d)).collect();
             reply::json(StatusCode::OK, &list)
         }
-        (&Method::GET, ["services", name]) => match node.registry.get(name) {
+        (&Method::POST, ["run"]) => builds::run(node, request).await,
+        (&Method::GET, ["sources"]) => builds::sources(node),
+        (&Method::GET, ["system", "builders"]) => builds::builders(node),
+        (&Method::POST | &Method::PUT, ["system", "builders"]) => {
+            builds::use_builder(node, request).await
+        }
+        (&Method::GET, ["services", name, "versions"]) => builds::versions(node, name),
+        (&Method::GET, ["services", name, "versions", version, "build-log"]) => {
+            builds::build_log(node, name, version)
+        }
+        (&Method::GET, ["services", name]) => match node.registry.resolve(name) {
             Some(d) => {
                 let mut value = summary(&d);
                 value["wit"] = json!(d.record.wit);
@@ -40,15 +51,20 @@ pub async fn handle(node: &Arc<Node>, request: Request<Incoming>, rest: &[&str])
         (&Method::PUT | &Method::POST, ["services", name]) => {
             deploy_service(node, request, name).await
         }
-        (&Method::DELETE, ["services", name]) => match deploy::stop(node, name) {
-            Ok(true) => reply::json(StatusCode::OK, &json!({ "stopped": name })),
-            Ok(false) => not_found(name),
-            Err(e) => reply::error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "failed",
-                format!("{e:#}"),
-            ),
-        },
+        (&Method::DELETE, ["services", name]) => {
+            match deploy::stop(node, name).and_then(|stopped| {
+                node.evolve.forget_source(name)?;
+                Ok(stopped)
+            }) {
+                Ok(true) => reply::json(StatusCode::OK, &json!({ "stopped": name })),
+                Ok(false) => not_found(name),
+                Err(e) => reply::error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "failed",
+                    format!("{e:#}"),
+                ),
+            }
+        }
         (_, ["call", service, method]) => calls::call(node, request, service, method).await,
         (&Method::GET, ["topics"]) => {
             let topics: Vec<_> = node

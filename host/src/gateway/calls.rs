@@ -21,10 +21,13 @@ pub async fn handle(
     rest: &[&str],
 ) -> Response<Body> {
     let (name, _) = transport::split_version(service);
-    let Some(deployment) = node.registry.get(name) else {
+    let Some(deployment) = node.registry.resolve(service) else {
         // Not here: the transport finds it in the network (or says nothing serves it).
         return match rest {
-            [method] if !method.is_empty() && node.network().is_some() => {
+            [method]
+                if !method.is_empty()
+                    && (node.network().is_some() || node.registry.get(name).is_some()) =>
+            {
                 call(node, request, service, method).await
             }
             _ => reply::error(
@@ -144,6 +147,7 @@ async fn serve_http(
         deadline,
     };
     let store = HostState::store(node, scope);
+    let _running = deployment.enter();
     let outcome = deployment.program.serve_http(store, request).await;
     deployment.count(outcome.is_ok());
     match outcome {

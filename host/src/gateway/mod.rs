@@ -2,6 +2,7 @@
 //! (`POST /{service}/{method}`), and stock `wasi:http` components under `/{service}/…`.
 
 mod api;
+mod builds;
 mod calls;
 mod events;
 mod network;

@@ -11,8 +11,9 @@ mod validate;
 
 pub use engine::Allocator;
 pub use invoke::{CallOutcome, HttpOutcome};
+pub use limits::CallLimiter;
 pub use program::{Entry, Program};
-pub use state::{CallScope, HostState};
+pub use state::{CallScope, HostState, arm_deadline};
 pub use validate::{DeployError, check_name};
 
 use crate::config::Limits;
@@ -74,6 +75,13 @@ pub fn content_hash(bytes: &[u8]) -> String {
 }
 
 impl Runtime {
+    /// Validates and compiles a component (or loads its compiled code from the cache), for
+    /// components that are not services (system components). Slow: see [`Runtime::prepare`].
+    pub fn compile(&self, wasm: &[u8]) -> Result<wasmtime::component::Component, DeployError> {
+        validate::check_binary(wasm, self.limits.max_component_bytes)?;
+        self.cache.load_or_compile(&self.engine, wasm)
+    }
+
     /// The engine every store of this node is made in.
     pub fn engine(&self) -> &Engine {
         &self.engine

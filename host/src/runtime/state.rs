@@ -73,18 +73,22 @@ impl HostState {
         };
         let mut store = Store::new(engine, state);
         store.limiter(|s| &mut s.limiter);
-        // Every tick the guest yields to the executor, so a busy guest never starves other calls,
-        // and past its deadline it is interrupted.
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(move |_| {
-            Ok(if Instant::now() >= deadline {
-                UpdateDeadline::Interrupt
-            } else {
-                UpdateDeadline::Yield(1)
-            })
-        });
+        arm_deadline(&mut store, deadline);
         store
     }
+}
+
+/// Every epoch tick the guest yields to the executor, so a busy guest never starves others,
+/// and past `deadline` it is interrupted.
+pub fn arm_deadline<T: 'static>(store: &mut Store<T>, deadline: Instant) {
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(move |_| {
+        Ok(if Instant::now() >= deadline {
+            UpdateDeadline::Interrupt
+        } else {
+            UpdateDeadline::Yield(1)
+        })
+    });
 }
 
 impl WasiView for HostState {

@@ -1,0 +1,699 @@
+//! Evolution from source: a service's source (a git repository or a local directory) is
+//! fetched, recognised and built by a builder component, and deployed as a new version named
+//! by its commit, beside the versions already running. A watched source is polled, and each new
+//! commit goes the same way with no human step.
+
+pub mod artifacts;
+pub mod log;
+pub mod sandbox;
+pub mod source;
+pub mod toolchain;
+pub mod tree;
+pub mod watch;
+
+use crate::deploy::Origin;
+use crate::node::Node;
+use crate::registry::{VersionInfo, VersionState, now_ms};
+use crate::system::builders::Builder;
+use crate::system::builders::bindings::exports::micro::network::builder::{Detection, Plan};
+use anyhow::Context as _;
+use log::{BuildLog, Event};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use sandbox::Sandbox;
+use serde::{Deserialize, Serialize};
+use source::{GitSource, Source};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use tokio::sync::mpsc;
+
+/// Where each service built from source comes from, by service name.
+const SOURCES: TableDefinition<&str, &str> = TableDefinition::new("sources");
+
+/// What `micro run <source>` asks for.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunRequest {
+    /// `url[@ref][#subdir]` or a directory on the node's machine.
+    pub source: String,
+    /// The service's name; from the tree (crate or package name) or the source when none.
+    pub name: Option<String>,
+    /// Poll the source and deploy each new commit.
+    #[serde(default)]
+    pub watch: bool,
+    /// How often to poll, in milliseconds (the node's default when none).
+    pub interval_ms: Option<u64>,
+    /// How long a superseded version keeps serving, in milliseconds.
+    pub lifetime_ms: Option<u64>,
+}
+
+/// A service built from source, as the node keeps it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SourceRecord {
+    pub name: String,
+    pub source: Source,
+    pub watch: bool,
+    pub interval_ms: u64,
+    pub lifetime_ms: u64,
+    /// The last commit built (successfully or not), so a watcher does not retry it.
+    pub last_commit: Option<String>,
+}
+
+/// A build that did not end in a serving version.
+#[derive(Debug, thiserror::Error)]
+#[error("{reason}")]
+pub struct BuildFailure {
+    pub reason: String,
+    /// The failed version, when the build got as far as naming one.
+    pub version: Option<VersionInfo>,
+    /// Refused before anything was built (bad name, bad source): the request was wrong.
+    pub bad_request: bool,
+}
+
+impl BuildFailure {
+    fn bad(reason: impl Into<String>) -> Self {
+        Self {
+            reason: reason.into(),
+            version: None,
+            bad_request: true,
+        }
+    }
+}
+
+/// The node's builds from source: sources, watchers, caches.
+pub struct Evolve {
+    db: Arc<Database>,
+    /// The embedded WIT package, written out for componentizers.
+    pub wit_dir: PathBuf,
+    /// Bare repositories.
+    repos_dir: PathBuf,
+    /// Per-build scratch directories.
+    scratch_dir: PathBuf,
+    /// Warm caches of tools (cargo target directories), per source.
+    build_cache_dir: PathBuf,
+    /// One fetch or build at a time per repository or service.
+    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    pub artifacts: artifacts::Artifacts,
+    pub watchers: watch::Watchers,
+}
+
+impl Evolve {
+    /// Opens the sources table and the build directories under `data_dir`.
+    pub fn open(
+        db: Arc<Database>,
+        data_dir: &Path,
+        build_cache_dir: &Path,
+    ) -> anyhow::Result<Self> {
+        let cache = data_dir.join("cache");
+        let wit_dir = cache.join("wit");
+        std::fs::create_dir_all(&wit_dir)
+            .with_context(|| format!("creating {}", wit_dir.display()))?;
+        for (file, text) in crate::wit::WIT_FILES {
+            let path = wit_dir.join(file);
+            if std::fs::read_to_string(&path).ok().as_deref() != Some(text) {
+                std::fs::write(&path, text)
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
+        }
+        let build_cache_dir = if build_cache_dir.as_os_str().is_empty() {
+            cache.join("builds")
+        } else {
+            build_cache_dir.to_owned()
+        };
+        let scratch_dir = cache.join("scratch");
+        // Scratch directories of builds a crash interrupted.
+        let _ = std::fs::remove_dir_all(&scratch_dir);
+        let tx = db.begin_write()?;
+        tx.open_table(SOURCES)?;
+        tx.commit()?;
+        Ok(Self {
+            artifacts: artifacts::Artifacts::open(db.clone())?,
+            db,
+            wit_dir,
+            repos_dir: cache.join("sources"),
+            scratch_dir,
+            build_cache_dir,
+            locks: Mutex::default(),
+            watchers: watch::Watchers::default(),
+        })
+    }
+
+    fn lock(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
+        self.locks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(key.to_string())
+            .or_default()
+            .clone()
+    }
+
+    /// Saves where a service comes from.
+    pub fn save_source(&self, record: &SourceRecord) -> anyhow::Result<()> {
+        let tx = self.db.begin_write()?;
+        tx.open_table(SOURCES)?.insert(
+            record.name.as_str(),
+            serde_json::to_string(record)?.as_str(),
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Where a service comes from, if it was built from source.
+    pub fn source(&self, name: &str) -> anyhow::Result<Option<SourceRecord>> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(SOURCES)?;
+        Ok(table
+            .get(name)?
+            .and_then(|v| serde_json::from_str(v.value()).ok()))
+    }
+
+    /// Every service built from source.
+    pub fn sources(&self) -> anyhow::Result<Vec<SourceRecord>> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(SOURCES)?;
+        let mut out = Vec::new();
+        for item in table.iter()? {
+            let (_, v) = item?;
+            if let Ok(record) = serde_json::from_str(v.value()) {
+                out.push(record);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Forgets a service's source and stops watching it.
+    pub fn forget_source(&self, name: &str) -> anyhow::Result<()> {
+        self.watchers.stop(name);
+        let tx = self.db.begin_write()?;
+        tx.open_table(SOURCES)?.remove(name)?;
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+/// `micro run <source>`: builds the source once and deploys it; with `watch`, keeps polling.
+pub async fn run(
+    node: &Arc<Node>,
+    request: RunRequest,
+    events: Option<mpsc::UnboundedSender<Event>>,
+) -> Result<VersionInfo, BuildFailure> {
+    let source = Source::parse(&request.source).map_err(|e| BuildFailure::bad(e.to_string()))?;
+    if let Some(name) = &request.name {
+        crate::runtime::check_name(name).map_err(|e| BuildFailure::bad(e.to_string()))?;
+    }
+    let config = &node.config.evolve;
+    let record = SourceRecord {
+        name: request.name.clone().unwrap_or_default(),
+        source,
+        watch: request.watch,
+        interval_ms: request
+            .interval_ms
+            .unwrap_or(config.watch_interval_ms)
+            .max(100),
+        lifetime_ms: request.lifetime_ms.unwrap_or(config.superseded_lifetime_ms),
+        last_commit: None,
+    };
+    let log = Arc::new(BuildLog::new(config.max_build_output_bytes, events));
+    let outcome = build(node, record.clone(), &log).await;
+    let name = match (&outcome, &record.name) {
+        (Ok(v), _) => v.name.clone(),
+        (
+            Err(BuildFailure {
+                version: Some(v), ..
+            }),
+            _,
+        ) => v.name.clone(),
+        (_, name) => name.clone(),
+    };
+    if record.watch && !name.is_empty() {
+        let mut record = node.evolve.source(&name).ok().flatten().unwrap_or(record);
+        record.watch = true;
+        if let Err(e) = node.evolve.save_source(&record) {
+            tracing::error!(error = %format!("{e:#}"), "saving the source");
+        }
+        watch::start(node, record);
+    }
+    outcome
+}
+
+/// Fetches, builds and deploys one version of a source; on failure the version is recorded as
+/// failed with its reason and log, and whatever served before keeps serving.
+pub async fn build(
+    node: &Arc<Node>,
+    mut record: SourceRecord,
+    log: &Arc<BuildLog>,
+) -> Result<VersionInfo, BuildFailure> {
+    let scratch = node.evolve.scratch();
+    let produced = produce(node, &mut record, log, &scratch, Purpose::Service).await;
+    let _ = std::fs::remove_dir_all(&scratch);
+    let outcome = match produced {
+        Ok((info, wasm)) => deploy(node, &record, log, info, wasm).await,
+        Err(f) => Err(f),
+    };
+    let (name, version) = match &outcome {
+        Ok(v) => (v.name.clone(), v.version.clone()),
+        Err(f) => match &f.version {
+            Some(v) => (v.name.clone(), v.version.clone()),
+            None => {
+                log.line(format!("error: {}", f.reason));
+                log.send(Event::Failed {
+                    reason: f.reason.clone(),
+                    version: serde_json::Value::Null,
+                });
+                return outcome;
+            }
+        },
+    };
+    match &outcome {
+        Ok(v) => {
+            log.step("done", format!("{name}@{version} serves"));
+            log.send(Event::Done {
+                version: serde_json::to_value(v).unwrap_or_default(),
+            });
+        }
+        Err(f) => {
+            log.line(format!("error: {}", f.reason));
+            log.send(Event::Failed {
+                reason: f.reason.clone(),
+                version: serde_json::to_value(&f.version).unwrap_or_default(),
+            });
+        }
+    }
+    if let Err(e) = node.registry.save_build_log(&name, &version, &log.text()) {
+        tracing::error!(error = %format!("{e:#}"), "saving the build log");
+    }
+    outcome
+}
+
+/// What a build is for: a service's version (recorded in its history), or a system component.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    Service,
+    System,
+}
+
+/// Builds a source into a component in `scratch`: fetch, checkout, detect, build (or the
+/// artifact cache). `record.name` is filled in once the tree names the service.
+pub async fn produce(
+    node: &Arc<Node>,
+    record: &mut SourceRecord,
+    log: &Arc<BuildLog>,
+    scratch: &Path,
+    purpose: Purpose,
+) -> Result<(VersionInfo, Vec<u8>), BuildFailure> {
+    let fail = |node: &Arc<Node>, info: &VersionInfo, log: &BuildLog, reason: String| {
+        fail(node, info, log, reason, purpose)
+    };
+    let failed_early = |node: &Arc<Node>, record: &SourceRecord, log: &BuildLog, reason: String| {
+        failed_early(node, record, log, reason, purpose)
+    };
+    let evolve = &node.evolve;
+    let display = record.source.display();
+    // 1. Fetch (git) or read (local directory): the version's name comes from here.
+    let mut checkout: Option<(source::Fetched, Option<String>)> = None;
+    let (version, commit, tree_key) = match &record.source {
+        Source::Git(git) => {
+            log.step("fetch", format!("fetching {}", git.url));
+            let fetched = fetch(node, git)
+                .await
+                .map_err(|e| failed_early(node, record, log, e.to_string()))?;
+            log.step(
+                "fetch",
+                format!(
+                    "{} is {} ({})",
+                    git.reference.as_deref().unwrap_or("HEAD"),
+                    &fetched.commit[..12],
+                    if fetched.received {
+                        "new objects"
+                    } else {
+                        "no new objects"
+                    }
+                ),
+            );
+            record.last_commit = Some(fetched.commit.clone());
+            let out = (
+                fetched.commit[..12].to_string(),
+                Some(fetched.commit.clone()),
+                Some(fetched.tree.clone()),
+            );
+            checkout = Some((fetched, git.subdir.clone()));
+            out
+        }
+        Source::Local { path } => {
+            if !path.is_dir() {
+                let reason = format!(
+                    "{} is not a directory on the node's machine",
+                    path.display()
+                );
+                return Err(failed_early(node, record, log, reason));
+            }
+            let hash = tree::content_hash(path).map_err(|e| failed_early(node, record, log, e))?;
+            (hash[..12].to_string(), None, None)
+        }
+    };
+    // The name: asked for, kept from an earlier build, or from the source; the tree may name
+    // it better once a builder has looked (a crate's name), when nothing was asked.
+    let asked_name = !record.name.is_empty();
+    if !asked_name {
+        record.name = record.source.default_name();
+    }
+    let mut info = VersionInfo {
+        name: record.name.clone(),
+        version: version.clone(),
+        state: VersionState::Building,
+        source: Some(display.clone()),
+        commit: commit.clone(),
+        builder: None,
+        component: None,
+        created_ms: now_ms(),
+        superseded_ms: None,
+        lifetime_ms: record.lifetime_ms,
+        reason: None,
+    };
+    // An unchanged tree built by the same builders: reuse the component.
+    let cache_key = tree_key
+        .as_ref()
+        .map(|tree| artifacts::key(tree, &node.builders().list()));
+    if let Some(key) = &cache_key
+        && let Some(hit) = evolve.artifacts.get(key)
+        && let Ok(wasm) = node.registry.component(&hit.component)
+    {
+        log.step(
+            "build",
+            format!("cached: tree unchanged, component {}", &hit.component[..12]),
+        );
+        if !asked_name && !hit.name.is_empty() {
+            record.name = hit.name.clone();
+            info.name = hit.name.clone();
+        }
+        info.builder = Some(hit.builder.clone());
+        return Ok((info, wasm));
+    }
+    // 2. Check out the commit into the build's scratch directory.
+    let tree_dir = match (checkout, &record.source) {
+        (Some((fetched, subdir)), _) => {
+            log.step(
+                "checkout",
+                format!("{} into a scratch directory", &fetched.commit[..12]),
+            );
+            let dest = scratch.join("src");
+            let into = dest.clone();
+            let files = tokio::task::spawn_blocking(move || {
+                source::checkout(&fetched.repo, &fetched.commit, &into)
+            })
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.map_err(|e| e.to_string()))
+            .map_err(|e| fail(node, &info, log, e))?;
+            log.line(format!("{files} files written"));
+            match subdir {
+                Some(sub) => dest.join(sub),
+                None => dest,
+            }
+        }
+        (None, Source::Local { path }) => path.clone(),
+        (None, Source::Git(_)) => unreachable!("a git source is always fetched first"),
+    };
+    // 3. Ask every builder; the highest priority that recognises the tree builds it.
+    let files = tree::list(&tree_dir).map_err(|e| fail(node, &info, log, e))?;
+    log.step(
+        "detect",
+        format!(
+            "{} files; asking {} builders",
+            files.len(),
+            node.builders().list().len()
+        ),
+    );
+    let sandbox = Arc::new(
+        Sandbox::new(
+            tree_dir.clone(),
+            scratch.to_owned(),
+            evolve.cargo_target(&display),
+            evolve.wit_dir.clone(),
+            &node.config.evolve,
+            node.config.limits.max_component_bytes,
+            log.clone(),
+        )
+        .map_err(|e| {
+            fail(
+                node,
+                &info,
+                log,
+                format!("making the scratch directory: {e}"),
+            )
+        })?,
+    );
+    let (builder, plan) = detect(node, &sandbox, &files)
+        .await
+        .map_err(|e| fail(node, &info, log, e))?;
+    if !asked_name
+        && let Some(name) = plan
+            .name
+            .as_deref()
+            .map(|n| n.to_lowercase().replace('_', "-"))
+        && crate::runtime::check_name(&name).is_ok()
+    {
+        record.name = name.clone();
+        info.name = name;
+    }
+    info.builder = Some(format!("{}@{}", builder.name, builder.version));
+    if purpose == Purpose::Service
+        && let Err(e) = node.registry.note_version(&info)
+    {
+        tracing::error!(error = %format!("{e:#}"), "recording the version");
+    }
+    // 4. Build.
+    log.step(
+        "build",
+        format!(
+            "{} builder ({}): {}",
+            builder.name, plan.language, plan.entry
+        ),
+    );
+    let artifact = match builder.build(sandbox.clone(), &plan).await {
+        Ok(Ok(path)) => path,
+        Ok(Err(reason)) => return Err(fail(node, &info, log, format!("build failed: {reason}"))),
+        Err(e) => return Err(fail(node, &info, log, e.to_string())),
+    };
+    let path = sandbox.resolve(&artifact).map_err(|e| {
+        fail(
+            node,
+            &info,
+            log,
+            format!("the builder answered a bad path: {e}"),
+        )
+    })?;
+    let wasm = read_component(&path, node.config.limits.max_component_bytes)
+        .map_err(|e| fail(node, &info, log, e))?;
+    log.line(format!("built {} ({} bytes)", artifact, wasm.len()));
+    if let Some(key) = &cache_key {
+        evolve.artifacts.put(
+            key,
+            &artifacts::Artifact {
+                component: crate::runtime::content_hash(&wasm),
+                builder: info.builder.clone().unwrap_or_default(),
+                name: info.name.clone(),
+            },
+        );
+    }
+    Ok((info, wasm))
+}
+
+async fn fetch(node: &Arc<Node>, git: &GitSource) -> Result<source::Fetched, source::SourceError> {
+    let evolve = &node.evolve;
+    let lock = evolve.lock(&format!("repo:{}", git.url));
+    let _guard = lock.lock().await;
+    let repos = evolve.repos_dir.clone();
+    let git = git.clone();
+    let url = git.url.clone();
+    tokio::task::spawn_blocking(move || source::fetch(&repos, &git))
+        .await
+        .map_err(|e| source::SourceError::Fetch {
+            url,
+            message: e.to_string(),
+        })?
+}
+
+impl Evolve {
+    /// A new scratch directory's path for one build.
+    pub fn scratch(&self) -> PathBuf {
+        let nonce = getrandom::u64().unwrap_or(0).to_le_bytes();
+        self.scratch_dir.join(format!(
+            "{}-{}",
+            now_ms(),
+            &crate::runtime::content_hash(&nonce)[..8]
+        ))
+    }
+
+    /// cargo's target directory for one source: warm across its builds.
+    fn cargo_target(&self, source: &str) -> PathBuf {
+        self.build_cache_dir
+            .join("cargo")
+            .join(&crate::runtime::content_hash(source.as_bytes())[..16])
+    }
+}
+
+/// Asks every builder whether it recognises the tree; the highest priority wins.
+async fn detect(
+    node: &Arc<Node>,
+    sandbox: &Arc<Sandbox>,
+    files: &[String],
+) -> Result<(Arc<Builder>, Plan), String> {
+    let mut best: Option<(Arc<Builder>, Plan)> = None;
+    let mut reasons = Vec::new();
+    for builder in node.builders().list() {
+        match builder.detect(sandbox.clone(), files).await {
+            Ok(Detection::Recognised(plan)) => {
+                sandbox.log.line(format!(
+                    "{}: recognised ({}, {}, priority {})",
+                    builder.name, plan.language, plan.entry, plan.priority
+                ));
+                if best
+                    .as_ref()
+                    .is_none_or(|(_, p)| plan.priority > p.priority)
+                {
+                    best = Some((builder, plan));
+                }
+            }
+            Ok(Detection::NotRecognised(why)) => {
+                sandbox.log.line(format!("{}: {why}", builder.name));
+                reasons.push(format!(
+                    "{} looked for {} ({why})",
+                    builder.name, builder.looks_for
+                ));
+            }
+            Err(e) => {
+                sandbox.log.line(format!("{}: {e}", builder.name));
+                reasons.push(e.to_string());
+            }
+        }
+    }
+    best.ok_or_else(|| format!("no builder recognises this tree: {}", reasons.join("; ")))
+}
+
+fn read_component(path: &Path, limit: usize) -> Result<Vec<u8>, String> {
+    let size = std::fs::metadata(path)
+        .map_err(|e| format!("the build produced no component at {}: {e}", path.display()))?
+        .len();
+    if size as usize > limit {
+        return Err(format!(
+            "the build produced a component of {size} bytes, over the limit of {limit} bytes"
+        ));
+    }
+    std::fs::read(path).map_err(|e| format!("reading {}: {e}", path.display()))
+}
+
+/// Validates, checks and deploys a built component as the version described by `info`.
+async fn deploy(
+    node: &Arc<Node>,
+    record: &SourceRecord,
+    log: &Arc<BuildLog>,
+    info: VersionInfo,
+    wasm: Vec<u8>,
+) -> Result<VersionInfo, BuildFailure> {
+    log.step(
+        "deploy",
+        format!(
+            "validating, compiling and checking {}@{}",
+            info.name, info.version
+        ),
+    );
+    let origin = Origin {
+        version: Some(info.version.clone()),
+        source: info.source.clone(),
+        commit: info.commit.clone(),
+        builder: info.builder.clone(),
+        lifetime_ms: Some(record.lifetime_ms),
+    };
+    match crate::deploy::deploy_version(node, &info.name, wasm, origin).await {
+        Ok(_) => {
+            let mut saved = record.clone();
+            if let Ok(Some(existing)) = node.evolve.source(&record.name) {
+                saved.watch |= existing.watch;
+            }
+            if let Err(e) = node.evolve.save_source(&saved) {
+                tracing::error!(error = %format!("{e:#}"), "saving the source");
+            }
+            let serving = node
+                .registry
+                .version_info(&info.name, &info.version)
+                .ok()
+                .flatten()
+                .unwrap_or(info);
+            Ok(serving)
+        }
+        Err(e) => Err(fail(
+            node,
+            &info,
+            log,
+            format!("the component was refused: {e}"),
+            Purpose::Service,
+        )),
+    }
+}
+
+/// Records a failed version (it never takes traffic).
+fn fail(
+    node: &Arc<Node>,
+    info: &VersionInfo,
+    log: &BuildLog,
+    reason: String,
+    purpose: Purpose,
+) -> BuildFailure {
+    let mut failed = info.clone();
+    // A version that already serves (an earlier build of the same commit) stays as it is.
+    let live = node
+        .registry
+        .get_version(&info.name, &info.version)
+        .is_some();
+    if !live && purpose == Purpose::Service {
+        failed.state = VersionState::Failed;
+        failed.reason = Some(reason.clone());
+        if let Err(e) = node.registry.note_version(&failed) {
+            tracing::error!(error = %format!("{e:#}"), "recording the failed version");
+        }
+    }
+    tracing::warn!(service = %info.name, version = %info.version, %reason, "build failed");
+    let _ = log;
+    BuildFailure {
+        reason,
+        version: Some(failed),
+        bad_request: false,
+    }
+}
+
+/// A failure before the version is known (a fetch that failed): recorded under the source's
+/// name as version "unfetched" so `micro versions` shows it.
+fn failed_early(
+    node: &Arc<Node>,
+    record: &SourceRecord,
+    log: &BuildLog,
+    reason: String,
+    purpose: Purpose,
+) -> BuildFailure {
+    let name = if record.name.is_empty() {
+        record.source.default_name()
+    } else {
+        record.name.clone()
+    };
+    if crate::runtime::check_name(&name).is_err() {
+        return BuildFailure {
+            reason,
+            version: None,
+            bad_request: false,
+        };
+    }
+    let info = VersionInfo {
+        name,
+        version: format!("unfetched-{}", now_ms()),
+        state: VersionState::Building,
+        source: Some(record.source.display()),
+        commit: None,
+        builder: None,
+        component: None,
+        created_ms: now_ms(),
+        superseded_ms: None,
+        lifetime_ms: record.lifetime_ms,
+        reason: None,
+    };
+    fail(node, &info, log, reason, purpose)
+}

@@ -1,0 +1,218 @@
+//! Builds from source over the API: `POST /api/run` starts one and streams its progress as
+//! JSON lines (the build goes on if the client leaves); versions, build logs, sources and the
+//! builders are read here too.
+
+use super::reply::{self, Body, BoxError};
+use crate::evolve::log::{BuildLog, Event};
+use crate::evolve::{self, RunRequest};
+use crate::node::Node;
+use crate::registry::{VersionState, now_ms};
+use bytes::Bytes;
+use futures::StreamExt as _;
+use http_body_util::{BodyExt, StreamBody};
+use hyper::body::{Frame, Incoming};
+use hyper::{Request, Response, StatusCode, header};
+use serde_json::json;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// Largest request body of a build request (it is a small JSON document).
+const MAX_REQUEST: usize = 64 << 10;
+
+async fn read_json<T: serde::de::DeserializeOwned>(
+    request: Request<Incoming>,
+) -> Result<T, Response<Body>> {
+    let body = reply::read_body(request.into_body(), MAX_REQUEST).await?;
+    serde_json::from_slice(&body).map_err(|e| {
+        reply::error(
+            StatusCode::BAD_REQUEST,
+            "bad-request",
+            format!("the body must be JSON like {{\"source\": \"file:///path/to/repo\"}}: {e}"),
+        )
+    })
+}
+
+/// A response streaming the build's events as JSON lines.
+fn stream(events: mpsc::UnboundedReceiver<Event>) -> Response<Body> {
+    let lines = tokio_stream::wrappers::UnboundedReceiverStream::new(events).map(|event| {
+        let mut line = serde_json::to_vec(&event).unwrap_or_default();
+        line.push(b'\n');
+        Ok::<_, BoxError>(Frame::data(Bytes::from(line)))
+    });
+    let mut response = Response::new(BodyExt::boxed_unsync(StreamBody::new(lines)));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/x-ndjson"),
+    );
+    response
+}
+
+/// `POST /api/run`: builds a source and deploys it (see [`RunRequest`]).
+pub async fn run(node: &Arc<Node>, request: Request<Incoming>) -> Response<Body> {
+    let run: RunRequest = match read_json(request).await {
+        Ok(r) => r,
+        Err(response) => return response,
+    };
+    // Refuse what is wrong with the request itself before starting anything.
+    if let Err(e) = evolve::source::Source::parse(&run.source) {
+        return reply::error(StatusCode::BAD_REQUEST, "bad-source", e);
+    }
+    if let Some(name) = &run.name
+        && let Err(e) = crate::runtime::check_name(name)
+    {
+        return reply::error(StatusCode::BAD_REQUEST, "invalid-name", e);
+    }
+    let (tx, rx) = mpsc::unbounded_channel();
+    let node = node.clone();
+    tokio::spawn(async move {
+        let _ = evolve::run(&node, run, Some(tx)).await;
+    });
+    stream(rx)
+}
+
+/// `POST /api/system/builders`: builds a builder from source and swaps it in.
+pub async fn use_builder(node: &Arc<Node>, request: Request<Incoming>) -> Response<Body> {
+    #[derive(serde::Deserialize)]
+    struct UseBuilder {
+        source: String,
+    }
+    let body: UseBuilder = match read_json(request).await {
+        Ok(r) => r,
+        Err(response) => return response,
+    };
+    if let Err(e) = evolve::source::Source::parse(&body.source) {
+        return reply::error(StatusCode::BAD_REQUEST, "bad-source", e);
+    }
+    let (tx, rx) = mpsc::unbounded_channel();
+    let node = node.clone();
+    tokio::spawn(async move {
+        let log = Arc::new(BuildLog::new(
+            node.config.evolve.max_build_output_bytes,
+            Some(tx),
+        ));
+        match crate::system::use_builder(&node, &body.source, &log).await {
+            Ok(b) => log.send(Event::Done {
+                version: builder_json(&b),
+            }),
+            Err(e) => log.send(Event::Failed {
+                reason: e.reason,
+                version: serde_json::Value::Null,
+            }),
+        }
+    });
+    stream(rx)
+}
+
+fn builder_json(b: &crate::system::builders::Builder) -> serde_json::Value {
+    json!({
+        "name": b.name,
+        "version": b.version,
+        "looks_for": b.looks_for,
+        "origin": b.origin,
+        "component": b.component,
+    })
+}
+
+/// `GET /api/system/builders`.
+pub fn builders(node: &Arc<Node>) -> Response<Body> {
+    let list: Vec<_> = node
+        .builders()
+        .list()
+        .iter()
+        .map(|b| builder_json(b))
+        .collect();
+    reply::json(StatusCode::OK, &list)
+}
+
+/// `GET /api/services/{name}/versions`: every version with its state and time left.
+pub fn versions(node: &Arc<Node>, name: &str) -> Response<Body> {
+    let versions = match node.registry.versions(name) {
+        Ok(v) => v,
+        Err(e) => {
+            return reply::error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "failed",
+                format!("{e:#}"),
+            );
+        }
+    };
+    if versions.is_empty() {
+        return reply::error(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            format!("no service named {name:?} has versions on this node"),
+        );
+    }
+    let now = now_ms();
+    let list: Vec<_> = versions
+        .iter()
+        .map(|v| {
+            let live = node.registry.get_version(name, &v.version);
+            let time_left_ms = match v.state {
+                VersionState::Superseded => v.retires_at_ms().map(|at| at.saturating_sub(now)),
+                _ => None,
+            };
+            let mut value = serde_json::to_value(v).unwrap_or_default();
+            value["time_left_ms"] = json!(time_left_ms);
+            value["in_flight"] = json!(live.as_ref().map_or(0, |d| d.in_flight()));
+            value["calls"] = json!(live.as_ref().map_or(0, |d| {
+                d.stats.calls.load(std::sync::atomic::Ordering::Relaxed)
+            }));
+            value
+        })
+        .collect();
+    reply::json(StatusCode::OK, &list)
+}
+
+/// `GET /api/services/{name}/versions/{version}/build-log`.
+pub fn build_log(node: &Arc<Node>, name: &str, version: &str) -> Response<Body> {
+    match node.registry.build_log(name, version) {
+        Ok(Some(text)) => {
+            let mut response = Response::new(reply::full(text));
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                header::HeaderValue::from_static("text/plain; charset=utf-8"),
+            );
+            response
+        }
+        Ok(None) => reply::error(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            format!("no build log for {name}@{version} (only versions built from source have one)"),
+        ),
+        Err(e) => reply::error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "failed",
+            format!("{e:#}"),
+        ),
+    }
+}
+
+/// `GET /api/sources`: the services built from source, and whether they are watched.
+pub fn sources(node: &Arc<Node>) -> Response<Body> {
+    match node.evolve.sources() {
+        Ok(list) => {
+            let watched = node.evolve.watchers.watched();
+            let list: Vec<_> = list
+                .iter()
+                .map(|s| {
+                    json!({
+                        "name": s.name,
+                        "source": s.source.display(),
+                        "watch": s.watch,
+                        "watching": watched.contains(&s.name),
+                        "interval_ms": s.interval_ms,
+                        "lifetime_ms": s.lifetime_ms,
+                        "last_commit": s.last_commit,
+                    })
+                })
+                .collect();
+            reply::json(StatusCode::OK, &list)
+        }
+        Err(e) => reply::error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "failed",
+            format!("{e:#}"),
+        ),
+    }
+}

@@ -1,0 +1,267 @@
+//! The builder slot: the components that recognise source trees and build them (the
+//! `builder-world` WIT world). The node embeds its defaults; any builder can be replaced by one
+//! built from source while the node runs, and the next build uses it.
+
+use crate::evolve::sandbox::Sandbox;
+use crate::runtime::CallLimiter;
+use anyhow::Context as _;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+use wasmtime::component::{HasSelf, Linker, ResourceTable};
+use wasmtime::{Engine, Store};
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+/// Host bindings of the builder world.
+pub mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "builder-world",
+        imports: { default: async },
+        exports: { default: async },
+    });
+}
+
+use bindings::exports::micro::network::builder::{Detection, Plan};
+
+include!(concat!(env!("OUT_DIR"), "/builders.rs"));
+
+/// How long `info` and `detect` may run: they only look at a listing and a few files.
+const DETECT_TIME: Duration = Duration::from_secs(10);
+
+/// Files a builder may read while detecting.
+pub const MAX_DETECT_READS: usize = 32;
+
+/// Which part of a build a builder is in: detection may only look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Detect,
+    Build,
+}
+
+/// A store's data while a builder runs.
+pub struct BuilderState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limiter: CallLimiter,
+    /// The build the builder works on (none while asking for its info).
+    pub sandbox: Option<Arc<Sandbox>>,
+    pub phase: Phase,
+    /// Files read so far in this phase.
+    pub reads: usize,
+}
+
+impl WasiView for BuilderState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// A loaded builder.
+pub struct Builder {
+    pub name: String,
+    pub version: String,
+    pub looks_for: String,
+    /// Where it came from: "embedded", or the source it was built from.
+    pub origin: String,
+    /// Content hash of its component.
+    pub component: String,
+    pre: bindings::BuilderWorldPre<BuilderState>,
+    engine: Engine,
+    memory_mib: u64,
+}
+
+/// Why a builder call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BuilderError {
+    #[error("builder {builder} failed: {message}")]
+    Trapped { builder: String, message: String },
+}
+
+impl Builder {
+    fn store(
+        &self,
+        sandbox: Option<Arc<Sandbox>>,
+        phase: Phase,
+        deadline: Instant,
+    ) -> Store<BuilderState> {
+        // No files, no sockets, no environment: a builder sees the tree only through the
+        // toolchain. Its stderr (a panic message) goes to the node's log.
+        let wasi = WasiCtxBuilder::new()
+            .inherit_stderr()
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        let state = BuilderState {
+            wasi,
+            table: ResourceTable::new(),
+            limiter: CallLimiter::new(self.memory_mib),
+            sandbox,
+            phase,
+            reads: 0,
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limiter);
+        crate::runtime::arm_deadline(&mut store, deadline);
+        store
+    }
+
+    fn trapped(&self, e: impl std::fmt::Display) -> BuilderError {
+        BuilderError::Trapped {
+            builder: self.name.clone(),
+            message: e.to_string(),
+        }
+    }
+
+    /// Asks the builder whether it recognises the tree of `sandbox`.
+    pub async fn detect(
+        &self,
+        sandbox: Arc<Sandbox>,
+        files: &[String],
+    ) -> Result<Detection, BuilderError> {
+        let deadline = Instant::now() + DETECT_TIME;
+        let mut store = self.store(Some(sandbox), Phase::Detect, deadline);
+        let run = async {
+            let world = self.pre.instantiate_async(&mut store).await?;
+            world
+                .micro_network_builder()
+                .call_detect(&mut store, files)
+                .await
+        };
+        tokio::time::timeout_at(deadline.into(), run)
+            .await
+            .map_err(|_| self.trapped("detect ran past its time limit"))?
+            .map_err(|e| self.trapped(describe_trap(&e, "detect")))
+    }
+
+    /// Builds the tree by `plan`; the component's path as the builder answered it.
+    pub async fn build(
+        &self,
+        sandbox: Arc<Sandbox>,
+        plan: &Plan,
+    ) -> Result<Result<String, String>, BuilderError> {
+        let deadline = sandbox.deadline;
+        let mut store = self.store(Some(sandbox), Phase::Build, deadline);
+        let run = async {
+            let world = self.pre.instantiate_async(&mut store).await?;
+            world
+                .micro_network_builder()
+                .call_build(&mut store, plan)
+                .await
+        };
+        tokio::time::timeout_at(deadline.into(), run)
+            .await
+            .map_err(|_| self.trapped("the build ran past its time limit and was stopped"))?
+            .map_err(|e| self.trapped(describe_trap(&e, "build")))
+    }
+}
+
+fn describe_trap(e: &wasmtime::Error, what: &str) -> String {
+    match e.downcast_ref::<wasmtime::Trap>() {
+        Some(wasmtime::Trap::Interrupt) => {
+            format!("{what} ran past its time limit and was stopped")
+        }
+        Some(trap) => format!("{what} trapped: {trap}"),
+        None => format!("{what}: {e:#}"),
+    }
+}
+
+/// The node's builders, in the order they are asked.
+pub struct Builders {
+    slots: RwLock<Vec<Arc<Builder>>>,
+    linker: Linker<BuilderState>,
+    engine: Engine,
+    memory_mib: u64,
+}
+
+impl Builders {
+    /// Loads the embedded default builders.
+    pub async fn with_defaults(runtime: &crate::runtime::Runtime) -> anyhow::Result<Self> {
+        let engine = runtime.engine().clone();
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        bindings::micro::network::toolchain::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
+        let builders = Self {
+            slots: RwLock::default(),
+            linker,
+            engine,
+            memory_mib: runtime.limits().memory_mib,
+        };
+        for (name, wasm) in DEFAULT_BUILDERS {
+            let builder = builders
+                .load(runtime, wasm, "embedded")
+                .await
+                .with_context(|| format!("loading the embedded {name} builder"))?;
+            builders.write().push(Arc::new(builder));
+        }
+        Ok(builders)
+    }
+
+    /// Compiles and checks a builder component and asks it who it is.
+    pub async fn load(
+        &self,
+        runtime: &crate::runtime::Runtime,
+        wasm: &[u8],
+        origin: &str,
+    ) -> anyhow::Result<Builder> {
+        let component = runtime.compile(wasm).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let instance_pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| anyhow::anyhow!("not a builder component (it must import only WASI and micro:network/toolchain): {e:#}"))?;
+        let pre = bindings::BuilderWorldPre::new(instance_pre).map_err(|e| {
+            anyhow::anyhow!("not a builder component (it must export micro:network/builder): {e:#}")
+        })?;
+        let mut builder = Builder {
+            name: String::new(),
+            version: String::new(),
+            looks_for: String::new(),
+            origin: origin.to_string(),
+            component: crate::runtime::content_hash(wasm),
+            pre,
+            engine: self.engine.clone(),
+            memory_mib: self.memory_mib,
+        };
+        let deadline = Instant::now() + DETECT_TIME;
+        let mut store = builder.store(None, Phase::Detect, deadline);
+        let info = async {
+            let world = builder.pre.instantiate_async(&mut store).await?;
+            world.micro_network_builder().call_info(&mut store).await
+        };
+        let info = tokio::time::timeout_at(deadline.into(), info)
+            .await
+            .map_err(|_| anyhow::anyhow!("the builder's info ran past its time limit"))?
+            .map_err(|e| anyhow::anyhow!(describe_trap(&e, "info")))?;
+        crate::runtime::check_name(&info.name).map_err(|e| anyhow::anyhow!("builder name: {e}"))?;
+        builder.name = info.name;
+        builder.version = info.version;
+        builder.looks_for = info.looks_for;
+        Ok(builder)
+    }
+
+    /// The builders in use, in the order they are asked.
+    pub fn list(&self) -> Vec<Arc<Builder>> {
+        self.slots.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Puts `builder` in the slot of the builder with its name (or adds it); returns the one
+    /// it replaced. Builds already running finish with the builder they started with.
+    pub fn replace(&self, builder: Builder) -> Option<Arc<Builder>> {
+        let mut slots = self.write();
+        let builder = Arc::new(builder);
+        match slots.iter_mut().find(|b| b.name == builder.name) {
+            Some(slot) => Some(std::mem::replace(slot, builder)),
+            None => {
+                slots.push(builder);
+                None
+            }
+        }
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Vec<Arc<Builder>>> {
+        self.slots.write().unwrap_or_else(|p| p.into_inner())
+    }
+}
