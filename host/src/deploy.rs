@@ -3,7 +3,7 @@
 use crate::broker::Owner;
 use crate::node::Node;
 use crate::registry::{
-    Deployment, ServiceKind, ServiceRecord, SubscriptionSpec, VersionInfo, VersionState, now_ms,
+    Deployment, ServiceKind, ServiceRecord, SubscriptionSpec, VersionInfo, now_ms,
 };
 use crate::runtime::{CallScope, DeployError, HostState, Program, content_hash};
 use std::sync::Arc;
@@ -68,20 +68,20 @@ pub async fn deploy_version(
         size: wasm.len() as u64,
         deployed_at_ms: now,
     };
+    // `insert` makes it the serving version.
     let info = VersionInfo {
-        name: name.to_string(),
-        version,
-        state: VersionState::Serving,
-        source: origin.source,
-        commit: origin.commit,
         builder: origin.builder,
         component: Some(hash.clone()),
         created_ms: now,
-        superseded_ms: None,
-        lifetime_ms: origin
-            .lifetime_ms
-            .unwrap_or(node.config.evolve.superseded_lifetime_ms),
-        reason: None,
+        ..VersionInfo::building(
+            name,
+            &version,
+            origin.source,
+            origin.commit,
+            origin
+                .lifetime_ms
+                .unwrap_or(node.config.evolve.superseded_lifetime_ms),
+        )
     };
     node.registry
         .save_component(&hash, &wasm)

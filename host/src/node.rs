@@ -30,7 +30,7 @@ pub struct Node {
     /// Builds from source: sources, watchers, caches.
     pub evolve: Evolve,
     /// The builder components (a system slot), loaded at start.
-    builders: OnceLock<Builders>,
+    builders: tokio::sync::OnceCell<Builders>,
     /// Calls running on this node now: its load, as peers see it.
     pub load: AtomicU32,
     /// The peer layer, once started (a node may run without one).
@@ -71,7 +71,7 @@ impl Node {
             registry,
             broker,
             evolve,
-            builders: OnceLock::new(),
+            builders: tokio::sync::OnceCell::new(),
             load: AtomicU32::new(0),
             network: OnceLock::new(),
         }))
@@ -82,18 +82,13 @@ impl Node {
         self.network.get()
     }
 
-    /// The builders in use.
-    pub fn builders(&self) -> &Builders {
+    /// The builders in use, loaded on first use: the embedded defaults and the replacements
+    /// saved by earlier runs. Most starts build nothing, so they do not pay for compiling them.
+    pub async fn builders(&self) -> Result<&Builders, String> {
         self.builders
-            .get()
-            .expect("the builders are loaded before the node serves anything")
-    }
-
-    /// Loads the embedded default builders (and the replacements saved by earlier runs).
-    pub async fn load_builders(&self) -> anyhow::Result<()> {
-        let builders = Builders::with_defaults(&self.runtime).await?;
-        let _ = self.builders.set(builders);
-        Ok(())
+            .get_or_try_init(|| crate::system::load_builders(self))
+            .await
+            .map_err(|e| format!("loading the builders: {e:#}"))
     }
 
     /// Attaches the started peer layer.

@@ -103,6 +103,29 @@ pub struct VersionInfo {
 }
 
 impl VersionInfo {
+    /// A version that is only starting out: named, not built yet.
+    pub fn building(
+        name: &str,
+        version: &str,
+        source: Option<String>,
+        commit: Option<String>,
+        lifetime_ms: u64,
+    ) -> Self {
+        Self {
+            name: name.to_string(),
+            version: version.to_string(),
+            state: VersionState::Building,
+            source,
+            commit,
+            builder: None,
+            component: None,
+            created_ms: now_ms(),
+            superseded_ms: None,
+            lifetime_ms,
+            reason: None,
+        }
+    }
+
     /// When a superseded version retires.
     pub fn retires_at_ms(&self) -> Option<u64> {
         self.superseded_ms.map(|s| s + self.lifetime_ms)
@@ -331,18 +354,17 @@ impl Registry {
                     Some(json) => serde_json::from_str(json.value()).ok(),
                     None => None,
                 }
+                // A version deployed before versions had a history.
                 .unwrap_or_else(|| VersionInfo {
-                    name: prev.record.name.clone(),
-                    version: prev.record.version.clone(),
-                    state: VersionState::Serving,
-                    source: None,
-                    commit: None,
-                    builder: None,
                     component: Some(prev.record.component.clone()),
                     created_ms: prev.record.deployed_at_ms,
-                    superseded_ms: None,
-                    lifetime_ms: info.lifetime_ms,
-                    reason: None,
+                    ..VersionInfo::building(
+                        &prev.record.name,
+                        &prev.record.version,
+                        None,
+                        None,
+                        info.lifetime_ms,
+                    )
                 });
                 prev_info.state = VersionState::Superseded;
                 prev_info.superseded_ms = Some(now);

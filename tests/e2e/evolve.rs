@@ -51,13 +51,18 @@ fn greet(node: &TestNode, service: &str) -> (u16, String) {
     )
 }
 
-fn versions(node: &TestNode, service: &str) -> Vec<serde_json::Value> {
-    let out = node.cli_ok(&["versions", service, "--json"]);
+/// A `--json` listing of the CLI.
+fn listing(node: &TestNode, args: &[&str]) -> Vec<serde_json::Value> {
+    let out = node.cli_ok(args);
     serde_json::from_str::<serde_json::Value>(&out)
-        .expect("versions --json is JSON")
+        .expect("a --json listing is JSON")
         .as_array()
         .cloned()
         .unwrap_or_default()
+}
+
+fn versions(node: &TestNode, service: &str) -> Vec<serde_json::Value> {
+    listing(node, &["versions", service, "--json"])
 }
 
 fn state_of(node: &TestNode, service: &str, version: &str) -> String {
@@ -284,27 +289,17 @@ fn python_and_javascript_trees_are_detected_and_built() {
 #[test]
 fn builders_are_listed_and_replaced_from_source() {
     let node = TestNode::new("");
-    let list: serde_json::Value =
-        serde_json::from_str(&node.cli_ok(&["system", "builders", "--json"])).unwrap();
-    let names: Vec<&str> = list
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|b| b["name"].as_str())
-        .collect();
+    let builders = || listing(&node, &["system", "builders", "--json"]);
+    let list = builders();
+    let names: Vec<&str> = list.iter().filter_map(|b| b["name"].as_str()).collect();
     assert_eq!(names, ["rust", "python", "javascript", "wat", "wasm"]);
     let source = repo_root().join("components/builder-wasm");
     let out = node.cli_ok(&["system", "builders", "use", source.to_str().unwrap()]);
     assert!(out.contains("builder wasm"), "{out}");
-    let list: serde_json::Value =
-        serde_json::from_str(&node.cli_ok(&["system", "builders", "--json"])).unwrap();
-    let wasm = list
-        .as_array()
-        .unwrap()
-        .iter()
+    let wasm = builders()
+        .into_iter()
         .find(|b| b["name"] == "wasm")
-        .unwrap()
-        .clone();
+        .expect("a wasm builder");
     assert_eq!(wasm["origin"].as_str(), source.to_str());
     // The next build uses it.
     let repo = GitRepo::new();

@@ -1,7 +1,7 @@
 //! The commands that talk to a running node.
 
 use super::client::Client;
-use super::{CliError, Command};
+use super::{CliError, Command, print_json};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -132,8 +132,7 @@ pub(super) fn print_deployed(name: &str, v: &serde_json::Value) {
 fn services(client: &Client, json: bool) -> Result<(), CliError> {
     let v = client.get("/api/services")?.ok()?.json()?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
-        return Ok(());
+        return print_json(&v);
     }
     let rows = v.as_array().cloned().unwrap_or_default();
     if rows.is_empty() {
@@ -165,8 +164,7 @@ fn describe(client: &Client, service: &str, json: bool) -> Result<(), CliError> 
         .ok()?
         .json()?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
-        return Ok(());
+        return print_json(&v);
     }
     println!(
         "{} version {} ({})",

@@ -3,7 +3,7 @@
 
 use super::client::Client;
 use super::commands::{print_deployed, spinner};
-use super::{BuildersCommand, CliError, SystemCommand};
+use super::{BuildersCommand, CliError, SystemCommand, print_json};
 use serde_json::json;
 use std::io::{BufRead, BufReader, Read};
 
@@ -135,8 +135,7 @@ pub fn versions(client: &Client, service: &str, json: bool) -> Result<(), CliErr
         .ok()?
         .json()?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
-        return Ok(());
+        return print_json(&v);
     }
     println!(
         "{:<14} {:<11} {:>9} {:>8}  {:<16} {:<14} NOTE",
@@ -205,8 +204,7 @@ pub fn system(client: &Client, command: SystemCommand) -> Result<(), CliError> {
         } => {
             let v = client.get("/api/system/builders")?.ok()?.json()?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
-                return Ok(());
+                return print_json(&v);
             }
             println!(
                 "{:<12} {:<10} {:<14} {:<24} LOOKS FOR",

@@ -249,6 +249,12 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// Prints a listing for programs (`--json`).
+fn print_json(v: &serde_json::Value) -> Result<(), CliError> {
+    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+    Ok(())
+}
+
 /// A failed command: what to tell the user and the exit code.
 #[derive(Debug)]
 pub struct CliError {

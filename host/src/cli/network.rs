@@ -2,7 +2,7 @@
 //! node sees it, as tables for people and JSON for programs.
 
 use super::client::Client;
-use super::{CliError, NetworkCommand};
+use super::{CliError, NetworkCommand, print_json};
 use crate::identity::Identity;
 use crate::node::default_data_dir;
 use serde_json::Value;
@@ -18,7 +18,7 @@ pub fn identity(data_dir: Option<PathBuf>, json: bool) -> Result<(), CliError> {
             "node": identity.public().to_string(),
             "key_file": crate::identity::key_path(&dir),
         });
-        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        print_json(&v)?;
     } else {
         println!("{}", identity.public());
     }
@@ -180,11 +180,6 @@ pub fn run(client: &Client, command: NetworkCommand) -> Result<(), CliError> {
             Ok(())
         }
     }
-}
-
-fn print_json(v: &Value) -> Result<(), CliError> {
-    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
-    Ok(())
 }
 
 fn rows(v: &Value) -> Vec<Value> {

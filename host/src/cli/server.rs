@@ -54,9 +54,7 @@ async fn serve(config: Config, data_dir: PathBuf, peers: Vec<String>) -> anyhow:
         }
         None
     };
-    node.load_builders().await?;
     let restored = crate::deploy::restore(&node).await?;
-    crate::system::restore_builders(&node).await;
     let watched = crate::evolve::watch::resume(&node)?;
     tokio::spawn(crate::deploy::retire_loop(node.clone()));
     let listener = tokio::net::TcpListener::bind(listen)

@@ -97,11 +97,6 @@ impl BuildLog {
         self.over.load(Ordering::Relaxed)
     }
 
-    /// Time since the build started.
-    pub fn elapsed_ms(&self) -> u64 {
-        self.started.elapsed().as_millis() as u64
-    }
-
     /// Everything logged so far.
     pub fn text(&self) -> String {
         self.text.lock().unwrap_or_else(|p| p.into_inner()).clone()

@@ -65,17 +65,23 @@ pub struct BuildFailure {
     pub reason: String,
     /// The failed version, when the build got as far as naming one.
     pub version: Option<VersionInfo>,
-    /// Refused before anything was built (bad name, bad source): the request was wrong.
-    pub bad_request: bool,
 }
 
 impl BuildFailure {
-    fn bad(reason: impl Into<String>) -> Self {
+    /// A failure that names no version.
+    pub fn unnamed(reason: impl Into<String>) -> Self {
         Self {
             reason: reason.into(),
             version: None,
-            bad_request: true,
         }
+    }
+}
+
+/// The version a build made or failed to make, when it got as far as naming one.
+fn version_of(outcome: &Result<VersionInfo, BuildFailure>) -> Option<&VersionInfo> {
+    match outcome {
+        Ok(v) => Some(v),
+        Err(f) => f.version.as_ref(),
     }
 }
 
@@ -190,16 +196,15 @@ impl Evolve {
     }
 }
 
-/// `micro run <source>`: builds the source once and deploys it; with `watch`, keeps polling.
+/// `micro run <source>`: builds `source` (parsed from the request by the caller, who
+/// answers a bad request before anything starts) once and deploys it; with `watch`, keeps
+/// polling it.
 pub async fn run(
     node: &Arc<Node>,
     request: RunRequest,
+    source: Source,
     events: Option<mpsc::UnboundedSender<Event>>,
 ) -> Result<VersionInfo, BuildFailure> {
-    let source = Source::parse(&request.source).map_err(|e| BuildFailure::bad(e.to_string()))?;
-    if let Some(name) = &request.name {
-        crate::runtime::check_name(name).map_err(|e| BuildFailure::bad(e.to_string()))?;
-    }
     let config = &node.config.evolve;
     let record = SourceRecord {
         name: request.name.clone().unwrap_or_default(),
@@ -213,19 +218,17 @@ pub async fn run(
         last_commit: None,
     };
     let log = Arc::new(BuildLog::new(config.max_build_output_bytes, events));
-    let outcome = build(node, record.clone(), &log).await;
-    let name = match (&outcome, &record.name) {
-        (Ok(v), _) => v.name.clone(),
-        (
-            Err(BuildFailure {
-                version: Some(v), ..
-            }),
-            _,
-        ) => v.name.clone(),
-        (_, name) => name.clone(),
-    };
+    let outcome = build(node, record.clone(), None, &log).await;
+    // Watch under the name the build settled on; a successful build saved the record already
+    // (with its last commit), a failed one did not.
+    let name = version_of(&outcome).map_or(record.name.clone(), |v| v.name.clone());
     if record.watch && !name.is_empty() {
-        let mut record = node.evolve.source(&name).ok().flatten().unwrap_or(record);
+        let mut record = node
+            .evolve
+            .source(&name)
+            .ok()
+            .flatten()
+            .unwrap_or(SourceRecord { name, ..record });
         record.watch = true;
         if let Err(e) = node.evolve.save_source(&record) {
             tracing::error!(error = %format!("{e:#}"), "saving the source");
@@ -235,37 +238,25 @@ pub async fn run(
     outcome
 }
 
-/// Fetches, builds and deploys one version of a source; on failure the version is recorded as
-/// failed with its reason and log, and whatever served before keeps serving.
+/// Fetches (unless `fetched` is given), builds and deploys one version of a source; on failure
+/// the version is recorded as failed with its reason and log, and whatever served before keeps
+/// serving.
 pub async fn build(
     node: &Arc<Node>,
     mut record: SourceRecord,
+    fetched: Option<source::Fetched>,
     log: &Arc<BuildLog>,
 ) -> Result<VersionInfo, BuildFailure> {
     let scratch = node.evolve.scratch();
-    let produced = produce(node, &mut record, log, &scratch, Purpose::Service).await;
+    let produced = produce(node, &mut record, fetched, log, &scratch, Purpose::Service).await;
     let _ = std::fs::remove_dir_all(&scratch);
     let outcome = match produced {
         Ok((info, wasm)) => deploy(node, &record, log, info, wasm).await,
         Err(f) => Err(f),
     };
-    let (name, version) = match &outcome {
-        Ok(v) => (v.name.clone(), v.version.clone()),
-        Err(f) => match &f.version {
-            Some(v) => (v.name.clone(), v.version.clone()),
-            None => {
-                log.line(format!("error: {}", f.reason));
-                log.send(Event::Failed {
-                    reason: f.reason.clone(),
-                    version: serde_json::Value::Null,
-                });
-                return outcome;
-            }
-        },
-    };
     match &outcome {
         Ok(v) => {
-            log.step("done", format!("{name}@{version} serves"));
+            log.step("done", format!("{}@{} serves", v.name, v.version));
             log.send(Event::Done {
                 version: serde_json::to_value(v).unwrap_or_default(),
             });
@@ -278,7 +269,11 @@ pub async fn build(
             });
         }
     }
-    if let Err(e) = node.registry.save_build_log(&name, &version, &log.text()) {
+    if let Some(v) = version_of(&outcome)
+        && let Err(e) = node
+            .registry
+            .save_build_log(&v.name, &v.version, &log.text())
+    {
         tracing::error!(error = %format!("{e:#}"), "saving the build log");
     }
     outcome
@@ -291,31 +286,35 @@ pub enum Purpose {
     System,
 }
 
-/// Builds a source into a component in `scratch`: fetch, checkout, detect, build (or the
-/// artifact cache). `record.name` is filled in once the tree names the service.
+/// Builds a source into a component in `scratch`: fetch (unless the caller just did),
+/// checkout, detect, build (or the artifact cache). `record.name` is filled in once the tree
+/// names the service.
 pub async fn produce(
     node: &Arc<Node>,
     record: &mut SourceRecord,
+    fetched: Option<source::Fetched>,
     log: &Arc<BuildLog>,
     scratch: &Path,
     purpose: Purpose,
 ) -> Result<(VersionInfo, Vec<u8>), BuildFailure> {
-    let fail = |node: &Arc<Node>, info: &VersionInfo, log: &BuildLog, reason: String| {
-        fail(node, info, log, reason, purpose)
-    };
-    let failed_early = |node: &Arc<Node>, record: &SourceRecord, log: &BuildLog, reason: String| {
-        failed_early(node, record, log, reason, purpose)
-    };
+    let fail = |info: &VersionInfo, reason: String| fail(node, info, reason, purpose);
+    let failed_early =
+        |record: &SourceRecord, reason: String| failed_early(node, record, reason, purpose);
     let evolve = &node.evolve;
     let display = record.source.display();
     // 1. Fetch (git) or read (local directory): the version's name comes from here.
     let mut checkout: Option<(source::Fetched, Option<String>)> = None;
     let (version, commit, tree_key) = match &record.source {
         Source::Git(git) => {
-            log.step("fetch", format!("fetching {}", git.url));
-            let fetched = fetch(node, git)
-                .await
-                .map_err(|e| failed_early(node, record, log, e.to_string()))?;
+            let fetched = match fetched {
+                Some(fetched) => fetched,
+                None => {
+                    log.step("fetch", format!("fetching {}", git.url));
+                    fetch(node, git)
+                        .await
+                        .map_err(|e| failed_early(record, e.to_string()))?
+                }
+            };
             log.step(
                 "fetch",
                 format!(
@@ -344,9 +343,9 @@ pub async fn produce(
                     "{} is not a directory on the node's machine",
                     path.display()
                 );
-                return Err(failed_early(node, record, log, reason));
+                return Err(failed_early(record, reason));
             }
-            let hash = tree::content_hash(path).map_err(|e| failed_early(node, record, log, e))?;
+            let hash = tree::content_hash(path).map_err(|e| failed_early(record, e))?;
             (hash[..12].to_string(), None, None)
         }
     };
@@ -356,23 +355,19 @@ pub async fn produce(
     if !asked_name {
         record.name = record.source.default_name();
     }
-    let mut info = VersionInfo {
-        name: record.name.clone(),
-        version: version.clone(),
-        state: VersionState::Building,
-        source: Some(display.clone()),
-        commit: commit.clone(),
-        builder: None,
-        component: None,
-        created_ms: now_ms(),
-        superseded_ms: None,
-        lifetime_ms: record.lifetime_ms,
-        reason: None,
-    };
+    let mut info = VersionInfo::building(
+        &record.name,
+        &version,
+        Some(display.clone()),
+        commit,
+        record.lifetime_ms,
+    );
+    // The builders this build uses, start to finish, whatever is swapped meanwhile.
+    let builders = node.builders().await.map_err(|e| fail(&info, e))?.list();
     // An unchanged tree built by the same builders: reuse the component.
     let cache_key = tree_key
         .as_ref()
-        .map(|tree| artifacts::key(tree, &node.builders().list()));
+        .map(|tree| artifacts::key(tree, &builders));
     if let Some(key) = &cache_key
         && let Some(hit) = evolve.artifacts.get(key)
         && let Ok(wasm) = node.registry.component(&hit.component)
@@ -403,7 +398,7 @@ pub async fn produce(
             .await
             .map_err(|e| e.to_string())
             .and_then(|r| r.map_err(|e| e.to_string()))
-            .map_err(|e| fail(node, &info, log, e))?;
+            .map_err(|e| fail(&info, e))?;
             log.line(format!("{files} files written"));
             match subdir {
                 Some(sub) => dest.join(sub),
@@ -414,14 +409,10 @@ pub async fn produce(
         (None, Source::Git(_)) => unreachable!("a git source is always fetched first"),
     };
     // 3. Ask every builder; the highest priority that recognises the tree builds it.
-    let files = tree::list(&tree_dir).map_err(|e| fail(node, &info, log, e))?;
+    let files = tree::list(&tree_dir).map_err(|e| fail(&info, e))?;
     log.step(
         "detect",
-        format!(
-            "{} files; asking {} builders",
-            files.len(),
-            node.builders().list().len()
-        ),
+        format!("{} files; asking {} builders", files.len(), builders.len()),
     );
     let sandbox = Arc::new(
         Sandbox::new(
@@ -433,18 +424,11 @@ pub async fn produce(
             node.config.limits.max_component_bytes,
             log.clone(),
         )
-        .map_err(|e| {
-            fail(
-                node,
-                &info,
-                log,
-                format!("making the scratch directory: {e}"),
-            )
-        })?,
+        .map_err(|e| fail(&info, format!("making the scratch directory: {e}")))?,
     );
-    let (builder, plan) = detect(node, &sandbox, &files)
+    let (builder, plan) = detect(builders, &sandbox, &files)
         .await
-        .map_err(|e| fail(node, &info, log, e))?;
+        .map_err(|e| fail(&info, e))?;
     if !asked_name
         && let Some(name) = plan
             .name
@@ -471,19 +455,14 @@ pub async fn produce(
     );
     let artifact = match builder.build(sandbox.clone(), &plan).await {
         Ok(Ok(path)) => path,
-        Ok(Err(reason)) => return Err(fail(node, &info, log, format!("build failed: {reason}"))),
-        Err(e) => return Err(fail(node, &info, log, e.to_string())),
+        Ok(Err(reason)) => return Err(fail(&info, format!("build failed: {reason}"))),
+        Err(e) => return Err(fail(&info, e.to_string())),
     };
-    let path = sandbox.resolve(&artifact).map_err(|e| {
-        fail(
-            node,
-            &info,
-            log,
-            format!("the builder answered a bad path: {e}"),
-        )
-    })?;
+    let path = sandbox
+        .resolve(&artifact)
+        .map_err(|e| fail(&info, format!("the builder answered a bad path: {e}")))?;
     let wasm = read_component(&path, node.config.limits.max_component_bytes)
-        .map_err(|e| fail(node, &info, log, e))?;
+        .map_err(|e| fail(&info, e))?;
     log.line(format!("built {} ({} bytes)", artifact, wasm.len()));
     if let Some(key) = &cache_key {
         evolve.artifacts.put(
@@ -534,13 +513,13 @@ impl Evolve {
 
 /// Asks every builder whether it recognises the tree; the highest priority wins.
 async fn detect(
-    node: &Arc<Node>,
+    builders: Vec<Arc<Builder>>,
     sandbox: &Arc<Sandbox>,
     files: &[String],
 ) -> Result<(Arc<Builder>, Plan), String> {
     let mut best: Option<(Arc<Builder>, Plan)> = None;
     let mut reasons = Vec::new();
-    for builder in node.builders().list() {
+    for builder in builders {
         match builder.detect(sandbox.clone(), files).await {
             Ok(Detection::Recognised(plan)) => {
                 sandbox.log.line(format!(
@@ -624,7 +603,6 @@ async fn deploy(
         Err(e) => Err(fail(
             node,
             &info,
-            log,
             format!("the component was refused: {e}"),
             Purpose::Service,
         )),
@@ -632,13 +610,7 @@ async fn deploy(
 }
 
 /// Records a failed version (it never takes traffic).
-fn fail(
-    node: &Arc<Node>,
-    info: &VersionInfo,
-    log: &BuildLog,
-    reason: String,
-    purpose: Purpose,
-) -> BuildFailure {
+fn fail(node: &Arc<Node>, info: &VersionInfo, reason: String, purpose: Purpose) -> BuildFailure {
     let mut failed = info.clone();
     // A version that already serves (an earlier build of the same commit) stays as it is.
     let live = node
@@ -653,11 +625,9 @@ fn fail(
         }
     }
     tracing::warn!(service = %info.name, version = %info.version, %reason, "build failed");
-    let _ = log;
     BuildFailure {
         reason,
         version: Some(failed),
-        bad_request: false,
     }
 }
 
@@ -666,7 +636,6 @@ fn fail(
 fn failed_early(
     node: &Arc<Node>,
     record: &SourceRecord,
-    log: &BuildLog,
     reason: String,
     purpose: Purpose,
 ) -> BuildFailure {
@@ -676,24 +645,14 @@ fn failed_early(
         record.name.clone()
     };
     if crate::runtime::check_name(&name).is_err() {
-        return BuildFailure {
-            reason,
-            version: None,
-            bad_request: false,
-        };
+        return BuildFailure::unnamed(reason);
     }
-    let info = VersionInfo {
-        name,
-        version: format!("unfetched-{}", now_ms()),
-        state: VersionState::Building,
-        source: Some(record.source.display()),
-        commit: None,
-        builder: None,
-        component: None,
-        created_ms: now_ms(),
-        superseded_ms: None,
-        lifetime_ms: record.lifetime_ms,
-        reason: None,
-    };
-    fail(node, &info, log, reason, purpose)
+    let info = VersionInfo::building(
+        &name,
+        &format!("unfetched-{}", now_ms()),
+        Some(record.source.display()),
+        None,
+        record.lifetime_ms,
+    );
+    fail(node, &info, reason, purpose)
 }

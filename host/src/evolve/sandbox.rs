@@ -44,7 +44,9 @@ pub struct Sandbox {
     pub deadline: Instant,
     pub log: Arc<BuildLog>,
     config: EvolveConfig,
-    max_component_bytes: usize,
+    /// The largest source file an in-process step (WAT to wasm) reads: text is several times
+    /// the size of the binary it makes, so a multiple of the component size limit.
+    pub max_source_bytes: usize,
 }
 
 impl Sandbox {
@@ -69,13 +71,8 @@ impl Sandbox {
             wit_dir,
             log,
             config: config.clone(),
-            max_component_bytes: max_component_bytes * 4,
+            max_source_bytes: max_component_bytes * 4,
         })
-    }
-
-    /// The largest source file an in-process step reads: the node's component size limit.
-    pub fn max_source_bytes(&self) -> usize {
-        self.max_component_bytes
     }
 
     /// The output directory.

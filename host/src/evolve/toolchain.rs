@@ -90,7 +90,7 @@ impl wit::Host for BuilderState {
                 "{output}: builders write only into the output directory"
             ));
         }
-        let limit = sandbox.max_source_bytes();
+        let limit = sandbox.max_source_bytes;
         tokio::task::spawn_blocking(move || {
             let size = std::fs::metadata(&from)
                 .map_err(|e| format!("{source}: {e}"))?

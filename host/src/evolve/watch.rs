@@ -91,10 +91,9 @@ async fn poll(node: Arc<Node>, mut record: SourceRecord) {
             node.config.evolve.max_build_output_bytes,
             None,
         ));
-        let mut attempt = record.clone();
-        attempt.watch = true;
-        let outcome = build(&node, attempt, &log).await;
         record.last_commit = Some(fetched.commit.clone());
+        let outcome = build(&node, record.clone(), Some(fetched), &log).await;
+        // A deployed commit saved the record; a failed one is saved here, not to be retried.
         if let Err(e) = &outcome {
             tracing::warn!(service = %record.name, reason = %e, "the new commit did not deploy");
             if let Err(e) = node.evolve.save_source(&record) {

@@ -32,7 +32,7 @@ pub async fn handle(node: &Arc<Node>, request: Request<Incoming>, rest: &[&str])
         }
         (&Method::POST, ["run"]) => builds::run(node, request).await,
         (&Method::GET, ["sources"]) => builds::sources(node),
-        (&Method::GET, ["system", "builders"]) => builds::builders(node),
+        (&Method::GET, ["system", "builders"]) => builds::builders(node).await,
         (&Method::POST | &Method::PUT, ["system", "builders"]) => {
             builds::use_builder(node, request).await
         }

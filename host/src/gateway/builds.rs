@@ -4,6 +4,7 @@
 
 use super::reply::{self, Body, BoxError};
 use crate::evolve::log::{BuildLog, Event};
+use crate::evolve::source::Source;
 use crate::evolve::{self, RunRequest};
 use crate::node::Node;
 use crate::registry::{VersionState, now_ms};
@@ -47,6 +48,16 @@ fn stream(events: mpsc::UnboundedReceiver<Event>) -> Response<Body> {
     response
 }
 
+/// Runs a build in a task of its own (it goes on if the client leaves) and streams its events.
+fn start<Job>(job: impl FnOnce(mpsc::UnboundedSender<Event>) -> Job) -> Response<Body>
+where
+    Job: Future<Output = ()> + Send + 'static,
+{
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(job(tx));
+    stream(rx)
+}
+
 /// `POST /api/run`: builds a source and deploys it (see [`RunRequest`]).
 pub async fn run(node: &Arc<Node>, request: Request<Incoming>) -> Response<Body> {
     let run: RunRequest = match read_json(request).await {
@@ -54,20 +65,19 @@ pub async fn run(node: &Arc<Node>, request: Request<Incoming>) -> Response<Body>
         Err(response) => return response,
     };
     // Refuse what is wrong with the request itself before starting anything.
-    if let Err(e) = evolve::source::Source::parse(&run.source) {
-        return reply::error(StatusCode::BAD_REQUEST, "bad-source", e);
-    }
+    let source = match Source::parse(&run.source) {
+        Ok(s) => s,
+        Err(e) => return reply::error(StatusCode::BAD_REQUEST, "bad-source", e),
+    };
     if let Some(name) = &run.name
         && let Err(e) = crate::runtime::check_name(name)
     {
         return reply::error(StatusCode::BAD_REQUEST, "invalid-name", e);
     }
-    let (tx, rx) = mpsc::unbounded_channel();
     let node = node.clone();
-    tokio::spawn(async move {
-        let _ = evolve::run(&node, run, Some(tx)).await;
-    });
-    stream(rx)
+    start(|tx| async move {
+        let _ = evolve::run(&node, run, source, Some(tx)).await;
+    })
 }
 
 /// `POST /api/system/builders`: builds a builder from source and swaps it in.
@@ -80,17 +90,17 @@ pub async fn use_builder(node: &Arc<Node>, request: Request<Incoming>) -> Respon
         Ok(r) => r,
         Err(response) => return response,
     };
-    if let Err(e) = evolve::source::Source::parse(&body.source) {
-        return reply::error(StatusCode::BAD_REQUEST, "bad-source", e);
-    }
-    let (tx, rx) = mpsc::unbounded_channel();
+    let source = match Source::parse(&body.source) {
+        Ok(s) => s,
+        Err(e) => return reply::error(StatusCode::BAD_REQUEST, "bad-source", e),
+    };
     let node = node.clone();
-    tokio::spawn(async move {
+    start(|tx| async move {
         let log = Arc::new(BuildLog::new(
             node.config.evolve.max_build_output_bytes,
             Some(tx),
         ));
-        match crate::system::use_builder(&node, &body.source, &log).await {
+        match crate::system::use_builder(&node, source, &body.source, &log).await {
             Ok(b) => log.send(Event::Done {
                 version: builder_json(&b),
             }),
@@ -99,8 +109,7 @@ pub async fn use_builder(node: &Arc<Node>, request: Request<Incoming>) -> Respon
                 version: serde_json::Value::Null,
             }),
         }
-    });
-    stream(rx)
+    })
 }
 
 fn builder_json(b: &crate::system::builders::Builder) -> serde_json::Value {
@@ -114,14 +123,14 @@ fn builder_json(b: &crate::system::builders::Builder) -> serde_json::Value {
 }
 
 /// `GET /api/system/builders`.
-pub fn builders(node: &Arc<Node>) -> Response<Body> {
-    let list: Vec<_> = node
-        .builders()
-        .list()
-        .iter()
-        .map(|b| builder_json(b))
-        .collect();
-    reply::json(StatusCode::OK, &list)
+pub async fn builders(node: &Arc<Node>) -> Response<Body> {
+    match node.builders().await {
+        Ok(builders) => {
+            let list: Vec<_> = builders.list().iter().map(|b| builder_json(b)).collect();
+            reply::json(StatusCode::OK, &list)
+        }
+        Err(e) => reply::error(StatusCode::INTERNAL_SERVER_ERROR, "failed", e),
+    }
 }
 
 /// `GET /api/services/{name}/versions`: every version with its state and time left.

@@ -13,7 +13,7 @@ pub use engine::Allocator;
 pub use invoke::{CallOutcome, HttpOutcome};
 pub use limits::CallLimiter;
 pub use program::{Entry, Program};
-pub use state::{CallScope, HostState, arm_deadline};
+pub use state::{CallScope, HostState, arm_deadline, denied_wasi};
 pub use validate::{DeployError, check_name};
 
 use crate::config::Limits;

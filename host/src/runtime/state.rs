@@ -50,14 +50,7 @@ impl HostState {
         let engine = node.runtime.engine();
         let node = node.clone();
         let allow_http = node.config.http.allow_outgoing.contains(&scope.service);
-        // No preopened directories, no sockets, no name lookups, no inherited environment;
-        // stderr goes to the node's own stderr so a service's panic message is not lost.
-        let wasi = WasiCtxBuilder::new()
-            .inherit_stderr()
-            .allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false)
-            .build();
+        let wasi = denied_wasi();
         let limiter = CallLimiter::new(node.config.limits.memory_mib);
         let deadline = scope.deadline;
         let state = HostState {
@@ -76,6 +69,18 @@ impl HostState {
         arm_deadline(&mut store, deadline);
         store
     }
+}
+
+/// WASI with every capability denied: no preopened directories, no sockets, no name lookups,
+/// no inherited environment. Stderr goes to the node's own stderr so a component's panic
+/// message is not lost.
+pub fn denied_wasi() -> WasiCtx {
+    WasiCtxBuilder::new()
+        .inherit_stderr()
+        .allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false)
+        .build()
 }
 
 /// Every epoch tick the guest yields to the executor, so a busy guest never starves others,

@@ -9,7 +9,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime::{Engine, Store};
-use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 /// Host bindings of the builder world.
 pub mod bindings {
@@ -88,15 +88,9 @@ impl Builder {
         deadline: Instant,
     ) -> Store<BuilderState> {
         // No files, no sockets, no environment: a builder sees the tree only through the
-        // toolchain. Its stderr (a panic message) goes to the node's log.
-        let wasi = WasiCtxBuilder::new()
-            .inherit_stderr()
-            .allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false)
-            .build();
+        // toolchain.
         let state = BuilderState {
-            wasi,
+            wasi: crate::runtime::denied_wasi(),
             table: ResourceTable::new(),
             limiter: CallLimiter::new(self.memory_mib),
             sandbox,
@@ -109,11 +103,22 @@ impl Builder {
         store
     }
 
-    fn trapped(&self, e: impl std::fmt::Display) -> BuilderError {
-        BuilderError::Trapped {
+    /// Runs one call of the builder (`what`, for errors) until `deadline`: a builder that
+    /// traps, loops or overruns fails with a clear error.
+    async fn within<T>(
+        &self,
+        deadline: Instant,
+        what: &str,
+        call: impl Future<Output = wasmtime::Result<T>>,
+    ) -> Result<T, BuilderError> {
+        let trapped = |message: String| BuilderError::Trapped {
             builder: self.name.clone(),
-            message: e.to_string(),
-        }
+            message,
+        };
+        tokio::time::timeout_at(deadline.into(), call)
+            .await
+            .map_err(|_| trapped(format!("{what} ran past its time limit and was stopped")))?
+            .map_err(|e| trapped(describe_trap(&e, what)))
     }
 
     /// Asks the builder whether it recognises the tree of `sandbox`.
@@ -124,17 +129,14 @@ impl Builder {
     ) -> Result<Detection, BuilderError> {
         let deadline = Instant::now() + DETECT_TIME;
         let mut store = self.store(Some(sandbox), Phase::Detect, deadline);
-        let run = async {
+        self.within(deadline, "detect", async {
             let world = self.pre.instantiate_async(&mut store).await?;
             world
                 .micro_network_builder()
                 .call_detect(&mut store, files)
                 .await
-        };
-        tokio::time::timeout_at(deadline.into(), run)
-            .await
-            .map_err(|_| self.trapped("detect ran past its time limit"))?
-            .map_err(|e| self.trapped(describe_trap(&e, "detect")))
+        })
+        .await
     }
 
     /// Builds the tree by `plan`; the component's path as the builder answered it.
@@ -145,17 +147,14 @@ impl Builder {
     ) -> Result<Result<String, String>, BuilderError> {
         let deadline = sandbox.deadline;
         let mut store = self.store(Some(sandbox), Phase::Build, deadline);
-        let run = async {
+        self.within(deadline, "build", async {
             let world = self.pre.instantiate_async(&mut store).await?;
             world
                 .micro_network_builder()
                 .call_build(&mut store, plan)
                 .await
-        };
-        tokio::time::timeout_at(deadline.into(), run)
-            .await
-            .map_err(|_| self.trapped("the build ran past its time limit and was stopped"))?
-            .map_err(|e| self.trapped(describe_trap(&e, "build")))
+        })
+        .await
     }
 }
 
@@ -215,8 +214,9 @@ impl Builders {
         let pre = bindings::BuilderWorldPre::new(instance_pre).map_err(|e| {
             anyhow::anyhow!("not a builder component (it must export micro:network/builder): {e:#}")
         })?;
+        // Named by its origin until it says its name.
         let mut builder = Builder {
-            name: String::new(),
+            name: origin.to_string(),
             version: String::new(),
             looks_for: String::new(),
             origin: origin.to_string(),
@@ -227,14 +227,12 @@ impl Builders {
         };
         let deadline = Instant::now() + DETECT_TIME;
         let mut store = builder.store(None, Phase::Detect, deadline);
-        let info = async {
-            let world = builder.pre.instantiate_async(&mut store).await?;
-            world.micro_network_builder().call_info(&mut store).await
-        };
-        let info = tokio::time::timeout_at(deadline.into(), info)
-            .await
-            .map_err(|_| anyhow::anyhow!("the builder's info ran past its time limit"))?
-            .map_err(|e| anyhow::anyhow!(describe_trap(&e, "info")))?;
+        let info = builder
+            .within(deadline, "info", async {
+                let world = builder.pre.instantiate_async(&mut store).await?;
+                world.micro_network_builder().call_info(&mut store).await
+            })
+            .await?;
         crate::runtime::check_name(&info.name).map_err(|e| anyhow::anyhow!("builder name: {e}"))?;
         builder.name = info.name;
         builder.version = info.version;
@@ -247,18 +245,16 @@ impl Builders {
         self.slots.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// Puts `builder` in the slot of the builder with its name (or adds it); returns the one
-    /// it replaced. Builds already running finish with the builder they started with.
-    pub fn replace(&self, builder: Builder) -> Option<Arc<Builder>> {
+    /// Puts `builder` in the slot of the builder with its name (or adds it) and answers it.
+    /// Builds already running finish with the builder they started with.
+    pub fn replace(&self, builder: Builder) -> Arc<Builder> {
         let mut slots = self.write();
         let builder = Arc::new(builder);
         match slots.iter_mut().find(|b| b.name == builder.name) {
-            Some(slot) => Some(std::mem::replace(slot, builder)),
-            None => {
-                slots.push(builder);
-                None
-            }
+            Some(slot) => *slot = builder.clone(),
+            None => slots.push(builder.clone()),
         }
+        builder
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, Vec<Arc<Builder>>> {

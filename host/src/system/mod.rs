@@ -43,16 +43,17 @@ fn save_replacements(node: &Node, map: &BTreeMap<String, Replacement>) -> anyhow
     Ok(())
 }
 
-/// Puts back the builders that replaced defaults in earlier runs.
-pub async fn restore_builders(node: &Arc<Node>) {
+/// The builders: the embedded defaults, with the replacements of earlier runs put back.
+pub async fn load_builders(node: &Node) -> anyhow::Result<builders::Builders> {
+    let builders = builders::Builders::with_defaults(&node.runtime).await?;
     for (name, r) in replacements(node) {
         let loaded = match node.registry.component(&r.component) {
-            Ok(wasm) => node.builders().load(&node.runtime, &wasm, &r.origin).await,
+            Ok(wasm) => builders.load(&node.runtime, &wasm, &r.origin).await,
             Err(e) => Err(e),
         };
         match loaded {
             Ok(builder) => {
-                node.builders().replace(builder);
+                builders.replace(builder);
                 tracing::info!(builder = %name, origin = %r.origin, "builder restored");
             }
             Err(e) => {
@@ -60,61 +61,50 @@ pub async fn restore_builders(node: &Arc<Node>) {
             }
         }
     }
+    Ok(builders)
 }
 
-/// Builds a builder component from `source` with the builders in use and swaps it in: the
-/// next build uses it, builds already running finish with the one they started with.
+/// Builds a builder component from `source` (`text` as the user wrote it) with the builders
+/// in use and swaps it in: the next build uses it, builds already running finish with the one
+/// they started with.
 pub async fn use_builder(
     node: &Arc<Node>,
-    source: &str,
+    source: Source,
+    text: &str,
     log: &Arc<BuildLog>,
 ) -> Result<Arc<builders::Builder>, BuildFailure> {
-    let parsed = Source::parse(source).map_err(|e| BuildFailure {
-        reason: e.to_string(),
-        version: None,
-        bad_request: true,
-    })?;
     let mut record = SourceRecord {
         name: "builder".into(),
-        source: parsed,
+        source,
         watch: false,
         interval_ms: 0,
         lifetime_ms: 0,
         last_commit: None,
     };
     let scratch = node.evolve.scratch();
-    let produced = produce(node, &mut record, log, &scratch, Purpose::System).await;
+    let produced = produce(node, &mut record, None, log, &scratch, Purpose::System).await;
     let _ = std::fs::remove_dir_all(&scratch);
     let (_, wasm) = produced?;
-    let failure = |reason: String| BuildFailure {
-        reason,
-        version: None,
-        bad_request: false,
-    };
+    let failure = |e: anyhow::Error| BuildFailure::unnamed(format!("{e:#}"));
     log.step("load", "checking the builder component");
-    let builder = node
-        .builders()
-        .load(&node.runtime, &wasm, source)
+    let builders = node.builders().await.map_err(BuildFailure::unnamed)?;
+    let builder = builders
+        .load(&node.runtime, &wasm, text)
         .await
-        .map_err(|e| failure(format!("{e:#}")))?;
+        .map_err(failure)?;
     node.registry
         .save_component(&builder.component, &wasm)
-        .map_err(|e| failure(format!("{e:#}")))?;
+        .map_err(failure)?;
     let mut map = replacements(node);
     map.insert(
         builder.name.clone(),
         Replacement {
             component: builder.component.clone(),
-            origin: source.to_string(),
+            origin: text.to_string(),
         },
     );
-    save_replacements(node, &map).map_err(|e| failure(format!("{e:#}")))?;
-    let name = builder.name.clone();
-    node.builders().replace(builder);
-    log.step("load", format!("builder {name} replaced"));
-    node.builders()
-        .list()
-        .into_iter()
-        .find(|b| b.name == name)
-        .ok_or_else(|| failure("the builder vanished after the swap".into()))
+    save_replacements(node, &map).map_err(failure)?;
+    let builder = builders.replace(builder);
+    log.step("load", format!("builder {} replaced", builder.name));
+    Ok(builder)
 }
