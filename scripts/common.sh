@@ -23,7 +23,7 @@ build_components() {
   step "building components for wasm32-wasip2"
   cargo build --release --target wasm32-wasip2 \
     -p hello -p counter -p chat -p frontend -p http-hello \
-    -p hostile -p cli-app -p unlinkable -p bench-caller
+    -p hostile -p cli-app -p unlinkable -p bench-caller -p builder-hostile
 }
 
 target_dir() {

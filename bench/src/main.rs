@@ -5,9 +5,10 @@
 //! 2. component-to-component calls through `transport.call`, p50 and p99, measured in wasm;
 //! 3. local publish-to-delivery throughput, with and without retention;
 //! 4. the peer network (`network`): cross-node calls against NATS request-reply, registry
-//!    convergence on 50 nodes, cross-node publish-to-delivery against NATS core.
+//!    convergence on 50 nodes, cross-node publish-to-delivery against NATS core;
+//! 5. evolution from source (`evolve`): commit to serving for Rust and Python.
 //!
-//! `BENCH_ONLY=network` runs only the last part.
+//! `BENCH_ONLY=network` or `BENCH_ONLY=evolve` runs only that part.
 //! Run through `scripts/bench`, which installs wrk and wasmtime-cli and builds everything.
 
 use std::io::{BufRead, BufReader};
@@ -16,6 +17,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+mod evolve;
 mod network;
 
 type Result<T> = std::result::Result<T, String>;
@@ -395,8 +397,10 @@ fn main() {
 
 fn run() -> Result<()> {
     let args = args()?;
-    if std::env::var("BENCH_ONLY").as_deref() == Ok("network") {
-        return network::run(&args);
+    match std::env::var("BENCH_ONLY").as_deref() {
+        Ok("network") => return network::run(&args),
+        Ok("evolve") => return evolve::run_all(&args),
+        _ => {}
     }
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let s = args.seconds;
@@ -482,5 +486,6 @@ fn run() -> Result<()> {
             delivery / nats_delivery
         );
     }
-    network::run(&args)
+    network::run(&args)?;
+    evolve::run_all(&args)
 }

@@ -5,16 +5,14 @@ use micro_tests::{GitRepo, TestNode, component, eventually, repo_root};
 
 /// A Rust service crate whose greeting says `greeting`.
 fn rust_service(repo: &GitRepo, greeting: &str) {
+    let fixture = |name: &str| {
+        std::fs::read_to_string(repo_root().join("tests/fixtures/rust-greeter").join(name))
+            .expect("the rust-greeter fixture")
+    };
     let sdk = repo_root().join("sdk/rust");
     repo.write(
         "Cargo.toml",
-        format!(
-            "[package]\nname = \"greeter\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\n\
-             [lib]\ncrate-type = [\"cdylib\"]\n\n[dependencies]\n\
-             micro-sdk = {{ path = {:?} }}\nserde = {{ version = \"1\", features = [\"derive\"] }}\n\n\
-             [workspace]\n",
-            sdk.display().to_string()
-        ),
+        fixture("Cargo.toml.in").replace("@SDK@", &sdk.display().to_string()),
     );
     // The workspace's lock: the same dependency versions, resolved without the index.
     repo.write(
@@ -23,20 +21,7 @@ fn rust_service(repo: &GitRepo, greeting: &str) {
     );
     repo.write(
         "src/lib.rs",
-        format!(
-            r#"use micro_sdk::{{Context, Result}};
-use serde::{{Deserialize, Serialize}};
-struct Greeter;
-#[derive(Deserialize)]
-struct Greet {{ name: String }}
-#[derive(Serialize)]
-struct Greeting {{ message: String }}
-fn greet(_ctx: &Context, input: Greet) -> Result<Greeting> {{
-    Ok(Greeting {{ message: format!("{greeting}, {{}}!", input.name) }})
-}}
-micro_sdk::service!(Greeter {{ "greet" => greet }});
-"#
-        ),
+        fixture("lib.rs.in").replace("@GREETING@", greeting),
     );
 }
 
@@ -307,4 +292,107 @@ fn builders_are_listed_and_replaced_from_source() {
     repo.commit("prebuilt");
     node.cli_ok(&["run", &repo.url()]);
     assert_eq!(greet(&node, "hello"), (200, "Hello, Ada!".into()));
+}
+
+/// A Rust crate with no dependencies whose build script is `build_rs`.
+fn crate_with_build_script(repo: &GitRepo, build_rs: &str) {
+    repo.write(
+        "Cargo.toml",
+        "[package]\nname = \"scripted\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\n\
+         [lib]\ncrate-type = [\"cdylib\"]\n\n[workspace]\n",
+    );
+    repo.write("build.rs", build_rs);
+    repo.write("src/lib.rs", "");
+}
+
+/// Runs `source` on `node` as service `hello`, which must fail with `reason`; answers the log.
+fn fails_with(node: &TestNode, source: &str, reason: &str) -> String {
+    let out = node.cli(&["run", source, "--name", "hello"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains(reason), "{reason}: {err}");
+    assert_eq!(greet(node, "hello"), (200, "Hello, Ada!".into()));
+    err.into_owned()
+}
+
+#[test]
+fn a_build_that_hangs_or_floods_is_stopped_and_changes_nothing() {
+    let node = TestNode::new("[evolve]\nbuild_timeout_ms = 3000\nmax_build_output_bytes = 65536\n");
+    node.deploy("hello", "hello");
+
+    let hang = GitRepo::new();
+    crate_with_build_script(
+        &hang,
+        "fn main() { loop { std::thread::sleep(std::time::Duration::from_secs(1)); } }",
+    );
+    let version = hang.commit("a build script that never ends")[..12].to_string();
+    fails_with(&node, &hang.url(), "ran past its time limit of 3 s");
+    assert_eq!(state_of(&node, "hello", &version), "failed");
+
+    // Cargo prints each `cargo:warning` of the build script: megabytes of output.
+    let flood = GitRepo::new();
+    crate_with_build_script(
+        &flood,
+        r#"fn main() { for i in 0..200000 { println!("cargo:warning=flooding the build log, line {i}"); } }"#,
+    );
+    let version = flood.commit("a build that floods its output")[..12].to_string();
+    let err = node.cli(&["run", &flood.url(), "--name", "hello"]);
+    let err = String::from_utf8_lossy(&err.stderr).into_owned();
+    // The flood may also outlast the short time limit on a busy machine; either stops it.
+    assert!(
+        err.contains("more than its output limit of 65536 bytes")
+            || err.contains("ran past its time limit"),
+        "{err}"
+    );
+    assert_eq!(greet(&node, "hello"), (200, "Hello, Ada!".into()));
+    let log = node.cli_ok(&["logs", &format!("hello@{version}"), "--build"]);
+    assert!(
+        log.len() < 200_000,
+        "the kept log is bounded: {} bytes",
+        log.len()
+    );
+}
+
+#[test]
+fn a_hostile_builder_fails_alone() {
+    let node = TestNode::new("[evolve]\nbuild_timeout_ms = 3000\n");
+    node.deploy("hello", "hello");
+    // Installed from its prebuilt component, through the wasm builder.
+    let prebuilt = GitRepo::new();
+    prebuilt.write(
+        "builder_hostile.wasm",
+        std::fs::read(component("builder_hostile")).unwrap(),
+    );
+    let dir = prebuilt.path().to_str().unwrap().to_string();
+    let out = node.cli_ok(&["system", "builders", "use", &dir]);
+    assert!(out.contains("builder hostile"), "{out}");
+
+    // A builder that traps or exhausts its memory while detecting is reported; the other
+    // builders still build the tree.
+    for fault in ["trap-detect", "memory-detect"] {
+        let repo = GitRepo::new();
+        repo.write("hostile.txt", fault);
+        repo.write("hello.wasm", std::fs::read(component("hello")).unwrap());
+        let version = repo.commit(fault)[..12].to_string();
+        let out = node.cli_ok(&["run", &repo.url(), "--name", "hello"]);
+        assert!(out.contains("built by wasm@"), "{fault}: {out}");
+        let log = node.cli_ok(&["logs", &format!("hello@{version}"), "--build"]);
+        assert!(
+            log.contains("builder hostile failed: detect"),
+            "{fault}: {log}"
+        );
+        assert_eq!(greet(&node, "hello"), (200, "Hello, Ada!".into()));
+    }
+
+    // A builder that loops in its build is stopped at the build's time limit.
+    let repo = GitRepo::new();
+    repo.write("hostile.txt", "loop-build");
+    repo.commit("loop");
+    let err = fails_with(&node, &repo.url(), "ran past its time limit");
+    assert!(err.contains("build"), "{err}");
+    let builders = listing(&node, &["system", "builders", "--json"]);
+    assert!(
+        builders.iter().any(|b| b["name"] == "hostile"),
+        "{builders:?}"
+    );
 }

@@ -32,9 +32,14 @@ fn a_restarted_node_reuses_compiled_code() {
         std::fs::read_dir(&cache)
             .unwrap()
             .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "cwasm"))
             .collect::<Vec<_>>()
     };
     let before = files();
+    assert!(
+        cache.join("functions.redb").exists(),
+        "compiled functions are cached too"
+    );
     assert_eq!(before.len(), 1, "one compiled component cached");
     let modified = std::fs::metadata(&before[0]).unwrap().modified().unwrap();
     let node = node.restart();

@@ -173,12 +173,19 @@ impl TestNode {
         };
         // Builds share one warm cargo cache across test nodes (cargo locks it), and find
         // componentize-js where the test script installed it.
-        if !config.contains("[evolve]") {
-            full.push_str(&format!(
+        if !config.contains("build_cache_dir") {
+            let shared = format!(
                 "\n[evolve]\nbuild_cache_dir = {:?}\ncomponentize_js = {:?}\n",
                 target_dir().join("micro-test-builds"),
                 repo_root().join("tests/components/js-hello"),
-            ));
+            );
+            // A test's own [evolve] settings join the shared ones.
+            full = format!("\n{full}");
+            full = if full.contains("\n[evolve]\n") {
+                full.replacen("\n[evolve]\n", &shared, 1)
+            } else {
+                full + &shared
+            };
         }
         std::fs::write(&config_path, full).expect("writing the node's config");
         let log = std::fs::OpenOptions::new()

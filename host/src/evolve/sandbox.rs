@@ -148,7 +148,9 @@ impl Sandbox {
         let mut child = command
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", program.display()))?;
-        let pid = child.id();
+        // Whatever way this call ends (finished, stopped, or dropped with the build), nothing
+        // it started outlives it: cargo's rustc and build-script children included.
+        let group = ProcessGroup(child.id());
         let limit = self.config.max_build_output_bytes;
         let stdout = child.stdout.take();
         let stderr = child.stderr.take();
@@ -160,6 +162,9 @@ impl Sandbox {
                     let mut out = out.take(limit as u64 + 1);
                     out.read_to_end(&mut buf).await.ok();
                 }
+                if buf.len() > limit {
+                    group.kill();
+                }
                 buf
             };
             let read_err = async {
@@ -167,6 +172,8 @@ impl Sandbox {
                     let mut lines = BufReader::new(err).lines();
                     while let Ok(Some(line)) = lines.next_line().await {
                         if !log.line(line) {
+                            // Stop it now: a writer blocked on a full pipe never exits.
+                            group.kill();
                             return false;
                         }
                     }
@@ -178,22 +185,13 @@ impl Sandbox {
             (out, within, status)
         };
         let outcome = tokio::time::timeout_at(self.deadline.into(), work).await;
-        let kill = || {
-            if let Some(pid) = pid {
-                // The whole process group: cargo's rustc children too.
-                // SAFETY: killpg only sends a signal; a stale group id fails harmlessly.
-                unsafe { libc::killpg(pid as i32, libc::SIGKILL) };
-            }
-        };
         let Ok((out, within, status)) = outcome else {
-            kill();
             return Err(format!(
                 "the build ran past its time limit of {} s and was stopped",
                 self.config.build_timeout_ms / 1000
             ));
         };
         if !within || out.len() > limit || self.log.over_limit() {
-            kill();
             return Err(format!(
                 "the build wrote more than its output limit of {limit} bytes and was stopped"
             ));
@@ -322,4 +320,23 @@ fn find_tool(name: &str, extra: &[PathBuf]) -> Result<PathBuf, String> {
         .map(|dir| dir.join(name))
         .find(|p| p.is_file())
         .ok_or_else(|| format!("{name} is not installed (not found in PATH)"))
+}
+
+/// The process group of one tool run, killed when the run ends.
+struct ProcessGroup(Option<u32>);
+
+impl ProcessGroup {
+    fn kill(&self) {
+        if let Some(pid) = self.0 {
+            // SAFETY: killpg only sends a signal; the group exists while any of its members
+            // does, and a group that is gone fails harmlessly.
+            unsafe { libc::killpg(pid as i32, libc::SIGKILL) };
+        }
+    }
+}
+
+impl Drop for ProcessGroup {
+    fn drop(&mut self) {
+        self.kill();
+    }
 }

@@ -4,10 +4,12 @@
 //! and every setting that affects code), so a changed engine never loads stale code.
 
 use super::content_hash;
+use super::functions::FunctionCache;
 use super::validate::DeployError;
 use anyhow::Context as _;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
@@ -15,11 +17,17 @@ use wasmtime::component::Component;
 pub struct CompiledCache {
     dir: PathBuf,
     engine_key: String,
+    /// The engine's per-function cache, saved after each compilation.
+    functions: Option<Arc<FunctionCache>>,
 }
 
 impl CompiledCache {
     /// Opens (creating) the cache directory.
-    pub fn open(dir: &Path, engine: &Engine) -> anyhow::Result<Self> {
+    pub fn open(
+        dir: &Path,
+        engine: &Engine,
+        functions: Option<Arc<FunctionCache>>,
+    ) -> anyhow::Result<Self> {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("creating the compiled-code cache {}", dir.display()))?;
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
@@ -27,6 +35,7 @@ impl CompiledCache {
         Ok(Self {
             dir: dir.to_owned(),
             engine_key: format!("{:016x}", hasher.finish()),
+            functions,
         })
     }
 
@@ -45,8 +54,11 @@ impl CompiledCache {
                 }
             }
         }
-        let component =
-            Component::new(engine, wasm).map_err(|e| DeployError::Invalid(format!("{e:#}")))?;
+        let component = Component::new(engine, wasm);
+        if let Some(functions) = &self.functions {
+            functions.flush();
+        }
+        let component = component.map_err(|e| DeployError::Invalid(format!("{e:#}")))?;
         if let Err(e) = self.store(&path, &component) {
             tracing::warn!(path = %path.display(), error = %e, "could not cache compiled code");
         }

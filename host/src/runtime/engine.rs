@@ -1,5 +1,6 @@
 //! The wasmtime engine: pooling allocation with copy-on-write memory, epoch interruption.
 
+use super::functions::FunctionCache;
 use crate::config::Limits;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,14 +23,17 @@ pub enum Allocator {
     OnDemand,
 }
 
-fn base_config() -> Config {
+fn base_config(functions: Option<&Arc<FunctionCache>>) -> anyhow::Result<Config> {
     let mut config = Config::new();
+    if let Some(functions) = functions {
+        config.enable_incremental_compilation(functions.clone())?;
+    }
     config.wasm_component_model(true);
     config.epoch_interruption(true);
     config.memory_init_cow(true);
     config.max_wasm_stack(MAX_WASM_STACK);
     config.async_stack_size(MAX_WASM_STACK + (1 << 20));
-    config
+    Ok(config)
 }
 
 fn pooling(limits: &Limits) -> PoolingAllocationConfig {
@@ -65,14 +69,18 @@ fn pooling(limits: &Limits) -> PoolingAllocationConfig {
 
 /// Builds the engine, preferring the pooling allocator and falling back to on-demand
 /// allocation where its virtual memory cannot be reserved (for example under `ulimit -v`).
-pub fn build(limits: &Limits) -> anyhow::Result<(Engine, Allocator)> {
-    let mut config = base_config();
+/// With `functions`, compiled functions are looked up in and added to that cache.
+pub fn build(
+    limits: &Limits,
+    functions: Option<&Arc<FunctionCache>>,
+) -> anyhow::Result<(Engine, Allocator)> {
+    let mut config = base_config(functions)?;
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling(limits)));
     match Engine::new(&config) {
         Ok(engine) => Ok((engine, Allocator::Pooling)),
         Err(e) => {
             tracing::warn!(error = %e, "pooling allocator unavailable; allocating instances on demand");
-            let mut config = base_config();
+            let mut config = base_config(functions)?;
             config.allocation_strategy(InstanceAllocationStrategy::OnDemand);
             // Where the pool could not reserve its address space, 4 GiB per memory would not fit
             // either: reserve only what a memory may grow to (bounds checks become explicit).

@@ -3,6 +3,7 @@
 
 mod cache;
 mod engine;
+mod functions;
 mod invoke;
 mod limits;
 mod program;
@@ -35,9 +36,17 @@ pub struct Runtime {
 impl Runtime {
     /// Builds the engine and the linker; compiled code is cached under `cache_dir`.
     pub fn new(limits: &Limits, cache_dir: &Path) -> anyhow::Result<Self> {
-        let (engine, allocator) = engine::build(limits)?;
+        // Without the per-function cache compilation is slower, never wrong.
+        let functions = match functions::FunctionCache::open(&cache_dir.join("functions.redb")) {
+            Ok(functions) => Some(std::sync::Arc::new(functions)),
+            Err(e) => {
+                tracing::warn!(error = %format!("{e:#}"), "compiling without the per-function cache");
+                None
+            }
+        };
+        let (engine, allocator) = engine::build(limits, functions.as_ref())?;
         let linker = state::linker(&engine).context("linking the node's interfaces")?;
-        let cache = cache::CompiledCache::open(cache_dir, &engine)?;
+        let cache = cache::CompiledCache::open(cache_dir, &engine, functions)?;
         let ticker = engine::EpochTicker::start(&engine);
         Ok(Self {
             engine,

@@ -28,6 +28,9 @@ include!(concat!(env!("OUT_DIR"), "/builders.rs"));
 /// How long `info` and `detect` may run: they only look at a listing and a few files.
 const DETECT_TIME: Duration = Duration::from_secs(10);
 
+/// Slack between nested deadlines, so the innermost limit reports first.
+const GRACE: Duration = Duration::from_millis(500);
+
 /// Files a builder may read while detecting.
 pub const MAX_DETECT_READS: usize = 32;
 
@@ -115,7 +118,9 @@ impl Builder {
             builder: self.name.clone(),
             message,
         };
-        tokio::time::timeout_at(deadline.into(), call)
+        // A little past the deadline: the epoch stops a builder looping in wasm at the
+        // deadline itself; this timer only catches a call stuck outside wasm.
+        tokio::time::timeout_at((deadline + GRACE).into(), call)
             .await
             .map_err(|_| trapped(format!("{what} ran past its time limit and was stopped")))?
             .map_err(|e| trapped(describe_trap(&e, what)))
@@ -145,7 +150,9 @@ impl Builder {
         sandbox: Arc<Sandbox>,
         plan: &Plan,
     ) -> Result<Result<String, String>, BuilderError> {
-        let deadline = sandbox.deadline;
+        // The tools the builder runs stop at the build's deadline with their own error; the
+        // builder gets a moment past it to hand that error back.
+        let deadline = sandbox.deadline + GRACE;
         let mut store = self.store(Some(sandbox), Phase::Build, deadline);
         self.within(deadline, "build", async {
             let world = self.pre.instantiate_async(&mut store).await?;
