@@ -23,7 +23,7 @@ build_components() {
   step "building components for wasm32-wasip2"
   cargo build --release --target wasm32-wasip2 \
     -p hello -p counter -p chat -p frontend -p http-hello \
-    -p hostile -p cli-app -p unlinkable -p bench-caller -p builder-hostile
+    -p hostile -p cli-app -p unlinkable -p bench-caller -p builder-hostile -p kv-counter
 }
 
 target_dir() {
@@ -41,7 +41,8 @@ stale() {
 }
 
 # The tools the node's Python and JavaScript builders run: componentize-py in a venv, and
-# componentize-js in an npm project, both under ~/.cache/micro where the node looks for them.
+# componentize-js with esbuild in an npm project (sdk/js/package.json and its lock), both under
+# ~/.cache/micro where the node looks for them.
 install_build_tools() {
   local venv="$HOME/.cache/micro/venv"
   if [ ! -x "$venv/bin/componentize-py" ] || [ "$("$venv/bin/componentize-py" --version 2>/dev/null)" != "componentize-py 0.25.1" ]; then
@@ -50,10 +51,12 @@ install_build_tools() {
     "$venv/bin/pip" install --quiet componentize-py==0.25.1
   fi
   local js="$HOME/.cache/micro/js"
-  if [ ! -d "$js/node_modules/@bytecodealliance/componentize-js" ]; then
-    step "installing componentize-js (npm, pinned in package-lock.json)"
+  if ! cmp -s sdk/js/package-lock.json "$js/package-lock.json" || [ ! -d "$js/node_modules/esbuild" ]; then
+    # `npm install` follows package-lock.json like `npm ci`, but tolerates the other platforms'
+    # optional binaries that a registry mirror may not serve (`npm ci` refuses the lock then).
+    step "installing componentize-js and esbuild (npm, pinned in sdk/js/package-lock.json)"
     mkdir -p "$js"
-    cp tests/components/js-hello/package.json tests/components/js-hello/package-lock.json "$js/"
+    cp sdk/js/package.json sdk/js/package-lock.json "$js/"
     (cd "$js" && npm install --no-audit --no-fund)
   fi
 }
@@ -63,12 +66,8 @@ install_build_tools() {
 build_foreign_components() {
   local out; out="$(target_dir)/wasm32-wasip2/release"
   mkdir -p "$out"
+  install_build_tools
   local venv="$HOME/.cache/micro/venv"
-  if [ ! -x "$venv/bin/componentize-py" ] || [ "$("$venv/bin/componentize-py" --version 2>/dev/null)" != "componentize-py 0.25.1" ]; then
-    step "installing componentize-py 0.25.1"
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet componentize-py==0.25.1
-  fi
   if stale "$out/py_hello.wasm" tests/components/py-hello/app.py wit/*.wit; then
     step "building tests/components/py-hello with componentize-py"
     (cd tests/components/py-hello && "$venv/bin/componentize-py" -d ../../../wit -w service componentize app -o "$out/py_hello.wasm")

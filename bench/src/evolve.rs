@@ -13,7 +13,7 @@ use std::time::Instant;
 
 const COMMITS: usize = 3;
 
-fn repo_root() -> PathBuf {
+pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .map(Path::to_path_buf)
@@ -81,13 +81,14 @@ fn python_tree(dir: &Path, greeting: &str) -> Result<()> {
 
 /// When each step's event arrived, in seconds since the request.
 #[derive(Default)]
-struct Timeline {
+pub struct Timeline {
     steps: Vec<(String, f64)>,
-    done: f64,
+    pub done: f64,
 }
 
 impl Timeline {
-    fn at(&self, step: &str) -> f64 {
+    /// When `step` began (when the build ended, for a step it skipped).
+    pub fn at(&self, step: &str) -> f64 {
         self.steps
             .iter()
             .find(|(s, _)| s == step)
@@ -96,7 +97,7 @@ impl Timeline {
 }
 
 /// Asks the node to build and run `source`; follows its event stream to the end.
-fn run(url: &str, source: &str) -> Result<Timeline> {
+pub fn run(url: &str, source: &str) -> Result<Timeline> {
     let started = Instant::now();
     let body = serde_json::json!({ "source": source }).to_string();
     let mut response = agent()

@@ -6,9 +6,10 @@
 //! 3. local publish-to-delivery throughput, with and without retention;
 //! 4. the peer network (`network`): cross-node calls against NATS request-reply, registry
 //!    convergence on 50 nodes, cross-node publish-to-delivery against NATS core;
-//! 5. evolution from source (`evolve`): commit to serving for Rust and Python.
+//! 5. evolution from source (`evolve`): commit to serving for Rust and Python;
+//! 6. services in each language (`languages`): size, deploy, first call, steady calls.
 //!
-//! `BENCH_ONLY=network` or `BENCH_ONLY=evolve` runs only that part.
+//! `BENCH_ONLY=network`, `evolve` or `languages` runs only that part.
 //! Run through `scripts/bench`, which installs wrk and wasmtime-cli and builds everything.
 
 use std::io::{BufRead, BufReader};
@@ -18,6 +19,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 mod evolve;
+mod languages;
 mod network;
 
 type Result<T> = std::result::Result<T, String>;
@@ -400,6 +402,7 @@ fn run() -> Result<()> {
     match std::env::var("BENCH_ONLY").as_deref() {
         Ok("network") => return network::run(&args),
         Ok("evolve") => return evolve::run_all(&args),
+        Ok("languages") => return languages::run(&args),
         _ => {}
     }
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
@@ -487,5 +490,6 @@ fn run() -> Result<()> {
         );
     }
     network::run(&args)?;
-    evolve::run_all(&args)
+    evolve::run_all(&args)?;
+    languages::run(&args)
 }

@@ -80,7 +80,8 @@ pub struct EvolveConfig {
     pub cargo: String,
     pub componentize_py: String,
     pub node: String,
-    /// The npm project with componentize-js; empty for `~/.cache/micro/js`.
+    /// The npm project with componentize-js and esbuild (`sdk/js/package.json` installed);
+    /// empty for `~/.cache/micro/js`.
     pub componentize_js: PathBuf,
     /// How long a superseded version keeps serving, in milliseconds.
     pub superseded_lifetime_ms: u64,

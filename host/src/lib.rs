@@ -14,6 +14,8 @@ pub mod deploy;
 pub mod evolve;
 pub mod gateway;
 pub mod identity;
+pub mod keyvalue;
+pub mod kit;
 pub mod logging;
 pub mod net;
 pub mod node;

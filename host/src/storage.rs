@@ -228,7 +228,7 @@ impl wit::Host for HostState {
 
 /// Runs a write that waits for the disk (fsync) without holding up the executor: the worker's
 /// other tasks move to another thread meanwhile. Outside a multi-threaded runtime it just runs.
-fn durable_write<T>(write: impl FnOnce() -> T) -> T {
+pub(crate) fn durable_write<T>(write: impl FnOnce() -> T) -> T {
     match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
         Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(write),
         _ => write(),

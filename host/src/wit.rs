@@ -9,15 +9,3 @@ wasmtime::component::bindgen!({
     imports: { default: async },
     exports: { default: async },
 });
-
-/// The WIT package's files, embedded: builders hand them to componentizers, and a node needs
-/// nothing beside its binary.
-pub const WIT_FILES: [(&str, &str); 7] = [
-    ("types.wit", include_str!("../../wit/types.wit")),
-    ("service.wit", include_str!("../../wit/service.wit")),
-    ("registry.wit", include_str!("../../wit/registry.wit")),
-    ("transport.wit", include_str!("../../wit/transport.wit")),
-    ("broker.wit", include_str!("../../wit/broker.wit")),
-    ("storage.wit", include_str!("../../wit/storage.wit")),
-    ("builder.wit", include_str!("../../wit/builder.wit")),
-];

@@ -31,3 +31,30 @@ fn a_componentize_js_service_runs() {
         "it imports outgoing HTTP: {wit}"
     );
 }
+
+#[test]
+fn a_wasi_keyvalue_component_uses_the_service_storage() {
+    let node = TestNode::new("");
+    node.deploy("kv", "kv-counter");
+    for n in 1..=3 {
+        let (status, body) = node.post_json("/kv/hit", "");
+        assert_eq!((status, body["hits"].as_u64()), (200, Some(n)), "{body}");
+    }
+    // The default bucket is the service's own storage namespace.
+    let (_, body) = node.post_json("/kv/storage", "");
+    assert_eq!(body["hits"], "3", "{body}");
+    // Named buckets, batches and listings with cursors (more keys than one page).
+    for i in 0..150 {
+        let (status, body) = node.post("/kv/put", format!("item{i:03}=v{i}"));
+        assert_eq!(status, 200, "{body}");
+    }
+    let (status, body) = node.post_json("/kv/items", "");
+    assert_eq!(status, 200, "{body}");
+    let items = body.as_object().expect("an object of items");
+    assert_eq!(items.len(), 150, "{body}");
+    assert_eq!(items["item149"], "v149");
+    // State survives a restart: it is the node's durable storage.
+    let node = node.restart();
+    let (_, body) = node.post_json("/kv/hit", "");
+    assert_eq!(body["hits"], 4, "{body}");
+}

@@ -171,13 +171,11 @@ impl TestNode {
         } else {
             format!("{config}\n{LOOPBACK_NETWORK}")
         };
-        // Builds share one warm cargo cache across test nodes (cargo locks it), and find
-        // componentize-js where the test script installed it.
+        // Builds share one warm cargo cache across test nodes (cargo locks it).
         if !config.contains("build_cache_dir") {
             let shared = format!(
-                "\n[evolve]\nbuild_cache_dir = {:?}\ncomponentize_js = {:?}\n",
+                "\n[evolve]\nbuild_cache_dir = {:?}\n",
                 target_dir().join("micro-test-builds"),
-                repo_root().join("tests/components/js-hello"),
             );
             // A test's own [evolve] settings join the shared ones.
             full = format!("\n{full}");
@@ -509,4 +507,75 @@ pub fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// The directory of an example: `examples/<language>/<name>` (`examples/<name>` for Rust).
+pub fn example(language: &str, name: &str) -> String {
+    let dir = repo_root().join("examples");
+    let dir = if language == "rust" {
+        dir
+    } else {
+        dir.join(language)
+    };
+    dir.join(name).display().to_string()
+}
+
+/// What a chat example (any language) kept of `room`.
+pub fn chat_history(node: &TestNode, service: &str, room: &str) -> Vec<String> {
+    let (status, body) = node.post_json(
+        &format!("/{service}/history"),
+        &format!(r#"{{"room":"{room}"}}"#),
+    );
+    assert_eq!(status, 200, "{body}");
+    body.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Posts `text` to chat `from` and waits until chat `to` (another language's) has kept it.
+pub fn chat_reaches(node: &TestNode, from: &str, to: &str, text: &str) {
+    let (status, body) = node.post_json(
+        &format!("/{from}/post"),
+        &format!(r#"{{"room":"r","text":"{text}"}}"#),
+    );
+    assert_eq!(status, 200, "{body}");
+    eventually(&format!("{to} to receive what {from} posted"), || {
+        chat_history(node, to, "r")
+            .contains(&text.to_string())
+            .then_some(())
+    });
+}
+
+/// Checks the answers of service `faulty`, written in an SDK with methods `boom` (raises an
+/// exception whose message is `boom_message`), `odd` (answers something JSON cannot hold),
+/// `missing` (raises not-found "no such thing") and `ok`: each fault is an answer, and the
+/// next call works.
+pub fn faults_are_answers(node: &TestNode, boom_message: &str) {
+    let ok = || assert_eq!(node.post_json("/faulty/ok", "{}").0, 200);
+    let (status, body) = node.post_json("/faulty/boom", "{}");
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (500, Some("failed")),
+        "{body}"
+    );
+    assert_eq!(body["message"], boom_message, "{body}");
+    ok();
+    let (status, body) = node.post_json("/faulty/odd", "{}");
+    assert_eq!(status, 500, "{body}");
+    let message = body["message"].as_str().unwrap_or("");
+    assert!(
+        message.contains("the answer of odd cannot be sent as JSON"),
+        "{body}"
+    );
+    let (status, body) = node.post_json("/faulty/missing", "{}");
+    assert_eq!(
+        (status, body["message"].as_str()),
+        (404, Some("no such thing")),
+        "{body}"
+    );
+    ok();
 }

@@ -1,5 +1,7 @@
 //! Builds JavaScript services with the Bytecode Alliance's componentizer: the module named by
-//! package.json's "main" (or index.js, service.js) implements the `service` world.
+//! package.json's "main" (or index.js, service.js) implements the `service` world, directly or
+//! through the node's JavaScript SDK (`import { service } from 'micro'`); its imports are
+//! bundled first.
 
 use micro_builder_kit::{
     Detection, Guest, Info, Plan, Tool, out_path, read_text, run_ok, toolchain, world_for,
@@ -7,15 +9,15 @@ use micro_builder_kit::{
 
 struct JavaScript;
 
-/// package.json's "main", read without a JSON parser (a builder stays small).
+/// A top-level string field of package.json.
+fn field_of(package: &str, key: &str) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_str(package).ok()?;
+    Some(value.get(key)?.as_str()?.to_string())
+}
+
+/// package.json's "main", as a path in the tree.
 fn main_of(package: &str) -> Option<String> {
-    let rest = &package[package.find("\"main\"")? + 6..];
-    let rest = rest
-        .trim_start()
-        .strip_prefix(':')?
-        .trim_start()
-        .strip_prefix('"')?;
-    Some(rest.split('"').next()?.trim_start_matches("./").to_string())
+    field_of(package, "main").map(|m| m.trim_start_matches("./").to_string())
 }
 
 impl Guest for JavaScript {
@@ -29,11 +31,11 @@ impl Guest for JavaScript {
 
     fn detect(files: Vec<String>) -> Detection {
         let has = |name: &str| files.iter().any(|f| f == name);
-        let from_package = has("package.json")
+        let package = has("package.json")
             .then(|| read_text("package.json").ok())
-            .flatten()
-            .and_then(|p| main_of(&p))
-            .filter(|m| has(m));
+            .flatten();
+        let from_package = package.as_deref().and_then(main_of).filter(|m| has(m));
+        let name = package.as_deref().and_then(|p| field_of(p, "name"));
         let entry = from_package.or_else(|| {
             ["index.js", "service.js"]
                 .into_iter()
@@ -44,7 +46,7 @@ impl Guest for JavaScript {
             Some(entry) => Detection::Recognised(Plan {
                 language: "javascript".into(),
                 entry,
-                name: None,
+                name,
                 priority: 40,
             }),
             None => Detection::NotRecognised(
@@ -80,5 +82,9 @@ mod tests {
             Some("src/app.js")
         );
         assert_eq!(super::main_of(r#"{"name":"x"}"#), None);
+        assert_eq!(
+            super::field_of(r#"{"author":{"name":"a"},"name":"svc"}"#, "name").as_deref(),
+            Some("svc")
+        );
     }
 }

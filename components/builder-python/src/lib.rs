@@ -1,5 +1,6 @@
 //! Builds Python services with componentize-py: an `app.py` module at the root that implements
-//! the `service` world (or `event-service`, when it subscribes).
+//! the `service` world (or `event-service`, when it subscribes), with the node's Python SDK
+//! (`import micro`) on the search path.
 
 use micro_builder_kit::{
     Detection, Guest, Info, Plan, Tool, out_path, read_text, run_ok, toml_string, toolchain,
@@ -43,6 +44,7 @@ impl Guest for Python {
         let module = plan.entry.trim_end_matches(".py").to_string();
         let output = out_path("service.wasm");
         toolchain::log(&format!("componentize-py: module {module}, world {world}"));
+        // The tree first, then the SDK: a tree may bring its own `micro` package.
         let args = vec![
             "-d".into(),
             toolchain::wit_dir(),
@@ -50,6 +52,10 @@ impl Guest for Python {
             world.into(),
             "componentize".into(),
             module,
+            "-p".into(),
+            ".".into(),
+            "-p".into(),
+            format!("{}/python", toolchain::sdk_dir()),
             "-o".into(),
             output.clone(),
         ];

@@ -64,6 +64,7 @@ pub fn run(client: &Client, command: Command) -> Result<(), CliError> {
         }
         Command::Server { .. }
         | Command::Identity { .. }
+        | Command::New { .. }
         | Command::Network { .. }
         | Command::System { .. } => {
             unreachable!("handled by cli::main")

@@ -5,6 +5,7 @@ mod client;
 mod commands;
 mod evolve;
 mod network;
+mod new;
 mod server;
 
 use clap::{Parser, Subcommand};
@@ -142,6 +143,17 @@ enum Command {
     },
     /// Stop a service (its stored data is kept).
     Stop { service: String },
+    /// Make a new service project that builds and runs as it is: `micro run <name>` next.
+    New {
+        /// The service's name (lowercase letters, digits and '-').
+        name: String,
+        /// The language: rust, python or js.
+        #[arg(long, default_value = "rust")]
+        lang: String,
+        /// Where to make it [default: ./<name>].
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
 }
 
 /// `micro system …`
@@ -236,6 +248,7 @@ pub fn main() -> ExitCode {
             server::run(data_dir, listen, config, peers)
         }
         Command::Identity { data_dir, json } => network::identity(data_dir, json),
+        Command::New { name, lang, dir } => new::run(&name, &lang, dir),
         Command::Network { command } => network::run(&client::Client::new(&cli.node), command),
         Command::System { command } => evolve::system(&client::Client::new(&cli.node), command),
         command => commands::run(&client::Client::new(&cli.node), command),

@@ -16,7 +16,6 @@ use crate::node::Node;
 use crate::registry::{VersionInfo, VersionState, now_ms};
 use crate::system::builders::Builder;
 use crate::system::builders::bindings::exports::micro::network::builder::{Detection, Plan};
-use anyhow::Context as _;
 use log::{BuildLog, Event};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use sandbox::Sandbox;
@@ -88,8 +87,8 @@ fn version_of(outcome: &Result<VersionInfo, BuildFailure>) -> Option<&VersionInf
 /// The node's builds from source: sources, watchers, caches.
 pub struct Evolve {
     db: Arc<Database>,
-    /// The embedded WIT package, written out for componentizers.
-    pub wit_dir: PathBuf,
+    /// The embedded WIT package and SDKs, written out for componentizers.
+    pub kit: Arc<crate::kit::Kit>,
     /// Bare repositories.
     repos_dir: PathBuf,
     /// Per-build scratch directories.
@@ -110,16 +109,7 @@ impl Evolve {
         build_cache_dir: &Path,
     ) -> anyhow::Result<Self> {
         let cache = data_dir.join("cache");
-        let wit_dir = cache.join("wit");
-        std::fs::create_dir_all(&wit_dir)
-            .with_context(|| format!("creating {}", wit_dir.display()))?;
-        for (file, text) in crate::wit::WIT_FILES {
-            let path = wit_dir.join(file);
-            if std::fs::read_to_string(&path).ok().as_deref() != Some(text) {
-                std::fs::write(&path, text)
-                    .with_context(|| format!("writing {}", path.display()))?;
-            }
-        }
+        let kit = Arc::new(crate::kit::Kit::write(&cache.join("kit"))?);
         let build_cache_dir = if build_cache_dir.as_os_str().is_empty() {
             cache.join("builds")
         } else {
@@ -134,7 +124,7 @@ impl Evolve {
         Ok(Self {
             artifacts: artifacts::Artifacts::open(db.clone())?,
             db,
-            wit_dir,
+            kit,
             repos_dir: cache.join("sources"),
             scratch_dir,
             build_cache_dir,
@@ -419,7 +409,7 @@ pub async fn produce(
             tree_dir.clone(),
             scratch.to_owned(),
             evolve.cargo_target(&display),
-            evolve.wit_dir.clone(),
+            evolve.kit.clone(),
             &node.config.evolve,
             node.config.limits.max_component_bytes,
             log.clone(),

@@ -4,6 +4,7 @@
 
 use super::log::BuildLog;
 use crate::config::EvolveConfig;
+use crate::kit::Kit;
 use std::path::{Component, Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
@@ -39,8 +40,8 @@ pub struct Sandbox {
     pub scratch: PathBuf,
     /// Where cargo keeps its target directory for this source (warm across builds).
     pub cargo_target: PathBuf,
-    /// The node's WIT package, for componentizers.
-    pub wit_dir: PathBuf,
+    /// The node's WIT package and SDKs, for componentizers.
+    pub kit: Arc<Kit>,
     pub deadline: Instant,
     pub log: Arc<BuildLog>,
     config: EvolveConfig,
@@ -55,7 +56,7 @@ impl Sandbox {
         tree: PathBuf,
         scratch: PathBuf,
         cargo_target: PathBuf,
-        wit_dir: PathBuf,
+        kit: Arc<Kit>,
         config: &EvolveConfig,
         max_component_bytes: usize,
         log: Arc<BuildLog>,
@@ -68,7 +69,7 @@ impl Sandbox {
             deadline: Instant::now() + std::time::Duration::from_millis(config.build_timeout_ms),
             scratch,
             cargo_target,
-            wit_dir,
+            kit,
             log,
             config: config.clone(),
             max_source_bytes: max_component_bytes * 4,
@@ -244,13 +245,14 @@ impl Sandbox {
                 } else {
                     self.config.componentize_js.clone()
                 };
-                let module = project
-                    .join("node_modules/@bytecodealliance/componentize-js/src/componentize.js");
-                if !module.exists() {
-                    return Err(format!(
-                        "componentize-js is not installed ({} is missing; ./scripts/serve installs it)",
-                        module.display()
-                    ));
+                for package in ["@bytecodealliance/componentize-js", "esbuild"] {
+                    let dir = project.join("node_modules").join(package);
+                    if !dir.exists() {
+                        return Err(format!(
+                            "{package} is not installed ({} is missing; ./scripts/serve installs it)",
+                            dir.display()
+                        ));
+                    }
                 }
                 let script = self.scratch.join("componentize.mjs");
                 std::fs::write(&script, COMPONENTIZE_JS)
@@ -258,7 +260,13 @@ impl Sandbox {
                 Ok((
                     node,
                     vec![script.display().to_string()],
-                    vec![("MICRO_COMPONENTIZE_JS".into(), module.display().to_string())],
+                    vec![
+                        ("MICRO_JS_TOOLS".into(), project.display().to_string()),
+                        (
+                            "MICRO_SDK_JS".into(),
+                            self.kit.sdk_dir().join("js").display().to_string(),
+                        ),
+                    ],
                 ))
             }
         }

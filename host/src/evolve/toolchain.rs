@@ -116,7 +116,14 @@ impl wit::Host for BuilderState {
     async fn wit_dir(&mut self) -> String {
         self.sandbox
             .as_ref()
-            .map(|s| s.wit_dir.display().to_string())
+            .map(|s| s.kit.wit_dir().display().to_string())
+            .unwrap_or_default()
+    }
+
+    async fn sdk_dir(&mut self) -> String {
+        self.sandbox
+            .as_ref()
+            .map(|s| s.kit.sdk_dir().display().to_string())
             .unwrap_or_default()
     }
 

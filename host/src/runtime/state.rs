@@ -45,6 +45,11 @@ impl CallScope {
 }
 
 impl HostState {
+    /// The call's resources (open buckets, WASI streams).
+    pub(crate) fn table(&mut self) -> &mut ResourceTable {
+        &mut self.table
+    }
+
     /// A store for one call, with its memory limit and deadline armed.
     pub fn store(node: &Arc<Node>, scope: CallScope) -> Store<HostState> {
         let engine = node.runtime.engine();
@@ -146,5 +151,6 @@ pub fn linker(engine: &Engine) -> anyhow::Result<Linker<HostState>> {
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
     crate::wit::EventService::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
+    crate::keyvalue::Imports::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
     Ok(linker)
 }

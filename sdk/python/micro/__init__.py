@@ -1,0 +1,236 @@
+"""micro: write services for the micro network in Python.
+
+A service is a module (``app.py``) with functions marked ``@micro.method`` (calls, JSON in and
+out) and ``@micro.subscribe(topic)`` (messages), ending with::
+
+    from micro import Handler, Subscriber
+
+which hands them to the node. The node builds the module with componentize-py against the
+``micro:network`` WIT package; this package is a thin layer over the bindings it generates
+(``wit_world``), so everything the WIT offers is also reachable directly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional
+
+from componentize_py_types import Err
+from wit_world.exports import handler as _handler
+from wit_world.imports import broker as _broker
+from wit_world.imports import types as _types
+
+from . import log, storage
+from .errors import (
+    BadRequest,
+    CallError,
+    Denied,
+    Failed,
+    NotFound,
+    PaymentRequired,
+    Timeout,
+    Unavailable,
+)
+from .calls import call, call_raw
+from .events import Message, publish, publish_raw
+
+__all__ = [
+    "BadRequest",
+    "CallError",
+    "Context",
+    "Denied",
+    "Failed",
+    "Handler",
+    "Message",
+    "NotFound",
+    "PaymentRequired",
+    "Subscriber",
+    "Timeout",
+    "Unavailable",
+    "call",
+    "call_raw",
+    "log",
+    "method",
+    "publish",
+    "publish_raw",
+    "storage",
+    "subscribe",
+]
+
+
+@dataclass
+class Context:
+    """Who called and how: passed to every method that takes two arguments."""
+
+    method: str
+    payload: bytes
+    content_type: str
+    caller_service: Optional[str]
+    caller_node: str
+    depth: int
+    metadata: Dict[str, str] = field(default_factory=dict)
+
+
+_methods: Dict[str, Callable[..., Any]] = {}
+_subscriptions: List[tuple] = []
+
+
+def method(fn: Optional[Callable] = None, *, name: Optional[str] = None):
+    """Marks a function as a method of the service, callable as ``/<service>/<name>``.
+
+    The function takes the request body, or a :class:`Context` and the body. The body is the
+    request's JSON, turned into the type the parameter is annotated with when that is a
+    dataclass; the answer (a dict, list, str, number, dataclass or ``None``) is sent as JSON,
+    ``bytes`` as they are.
+    """
+
+    def register(fn: Callable) -> Callable:
+        key = name or fn.__name__.replace("_", "-")
+        if key in _methods:
+            raise ValueError(f"method {key!r} is defined twice")
+        _methods[key] = fn
+        return fn
+
+    return register(fn) if fn is not None else register
+
+
+def subscribe(topic: str, *, queue_group: Optional[str] = None, history: bool = False):
+    """Marks a function as the receiver of the messages of ``topic``.
+
+    Members of one ``queue_group`` share the messages; ``history`` replays the topic's retained
+    messages when the service starts. The function takes a :class:`Message`; what it raises is
+    logged by the node and the message is not redelivered.
+    """
+
+    def register(fn: Callable[[Message], Any]) -> Callable[[Message], Any]:
+        _subscriptions.append((topic, queue_group, history, fn))
+        return fn
+
+    return register
+
+
+def _wants_context(fn: Callable) -> bool:
+    import inspect
+
+    try:
+        params = [
+            p
+            for p in inspect.signature(fn).parameters.values()
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ]
+    except (TypeError, ValueError):
+        return False
+    return len(params) >= 2
+
+
+def _body_annotation(fn: Callable) -> Any:
+    """The annotation of the function's body parameter (its last), or None."""
+    import inspect
+
+    try:
+        params = list(inspect.signature(fn).parameters)
+        hints = typing.get_type_hints(fn)
+    except Exception:
+        return None
+    return hints.get(params[-1]) if params else None
+
+
+def _decode(request: _types.Request, fn: Callable) -> Any:
+    wanted = _body_annotation(fn)
+    if wanted in (bytes, bytearray):
+        return request.payload
+    # JSON whatever the content type says: `curl -d` sends form-encoded headers with JSON bodies.
+    if not request.payload:
+        body: Any = None
+    else:
+        try:
+            body = json.loads(request.payload)
+        except ValueError as e:
+            raise BadRequest(f"the body is not JSON: {e}") from None
+    if wanted is not None and dataclasses.is_dataclass(wanted):
+        if body is None:
+            body = {}
+        if not isinstance(body, dict):
+            raise BadRequest(f"{wanted.__name__} expects a JSON object")
+        names = {f.name for f in dataclasses.fields(wanted)}
+        unknown = sorted(set(body) - names)
+        if unknown:
+            raise BadRequest(f"{wanted.__name__} has no field {', '.join(unknown)}")
+        try:
+            body = wanted(**body)
+        except TypeError as e:
+            raise BadRequest(f"{wanted.__name__}: {e}") from None
+    return body
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def _encode(name: str, value: Any) -> _types.Response:
+    if isinstance(value, (bytes, bytearray)):
+        return _types.Response(bytes(value), "application/octet-stream", [])
+    try:
+        text = json.dumps(_plain(value) if dataclasses.is_dataclass(value) else value, default=_plain)
+    except (TypeError, ValueError) as e:
+        raise Failed(f"the answer of {name} cannot be sent as JSON: {e}") from None
+    return _types.Response(text.encode(), "application/json", [])
+
+
+class Handler:
+    """The service's ``handler`` export: dispatches calls to the ``@method`` functions."""
+
+    def describe(self) -> _handler.Description:
+        return _handler.Description(
+            methods=list(_methods),
+            subscriptions=[
+                _handler.Subscription(topic=t, queue_group=g, history=h)
+                for (t, g, h, _) in _subscriptions
+            ],
+        )
+
+    def handle(self, caller: _types.Caller, request: _types.Request) -> _types.Response:
+        fn = _methods.get(request.method)
+        if fn is None:
+            known = ", ".join(sorted(_methods)) or "none"
+            raise Err(_types.CallError_NotFound(f"no method {request.method!r} (methods: {known})"))
+        try:
+            body = _decode(request, fn)
+            if _wants_context(fn):
+                ctx = Context(
+                    method=request.method,
+                    payload=request.payload,
+                    content_type=request.content_type,
+                    caller_service=caller.service,
+                    caller_node=caller.node,
+                    depth=caller.depth,
+                    metadata=dict(request.metadata),
+                )
+                answer = fn(ctx, body)
+            else:
+                answer = fn(body)
+            return _encode(request.method, answer)
+        except CallError as e:
+            raise Err(e.to_wit()) from None
+        except Exception as e:  # a bug in the service: the caller learns what it was
+            raise Err(_types.CallError_Failed(f"{type(e).__name__}: {e}")) from None
+
+
+class Subscriber:
+    """The service's ``subscriber`` export: hands each message to its ``@subscribe`` functions."""
+
+    def on_message(self, message: _broker.Message) -> None:
+        wrapped = Message._from_wit(message)
+        receivers = [fn for (t, _, _, fn) in _subscriptions if t == message.topic]
+        if not receivers:
+            raise Err(f"no receiver for topic {message.topic!r}")
+        for fn in receivers:
+            try:
+                fn(wrapped)
+            except Exception as e:
+                raise Err(f"{fn.__name__}: {type(e).__name__}: {e}") from None

@@ -1,0 +1,73 @@
+//! The JavaScript SDK: the examples in `examples/js` are bundled and built by the node from
+//! their directories (esbuild and componentize-js, `import { service } from 'micro'`), called
+//! through HTTP and the CLI, and talk to services written in Python and Rust.
+
+use micro_tests::{GitRepo, TestNode, chat_reaches, example, faults_are_answers};
+
+#[test]
+fn javascript_examples_run_and_talk_to_python_and_rust() {
+    let node = TestNode::new("");
+    node.deploy("chat", "chat");
+
+    let out = node.cli_ok(&["run", &example("js", "hello")]);
+    assert!(out.contains("deployed js-hello"), "{out}");
+    let (status, body) = node.post_json("/js-hello/greet", r#"{"name":"Ada"}"#);
+    assert_eq!(
+        (status, body["message"].as_str()),
+        (200, Some("Hello from JavaScript, Ada!")),
+        "{body}"
+    );
+    let out = node.cli_ok(&["call", "js-hello", "greet", r#"{"name":"Bo"}"#]);
+    assert!(out.contains("Hello from JavaScript, Bo!"), "{out}");
+    let (status, body) = node.post("/js-hello/greet", "not json");
+    assert_eq!(status, 400, "{body}");
+
+    // counter: storage.
+    node.cli_ok(&["run", &example("js", "counter")]);
+    for expected in 1..=2 {
+        let (status, body) = node.post_json("/js-counter/incr", r#"{"name":"a"}"#);
+        assert_eq!(
+            (status, body["value"].as_i64()),
+            (200, Some(expected)),
+            "{body}"
+        );
+    }
+    let (_, body) = node.post_json("/js-counter/list", "{}");
+    assert_eq!(body, serde_json::json!([{"name": "a", "value": 2}]));
+
+    // caller: JavaScript calls Python.
+    node.cli_ok(&["run", &example("python", "hello")]);
+    node.cli_ok(&["run", &example("js", "caller")]);
+    let (status, body) = node.post_json("/js-caller/greet", r#"{"name":"Ada"}"#);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["relayed"], "Hello from Python, Ada!", "{body}");
+    let (status, body) = node.post_json("/js-caller/greet", r#"{"service":"nobody"}"#);
+    assert_eq!(status, 503, "{body}");
+
+    // chat: Rust → JavaScript, JavaScript → Rust.
+    node.cli_ok(&["run", &example("js", "chat")]);
+    chat_reaches(&node, "chat", "js-chat", "from rust");
+    chat_reaches(&node, "js-chat", "chat", "from js");
+}
+
+#[test]
+fn javascript_errors_are_answers_and_the_next_call_works() {
+    let node = TestNode::new("");
+    let repo = GitRepo::new();
+    repo.write(
+        "index.js",
+        r#"import { service, notFound } from 'micro';
+export const { handler, subscriber } = service({
+  methods: {
+    boom() { throw new TypeError('kaboom'); },
+    odd() { return { n: 1n << 70n, self: null, loop: (() => { const o = {}; o.o = o; return o; })() }; },
+    missing() { throw notFound('no such thing'); },
+    ok() { return { ok: true }; },
+  },
+});
+"#,
+    );
+    repo.commit("faults");
+    node.cli_ok(&["run", &repo.url(), "--name", "faulty"]);
+    faults_are_answers(&node, "TypeError: kaboom");
+}

@@ -1,0 +1,101 @@
+//! The Python SDK: the examples in `examples/python` are built by the node from their
+//! directories (componentize-py with `import micro`), called through HTTP and the CLI, and talk
+//! to services written in Rust — calls and events both ways.
+
+use micro_tests::{GitRepo, TestNode, chat_reaches, example, faults_are_answers};
+
+#[test]
+fn python_examples_run_and_talk_to_rust() {
+    let node = TestNode::new("");
+    node.deploy("hello", "hello");
+    node.deploy("chat", "chat");
+
+    // hello: typed input, JSON out, through HTTP and the CLI; bad input is a 400 and the next
+    // call works.
+    let out = node.cli_ok(&["run", &example("python", "hello")]);
+    assert!(out.contains("deployed py-hello"), "{out}");
+    let (status, body) = node.post_json("/py-hello/greet", r#"{"name":"Ada"}"#);
+    assert_eq!(
+        (status, body["message"].as_str()),
+        (200, Some("Hello from Python, Ada!")),
+        "{body}"
+    );
+    let (status, body) = node.post_json("/py-hello/greet", r#"{"nam":"Ada"}"#);
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("Greet has no field nam"),
+        "{body}"
+    );
+    let out = node.cli_ok(&["call", "py-hello", "greet", r#"{"name":"Bo"}"#]);
+    assert!(out.contains("Hello from Python, Bo!"), "{out}");
+
+    // counter: storage.
+    node.cli_ok(&["run", &example("python", "counter")]);
+    for expected in 1..=2 {
+        let (status, body) = node.post_json("/py-counter/incr", r#"{"name":"a"}"#);
+        assert_eq!(
+            (status, body["value"].as_i64()),
+            (200, Some(expected)),
+            "{body}"
+        );
+    }
+    let (_, body) = node.post_json("/py-counter/get", r#"{"name":"a"}"#);
+    assert_eq!(body["value"], 2, "{body}");
+    let (_, body) = node.post_json("/py-counter/list", "{}");
+    assert_eq!(body, serde_json::json!([{"name": "a", "value": 2}]));
+
+    // caller: Python calls Rust.
+    node.cli_ok(&["run", &example("python", "caller")]);
+    let (status, body) = node.post_json("/py-caller/greet", r#"{"name":"Ada"}"#);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["relayed"], "Hello, Ada!", "{body}");
+    let (status, body) = node.post_json("/py-caller/greet", r#"{"service":"nobody"}"#);
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("nobody is not running"),
+        "{body}"
+    );
+
+    // chat: a message posted to the Rust chat reaches the Python chat, and back.
+    node.cli_ok(&["run", &example("python", "chat")]);
+    chat_reaches(&node, "chat", "py-chat", "from rust");
+    chat_reaches(&node, "py-chat", "chat", "from python");
+}
+
+#[test]
+fn python_errors_are_answers_and_the_next_call_works() {
+    let node = TestNode::new("");
+    let repo = GitRepo::new();
+    repo.write(
+        "app.py",
+        r#"import micro
+
+@micro.method
+def boom(body):
+    raise ValueError("kaboom")
+
+@micro.method
+def odd(body):
+    return object()
+
+@micro.method
+def missing(body):
+    raise micro.NotFound("no such thing")
+
+@micro.method
+def ok(body):
+    return {"ok": True}
+
+from micro import Handler, Subscriber
+"#,
+    );
+    repo.commit("faults");
+    node.cli_ok(&["run", &repo.url(), "--name", "faulty"]);
+    faults_are_answers(&node, "ValueError: kaboom");
+}
