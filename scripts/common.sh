@@ -72,6 +72,10 @@ build_foreign_components() {
     step "building tests/components/py-hello with componentize-py"
     (cd tests/components/py-hello && "$venv/bin/componentize-py" -d ../../../wit -w service componentize app -o "$out/py_hello.wasm")
   fi
+  if stale "$out/py_http.wasm" tests/components/py-http/app.py tests/components/py-http/wit/*.wit; then
+    step "building tests/components/py-http (a stock wasi:http component) with componentize-py"
+    (cd tests/components/py-http && "$venv/bin/componentize-py" -d wit -w proxy componentize app -o "$out/py_http.wasm")
+  fi
   if [ ! -d tests/components/js-hello/node_modules/@bytecodealliance/componentize-js ]; then
     # `npm install` follows package-lock.json like `npm ci`, but tolerates the other platforms'
     # optional binaries that a registry mirror may not serve (`npm ci` refuses the lock then).

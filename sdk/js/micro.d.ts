@@ -1,5 +1,6 @@
-// Types of the micro JavaScript SDK (micro.js). The WIT interfaces underneath are typed in
-// types/ (generated from the WIT package with `jco types`).
+// Types of the micro JavaScript SDK (micro.js), written by hand after the WIT package: jco
+// 1.35.0's `types` and `guest-types` cannot read WIT files on the machines we build on (the
+// same fault as its `componentize`), so these are not generated yet.
 
 /** How a call failed. */
 export type CallErrorKind =

@@ -58,3 +58,15 @@ fn a_wasi_keyvalue_component_uses_the_service_storage() {
     let (_, body) = node.post_json("/kv/hit", "");
     assert_eq!(body["hits"], 4, "{body}");
 }
+
+#[test]
+fn a_stock_wasi_http_component_from_componentize_py_serves_unmodified() {
+    let node = TestNode::new("");
+    node.deploy("py-web", "py-http");
+    let (status, body) = node.get("/py-web/some/path?x=1");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body,
+        "Hello from a stock Python wasi:http component at /some/path?x=1\n"
+    );
+}
