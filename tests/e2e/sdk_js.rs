@@ -71,3 +71,19 @@ export const { handler, subscriber } = service({
     node.cli_ok(&["run", &repo.url(), "--name", "faulty"]);
     faults_are_answers(&node, "TypeError: kaboom");
 }
+
+#[test]
+fn rust_calls_python_and_javascript() {
+    // The Rust frontend calls `hello` and `counter` by name: here they are the Python hello
+    // and the JavaScript counter.
+    let node = TestNode::new("");
+    node.cli_ok(&["run", &example("python", "hello"), "--name", "hello"]);
+    node.cli_ok(&["run", &example("js", "counter"), "--name", "counter"]);
+    node.deploy("frontend", "frontend");
+    for visits in 1..=2 {
+        let (status, body) = node.post_json("/frontend/visit", r#"{"name":"Ada"}"#);
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["greeting"], "Hello from Python, Ada!", "{body}");
+        assert_eq!(body["visits"], visits, "{body}");
+    }
+}

@@ -42,7 +42,9 @@ fn python_examples_run_and_talk_to_rust() {
             "{body}"
         );
     }
-    let (_, body) = node.post_json("/py-counter/get", r#"{"name":"a"}"#);
+    let out = node.cli_ok(&["call", "py-counter", "get", r#"{"name":"a"}"#]);
+    let body: serde_json::Value =
+        serde_json::from_str(&out).expect("the CLI prints the JSON answer");
     assert_eq!(body["value"], 2, "{body}");
     let (_, body) = node.post_json("/py-counter/list", "{}");
     assert_eq!(body, serde_json::json!([{"name": "a", "value": 2}]));
