@@ -37,7 +37,7 @@ const PYTHON_SDK: [(&str, &str); 6] = embed!(
 );
 
 /// The JavaScript SDK (`import { service } from 'micro'`), bundled in by the builder.
-const JS_SDK: [(&str, &str); 2] = embed!("sdk/js/micro.js", "sdk/js/micro.d.ts");
+const JS_SDK: [(&str, &str); 1] = embed!("sdk/js/micro.js");
 
 /// The Rust SDK's sources (its manifest is made by [`write_rust_sdk`]).
 const RUST_SDK: [(&str, &str); 10] = embed!(

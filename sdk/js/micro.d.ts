@@ -1,6 +1,7 @@
-// Types of the micro JavaScript SDK (micro.js), written by hand after the WIT package: jco
-// 1.35.0's `types` and `guest-types` cannot read WIT files on the machines we build on (the
-// same fault as its `componentize`), so these are not generated yet.
+// Types of the micro JavaScript SDK (micro.js). The WIT interfaces underneath, importable as
+// `micro:network/<interface>@0.1.0`, are declared in types/ (generated from the WIT package by
+// gen-types.mjs).
+/// <reference path="./types/micro-network.d.ts" />
 
 /** How a call failed. */
 export type CallErrorKind =

@@ -2,7 +2,7 @@
 //! their directories (esbuild and componentize-js, `import { service } from 'micro'`), called
 //! through HTTP and the CLI, and talk to services written in Python and Rust.
 
-use micro_tests::{GitRepo, TestNode, chat_reaches, example, faults_are_answers};
+use micro_tests::{GitRepo, TestNode, chat_reaches, example, faults_are_answers, repo_root};
 
 #[test]
 fn javascript_examples_run_and_talk_to_python_and_rust() {
@@ -86,4 +86,40 @@ fn rust_calls_python_and_javascript() {
         assert_eq!(body["greeting"], "Hello from Python, Ada!", "{body}");
         assert_eq!(body["visits"], visits, "{body}");
     }
+}
+
+#[test]
+fn the_typescript_declarations_are_generated_from_the_wit() {
+    let out = tempfile::tempdir().unwrap();
+    let status = std::process::Command::new("node")
+        .arg(repo_root().join("sdk/js/gen-types.mjs"))
+        .arg(repo_root().join("wit"))
+        .arg(out.path())
+        .status()
+        .expect("running node");
+    assert!(status.success());
+    let committed = repo_root().join("sdk/js/types");
+    let mut compared = 0;
+    for dir in ["", "interfaces"] {
+        for entry in std::fs::read_dir(out.path().join(dir)).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                continue;
+            }
+            let name = path.strip_prefix(out.path()).unwrap();
+            let fresh = std::fs::read_to_string(&path).unwrap();
+            let kept = std::fs::read_to_string(committed.join(name)).unwrap_or_default();
+            assert_eq!(
+                fresh,
+                kept,
+                "sdk/js/types/{} is stale: run `node sdk/js/gen-types.mjs`",
+                name.display()
+            );
+            compared += 1;
+        }
+    }
+    assert_eq!(
+        compared, 9,
+        "one declaration file per interface, and the world's"
+    );
 }

@@ -1,0 +1,32 @@
+/// <reference path="./micro-network-types.d.ts" />
+declare module 'micro:network/registry@0.1.0' {
+  /**
+   * Every service this node knows.
+   */
+  export function list(): Array<ServiceRecord>;
+  /**
+   * One service by name (`name` or `name@version`).
+   */
+  export function lookup(name: string): ServiceRecord | undefined;
+  export type Metadata = import('micro:network/types@0.1.0').Metadata;
+  /**
+   * A self-describing record of one service version.
+   */
+  export interface ServiceRecord {
+    name: string,
+    version: string,
+    /**
+     * The WIT text of the component's world, as extracted from the component itself.
+     */
+    wit: string,
+    /**
+     * The methods the service's handler answers.
+     */
+    methods: Array<string>,
+    /**
+     * The nodes that serve it.
+     */
+    nodes: Array<string>,
+    metadata: Metadata,
+  }
+}
