@@ -343,3 +343,34 @@ fn a_hostile_service_on_another_node_fails_alone() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(b.get_json("/api/health")["status"], "ok");
 }
+
+#[test]
+fn a_call_pinned_to_a_superseded_version_reaches_it_on_another_node() {
+    let nodes = network(2);
+    wait_until_all_know_each_other(&nodes);
+    // Two versions of `svc` on node 1: hello, then counter (which has no `greet`).
+    nodes[1].deploy("svc", "hello");
+    nodes[1].deploy("svc", "counter");
+    let versions: Value =
+        serde_json::from_str(&nodes[1].cli_ok(&["versions", "svc", "--json"])).unwrap();
+    let old = versions
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["state"] == "superseded")
+        .and_then(|v| v["version"].as_str())
+        .expect("a superseded version")
+        .to_string();
+    eventually("node 0 to route pinned calls to node 1", || {
+        (routes(&nodes[0], &format!("svc@{old}")) == [nodes[1].id()]).then_some(())
+    });
+    // Pinned: the old version answers, from the other node.
+    let (status, body) = nodes[0].post_json(&format!("/svc@{old}/greet"), r#"{"name":"Ada"}"#);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["message"], "Hello, Ada!");
+    // Unpinned: only the serving version takes calls.
+    let (status, _) = nodes[0].post_json("/svc/incr", "{}");
+    assert_eq!(status, 200);
+    let (status, body) = nodes[0].post_json("/svc/greet", r#"{"name":"Ada"}"#);
+    assert_eq!(status, 404, "{body}");
+}

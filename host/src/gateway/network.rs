@@ -86,7 +86,7 @@ fn nodes(node: &Arc<Node>) -> Value {
             "last_seen_ms": peer.as_ref().and_then(|p| p.last_seen_ms),
             "rtt_us": peer.as_ref().and_then(|p| p.rtt).map(|r| r.as_micros() as u64),
             "load": peer.as_ref().map_or(l.record.load, |p| p.load),
-            "services": l.record.services.iter().map(|s| s.name.clone()).collect::<Vec<_>>(),
+            "services": l.record.services.iter().filter(|s| s.serving).map(|s| s.name.clone()).collect::<Vec<_>>(),
             "addrs": l.record.addrs,
             "record_seq": l.record.seq,
             "expires_in_ms": l.expires_in.as_millis() as u64,
@@ -116,7 +116,7 @@ fn services(node: &Arc<Node>) -> Value {
     let mut by_name: BTreeMap<String, Vec<Value>> = BTreeMap::new();
     for d in node.registry.list() {
         by_name.entry(d.record.name.clone()).or_default().push(json!({
-            "node": node.id, "local": true, "version": d.record.version, "methods": d.record.methods,
+            "node": node.id, "local": true, "version": d.record.version, "serving": true, "methods": d.record.methods,
         }));
     }
     if let Some(net) = node.network() {
@@ -126,6 +126,7 @@ fn services(node: &Arc<Node>) -> Value {
                     "node": l.id.to_string(),
                     "local": false,
                     "version": s.version,
+                    "serving": s.serving,
                     "methods": s.methods,
                     "interface": hex::encode(s.interface),
                 }));
@@ -155,7 +156,9 @@ fn all_routes(node: &Arc<Node>, only: Option<&str>) -> Value {
         names
             .into_iter()
             .map(|name| {
-                let routes = routes::routes(node, net, &name, None);
+                // `name@version` asks for the routes of calls pinned to that version.
+                let (base, version) = crate::transport::split_version(&name);
+                let routes = routes::routes(node, net, base, version);
                 json!({ "service": name, "routes": routes })
             })
             .collect(),

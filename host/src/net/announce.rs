@@ -67,20 +67,27 @@ fn own_record(node: &Node, net: &Network) -> (SignedRecord, u64) {
         .unwrap_or(0);
     let seq = previous.max(floor) + 1;
     let addr = net.endpoint.addr();
+    // Every live version, so that calls pinned to a superseded one reach it from anywhere.
     let services = node
         .registry
         .list()
         .iter()
+        .flat_map(|serving| node.registry.live_versions(&serving.record.name))
         .map(|d| {
             let digest = Sha256::digest(d.record.wit.as_bytes());
             let mut interface = [0u8; 8];
             interface.copy_from_slice(&digest[..8]);
+            let serving = node
+                .registry
+                .get(&d.record.name)
+                .is_some_and(|s| s.record.version == d.record.version);
             ServiceEntry {
                 name: d.record.name.clone(),
                 version: d.record.version.clone(),
                 interface,
                 methods: d.record.methods.clone(),
                 http: d.program.is_http(),
+                serving,
             }
         })
         .collect();

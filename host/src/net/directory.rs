@@ -165,11 +165,13 @@ impl Directory {
             .iter()
             .filter(|(_, e)| now.duration_since(e.issued) < Duration::from_millis(e.record.ttl_ms))
             .filter_map(|(id, e)| {
-                let entry = e
-                    .record
-                    .services
-                    .iter()
-                    .find(|s| s.name == service && version.is_none_or(|v| v == s.version))?;
+                let entry = e.record.services.iter().find(|s| {
+                    s.name == service
+                        && match version {
+                            None => s.serving,
+                            Some(v) => v == s.version,
+                        }
+                })?;
                 Some((*id, entry.clone(), e.record.load))
             })
             .collect()

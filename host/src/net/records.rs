@@ -19,6 +19,9 @@ pub struct ServiceEntry {
     pub methods: Vec<String>,
     /// A `wasi:http` component (answers any path) rather than a `micro` service.
     pub http: bool,
+    /// The version new calls go to on that node; the others it lists are superseded versions
+    /// that still answer calls pinned to them (`name@version`).
+    pub serving: bool,
 }
 
 /// A measured link to another node, for the network graph.
@@ -126,6 +129,7 @@ pub(crate) mod tests {
                 interface: [1; 8],
                 methods: vec!["hello".into()],
                 http: false,
+                serving: true,
             }],
             links: vec![],
             load: 0,
