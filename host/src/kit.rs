@@ -107,9 +107,7 @@ impl Kit {
 pub fn write_rust_sdk(dir: &Path) -> anyhow::Result<()> {
     for (path, text) in RUST_SDK {
         // In the repository the WIT package is two levels up; here it is inside the crate.
-        let text = text
-            .replace("\"../../wit\"", "\"wit\"")
-            .replace("../../wit", "wit");
+        let text = text.replace("../../wit", "wit");
         put(&dir.join(path.trim_start_matches("sdk/rust/")), &text)?;
     }
     put_all(&dir.join("wit"), "wit/", &WIT)?;
@@ -127,6 +125,39 @@ pub fn write_rust_sdk(dir: &Path) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    /// The files of `dir` (a repository path) with extension `ext`, sorted.
+    fn files(dir: &str, ext: &str) -> Vec<String> {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let mut found: Vec<String> = std::fs::read_dir(root.join(dir))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == ext))
+            .map(|p| format!("{dir}/{}", p.file_name().unwrap().to_string_lossy()))
+            .collect();
+        found.sort();
+        found
+    }
+
+    fn embedded(list: &[(&str, &str)]) -> Vec<String> {
+        let mut names: Vec<String> = list.iter().map(|(p, _)| p.to_string()).collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn every_file_of_the_wit_package_and_the_sdks_is_embedded() {
+        assert_eq!(embedded(&super::WIT), files("wit", "wit"));
+        assert_eq!(
+            embedded(&super::PYTHON_SDK),
+            files("sdk/python/micro", "py")
+        );
+        assert_eq!(embedded(&super::JS_SDK), files("sdk/js", "js"));
+        let mut rust = files("sdk/rust/src", "rs");
+        rust.push("sdk/rust/build.rs".into());
+        rust.sort();
+        assert_eq!(embedded(&super::RUST_SDK), rust);
+    }
+
     #[test]
     fn the_rust_sdk_copy_uses_the_workspace_wit_bindgen() {
         let workspace = include_str!("../../Cargo.toml");

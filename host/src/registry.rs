@@ -480,6 +480,15 @@ impl Registry {
         self.read().get(name).cloned().unwrap_or_default()
     }
 
+    /// Every live version of every service, each with whether it is the serving one.
+    pub fn all_live(&self) -> Vec<(Arc<Deployment>, bool)> {
+        self.read()
+            .values()
+            .flat_map(|versions| versions.iter().enumerate())
+            .map(|(i, d)| (d.clone(), i == 0))
+            .collect()
+    }
+
     /// The serving version of every service, by name.
     pub fn list(&self) -> Vec<Arc<Deployment>> {
         self.read()

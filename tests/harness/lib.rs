@@ -165,26 +165,27 @@ impl TestNode {
     ) -> TestNode {
         std::fs::create_dir_all(dir).expect("creating the node's directory");
         let config_path = dir.join("config.toml");
+        let mut full: toml::Table = config.parse().expect("a test's config is TOML");
         // Tests never reach for the internet: loopback peers only, unless a test says otherwise.
-        let mut full = if config.contains("[network]") {
-            config.to_string()
-        } else {
-            format!("{config}\n{LOOPBACK_NETWORK}")
-        };
+        full.entry("network").or_insert_with(|| {
+            let loopback: toml::Table = LOOPBACK_NETWORK.parse().expect("LOOPBACK_NETWORK is TOML");
+            loopback["network"].clone()
+        });
         // Builds share one warm cargo cache across test nodes (cargo locks it).
-        if !config.contains("build_cache_dir") {
-            let shared = format!(
-                "\n[evolve]\nbuild_cache_dir = {:?}\n",
-                target_dir().join("micro-test-builds"),
-            );
-            // A test's own [evolve] settings join the shared ones.
-            full = format!("\n{full}");
-            full = if full.contains("\n[evolve]\n") {
-                full.replacen("\n[evolve]\n", &shared, 1)
-            } else {
-                full + &shared
-            };
+        if let Some(evolve) = full
+            .entry("evolve")
+            .or_insert_with(|| toml::Table::new().into())
+            .as_table_mut()
+        {
+            evolve.entry("build_cache_dir").or_insert_with(|| {
+                target_dir()
+                    .join("micro-test-builds")
+                    .display()
+                    .to_string()
+                    .into()
+            });
         }
+        let full = toml::to_string(&full).expect("a table prints as TOML");
         std::fs::write(&config_path, full).expect("writing the node's config");
         let log = std::fs::OpenOptions::new()
             .create(true)

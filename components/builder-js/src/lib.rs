@@ -9,15 +9,20 @@ use micro_builder_kit::{
 
 struct JavaScript;
 
-/// A top-level string field of package.json.
-fn field_of(package: &str, key: &str) -> Option<String> {
-    let value: serde_json::Value = serde_json::from_str(package).ok()?;
-    Some(value.get(key)?.as_str()?.to_string())
+/// What package.json says: its "main" (as a path in the tree) and its "name".
+#[derive(Debug, Default, PartialEq)]
+struct Package {
+    main: Option<String>,
+    name: Option<String>,
 }
 
-/// package.json's "main", as a path in the tree.
-fn main_of(package: &str) -> Option<String> {
-    field_of(package, "main").map(|m| m.trim_start_matches("./").to_string())
+fn package_of(text: &str) -> Package {
+    let value: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
+    let field = |key: &str| value.get(key).and_then(|v| v.as_str()).map(str::to_string);
+    Package {
+        main: field("main").map(|m| m.trim_start_matches("./").to_string()),
+        name: field("name"),
+    }
 }
 
 impl Guest for JavaScript {
@@ -33,10 +38,11 @@ impl Guest for JavaScript {
         let has = |name: &str| files.iter().any(|f| f == name);
         let package = has("package.json")
             .then(|| read_text("package.json").ok())
-            .flatten();
-        let from_package = package.as_deref().and_then(main_of).filter(|m| has(m));
-        let name = package.as_deref().and_then(|p| field_of(p, "name"));
-        let entry = from_package.or_else(|| {
+            .flatten()
+            .map(|text| package_of(&text))
+            .unwrap_or_default();
+        let name = package.name;
+        let entry = package.main.filter(|m| has(m)).or_else(|| {
             ["index.js", "service.js"]
                 .into_iter()
                 .find(|e| has(e))
@@ -75,16 +81,18 @@ micro_builder_kit::builder!(JavaScript);
 
 #[cfg(test)]
 mod tests {
+    use super::{Package, package_of};
+
     #[test]
-    fn reads_main() {
+    fn reads_main_and_name() {
         assert_eq!(
-            super::main_of(r#"{"name":"x", "main" : "./src/app.js"}"#).as_deref(),
-            Some("src/app.js")
+            package_of(r#"{"author":{"name":"a"},"name":"svc", "main" : "./src/app.js"}"#),
+            Package {
+                main: Some("src/app.js".into()),
+                name: Some("svc".into())
+            }
         );
-        assert_eq!(super::main_of(r#"{"name":"x"}"#), None);
-        assert_eq!(
-            super::field_of(r#"{"author":{"name":"a"},"name":"svc"}"#, "name").as_deref(),
-            Some("svc")
-        );
+        assert_eq!(package_of(r#"{"name":"x"}"#).main, None);
+        assert_eq!(package_of("not json"), Package::default());
     }
 }

@@ -153,9 +153,7 @@ pub fn versions(client: &Client, service: &str, json: bool) -> Result<(), CliErr
             left,
             row["calls"].as_u64().unwrap_or(0),
             row["builder"].as_str().unwrap_or("-"),
-            row["commit"]
-                .as_str()
-                .map_or("-", |c| &c[..c.len().min(12)]),
+            short(&row["commit"], "-"),
             row["reason"].as_str().unwrap_or("")
         );
     }
@@ -215,9 +213,7 @@ pub fn system(client: &Client, command: SystemCommand) -> Result<(), CliError> {
                     "{:<12} {:<10} {:<14} {:<24} {}",
                     b["name"].as_str().unwrap_or(""),
                     b["version"].as_str().unwrap_or(""),
-                    b["component"]
-                        .as_str()
-                        .map_or("", |c| &c[..c.len().min(12)]),
+                    short(&b["component"], ""),
                     b["origin"].as_str().unwrap_or(""),
                     b["looks_for"].as_str().unwrap_or("")
                 );
@@ -236,11 +232,15 @@ pub fn system(client: &Client, command: SystemCommand) -> Result<(), CliError> {
                 "builder {} {} now in use (component {})",
                 b["name"].as_str().unwrap_or("?"),
                 b["version"].as_str().unwrap_or("?"),
-                b["component"]
-                    .as_str()
-                    .map_or("?", |c| &c[..c.len().min(12)])
+                short(&b["component"], "?")
             );
             Ok(())
         }
     }
+}
+
+/// The first 12 hex digits of a hash (component, commit), as listings show it (`missing` when
+/// none).
+fn short<'a>(hash: &'a serde_json::Value, missing: &'a str) -> &'a str {
+    hash.as_str().map_or(missing, |c| &c[..c.len().min(12)])
 }

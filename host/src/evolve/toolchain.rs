@@ -25,6 +25,14 @@ impl BuilderState {
         }
         self.sandbox()
     }
+
+    /// A directory of the build's sandbox, as a path a tool takes ("" with no build running).
+    fn path_of(&self, dir: impl Fn(&Sandbox) -> std::path::PathBuf) -> String {
+        self.sandbox
+            .as_deref()
+            .map(|s| dir(s).display().to_string())
+            .unwrap_or_default()
+    }
 }
 
 impl wit::Host for BuilderState {
@@ -107,24 +115,15 @@ impl wit::Host for BuilderState {
     }
 
     async fn out_dir(&mut self) -> String {
-        self.sandbox
-            .as_ref()
-            .map(|s| s.out_dir().display().to_string())
-            .unwrap_or_default()
+        self.path_of(Sandbox::out_dir)
     }
 
     async fn wit_dir(&mut self) -> String {
-        self.sandbox
-            .as_ref()
-            .map(|s| s.kit.wit_dir().display().to_string())
-            .unwrap_or_default()
+        self.path_of(|s| s.kit.wit_dir())
     }
 
     async fn sdk_dir(&mut self) -> String {
-        self.sandbox
-            .as_ref()
-            .map(|s| s.kit.sdk_dir().display().to_string())
-            .unwrap_or_default()
+        self.path_of(|s| s.kit.sdk_dir())
     }
 
     async fn log(&mut self, line: String) {

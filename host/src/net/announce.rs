@@ -70,17 +70,12 @@ fn own_record(node: &Node, net: &Network) -> (SignedRecord, u64) {
     // Every live version, so that calls pinned to a superseded one reach it from anywhere.
     let services = node
         .registry
-        .list()
-        .iter()
-        .flat_map(|serving| node.registry.live_versions(&serving.record.name))
-        .map(|d| {
+        .all_live()
+        .into_iter()
+        .map(|(d, serving)| {
             let digest = Sha256::digest(d.record.wit.as_bytes());
             let mut interface = [0u8; 8];
             interface.copy_from_slice(&digest[..8]);
-            let serving = node
-                .registry
-                .get(&d.record.name)
-                .is_some_and(|s| s.record.version == d.record.version);
             ServiceEntry {
                 name: d.record.name.clone(),
                 version: d.record.version.clone(),

@@ -21,7 +21,7 @@ pub mod bindings {
     });
 }
 
-use bindings::exports::micro::network::builder::{Detection, Plan};
+use bindings::exports::micro::network::builder::{Detection, Guest as BuilderExports, Plan};
 
 include!(concat!(env!("OUT_DIR"), "/builders.rs"));
 
@@ -106,21 +106,28 @@ impl Builder {
         store
     }
 
-    /// Runs one call of the builder (`what`, for errors) until `deadline`: a builder that
-    /// traps, loops or overruns fails with a clear error.
-    async fn within<T>(
+    /// Instantiates the builder in a fresh store and makes one call of it (`what`, for errors)
+    /// until `deadline`: a builder that traps, loops or overruns fails with a clear error.
+    async fn call<T>(
         &self,
+        sandbox: Option<Arc<Sandbox>>,
+        phase: Phase,
         deadline: Instant,
         what: &str,
-        call: impl Future<Output = wasmtime::Result<T>>,
+        call: impl AsyncFnOnce(&BuilderExports, &mut Store<BuilderState>) -> wasmtime::Result<T>,
     ) -> Result<T, BuilderError> {
+        let mut store = self.store(sandbox, phase, deadline);
+        let run = async {
+            let world = self.pre.instantiate_async(&mut store).await?;
+            call(world.micro_network_builder(), &mut store).await
+        };
         let trapped = |message: String| BuilderError::Trapped {
             builder: self.name.clone(),
             message,
         };
         // A little past the deadline: the epoch stops a builder looping in wasm at the
         // deadline itself; this timer only catches a call stuck outside wasm.
-        tokio::time::timeout_at((deadline + GRACE).into(), call)
+        tokio::time::timeout_at((deadline + GRACE).into(), run)
             .await
             .map_err(|_| trapped(format!("{what} ran past its time limit and was stopped")))?
             .map_err(|e| trapped(describe_trap(&e, what)))
@@ -133,14 +140,13 @@ impl Builder {
         files: &[String],
     ) -> Result<Detection, BuilderError> {
         let deadline = Instant::now() + DETECT_TIME;
-        let mut store = self.store(Some(sandbox), Phase::Detect, deadline);
-        self.within(deadline, "detect", async {
-            let world = self.pre.instantiate_async(&mut store).await?;
-            world
-                .micro_network_builder()
-                .call_detect(&mut store, files)
-                .await
-        })
+        self.call(
+            Some(sandbox),
+            Phase::Detect,
+            deadline,
+            "detect",
+            async |b, store| b.call_detect(store, files).await,
+        )
         .await
     }
 
@@ -153,14 +159,13 @@ impl Builder {
         // The tools the builder runs stop at the build's deadline with their own error; the
         // builder gets a moment past it to hand that error back.
         let deadline = sandbox.deadline + GRACE;
-        let mut store = self.store(Some(sandbox), Phase::Build, deadline);
-        self.within(deadline, "build", async {
-            let world = self.pre.instantiate_async(&mut store).await?;
-            world
-                .micro_network_builder()
-                .call_build(&mut store, plan)
-                .await
-        })
+        self.call(
+            Some(sandbox),
+            Phase::Build,
+            deadline,
+            "build",
+            async |b, store| b.call_build(store, plan).await,
+        )
         .await
     }
 }
@@ -233,11 +238,9 @@ impl Builders {
             memory_mib: self.memory_mib,
         };
         let deadline = Instant::now() + DETECT_TIME;
-        let mut store = builder.store(None, Phase::Detect, deadline);
         let info = builder
-            .within(deadline, "info", async {
-                let world = builder.pre.instantiate_async(&mut store).await?;
-                world.micro_network_builder().call_info(&mut store).await
+            .call(None, Phase::Detect, deadline, "info", async |b, store| {
+                b.call_info(store).await
             })
             .await?;
         crate::runtime::check_name(&info.name).map_err(|e| anyhow::anyhow!("builder name: {e}"))?;

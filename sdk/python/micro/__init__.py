@@ -74,7 +74,7 @@ class Context:
     metadata: Dict[str, str] = field(default_factory=dict)
 
 
-_methods: Dict[str, Callable[..., Any]] = {}
+_methods: Dict[str, "_Method"] = {}
 _subscriptions: List[tuple] = []
 
 
@@ -91,7 +91,7 @@ def method(fn: Optional[Callable] = None, *, name: Optional[str] = None):
         key = name or fn.__name__.replace("_", "-")
         if key in _methods:
             raise ValueError(f"method {key!r} is defined twice")
-        _methods[key] = fn
+        _methods[key] = _Method(fn)
         return fn
 
     return register(fn) if fn is not None else register
@@ -112,34 +112,50 @@ def subscribe(topic: str, *, queue_group: Optional[str] = None, history: bool = 
     return register
 
 
-def _wants_context(fn: Callable) -> bool:
-    import inspect
-
-    try:
-        params = [
-            p
-            for p in inspect.signature(fn).parameters.values()
-            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
-        ]
-    except (TypeError, ValueError):
-        return False
-    return len(params) >= 2
+_UNRESOLVED = object()
 
 
-def _body_annotation(fn: Callable) -> Any:
-    """The annotation of the function's body parameter (its last), or None."""
-    import inspect
+class _Method:
+    """A method and what its signature says, worked out when it is registered: the module is
+    imported once, when the component is made, so this is not repeated on every call."""
 
-    try:
-        params = list(inspect.signature(fn).parameters)
-        hints = typing.get_type_hints(fn)
-    except Exception:
-        return None
-    return hints.get(params[-1]) if params else None
+    def __init__(self, fn: Callable) -> None:
+        import inspect
+
+        self.fn = fn
+        try:
+            params = [
+                p
+                for p in inspect.signature(fn).parameters.values()
+                if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+            ]
+        except (TypeError, ValueError):
+            params = []
+        self.wants_context = len(params) >= 2
+        self._body_param = params[-1].name if params else None
+        self._body = self._annotation()
+
+    def _annotation(self) -> Any:
+        if self._body_param is None:
+            return None
+        try:
+            return typing.get_type_hints(self.fn).get(self._body_param)
+        except NameError:
+            # Annotated with a class defined further down: look again when called.
+            return _UNRESOLVED
+        except Exception:
+            return None
+
+    @property
+    def body(self) -> Any:
+        """The annotation of the body parameter (the last), or None."""
+        if self._body is _UNRESOLVED:
+            found = self._annotation()
+            return None if found is _UNRESOLVED else found
+        return self._body
 
 
-def _decode(request: _types.Request, fn: Callable) -> Any:
-    wanted = _body_annotation(fn)
+def _decode(request: _types.Request, wanted: Any) -> Any:
     if wanted in (bytes, bytearray):
         return request.payload
     # JSON whatever the content type says: `curl -d` sends form-encoded headers with JSON bodies.
@@ -195,13 +211,13 @@ class Handler:
         )
 
     def handle(self, caller: _types.Caller, request: _types.Request) -> _types.Response:
-        fn = _methods.get(request.method)
-        if fn is None:
+        method = _methods.get(request.method)
+        if method is None:
             known = ", ".join(sorted(_methods)) or "none"
             raise Err(_types.CallError_NotFound(f"no method {request.method!r} (methods: {known})"))
         try:
-            body = _decode(request, fn)
-            if _wants_context(fn):
+            body = _decode(request, method.body)
+            if method.wants_context:
                 ctx = Context(
                     method=request.method,
                     payload=request.payload,
@@ -211,9 +227,9 @@ class Handler:
                     depth=caller.depth,
                     metadata=dict(request.metadata),
                 )
-                answer = fn(ctx, body)
+                answer = method.fn(ctx, body)
             else:
-                answer = fn(body)
+                answer = method.fn(body)
             return _encode(request.method, answer)
         except CallError as e:
             raise Err(e.to_wit()) from None
