@@ -87,3 +87,22 @@ build_foreign_components() {
     (cd tests/components/js-hello && node build.mjs hello.js ../../../wit "$out/js_hello.wasm")
   fi
 }
+
+# The dashboard's browser tests: Debian's Chromium, and playwright-core to drive it (npm,
+# pinned in tests/browser/package-lock.json; it never downloads a browser of its own).
+install_browser_tools() {
+  if [ ! -x "${MICRO_CHROMIUM:-/usr/bin/chromium}" ]; then
+    step "installing Chromium (Debian's chromium package) for the dashboard's browser tests"
+    local sudo=""
+    [ "$(id -u)" = 0 ] || sudo="sudo"
+    export DEBIAN_FRONTEND=noninteractive
+    $sudo apt-get install -y chromium || { $sudo apt-get update && $sudo apt-get install -y chromium; }
+  fi
+  local want have
+  want="$(python3 -c 'import json; print(json.load(open("tests/browser/package.json"))["dependencies"]["playwright-core"])')"
+  have="$(node -p 'require("./tests/browser/node_modules/playwright-core/package.json").version' 2>/dev/null || true)"
+  if [ "$want" != "$have" ]; then
+    step "installing playwright-core $want (npm install, from tests/browser/package-lock.json)"
+    (cd tests/browser && npm install --no-audit --no-fund)
+  fi
+}

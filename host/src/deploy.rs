@@ -200,7 +200,7 @@ async fn subscribe(
                 };
                 let store = HostState::store(&node, CallScope::fresh(&node, &name));
                 let outcome = deployment.program.deliver(store, &message).await;
-                deployment.count(outcome.is_ok());
+                deployment.count(&outcome);
                 if let Err(error) = outcome {
                     tracing::warn!(service = %name, topic = %message.topic, sequence = message.sequence, %error, "message not handled");
                 }

@@ -8,6 +8,7 @@
 //! (builders); `cli` is the `micro` command; `node` wires the services together.
 
 pub mod broker;
+pub mod changes;
 pub mod cli;
 pub mod config;
 pub mod deploy;
@@ -24,4 +25,5 @@ pub mod runtime;
 pub mod storage;
 pub mod system;
 pub mod transport;
+pub mod usage;
 pub mod wit;

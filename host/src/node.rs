@@ -35,6 +35,8 @@ pub struct Node {
     pub load: AtomicU32,
     /// The peer layer, once started (a node may run without one).
     network: OnceLock<Arc<Network>>,
+    /// When this process opened the node, for its uptime.
+    pub started: std::time::Instant,
 }
 
 impl Node {
@@ -74,6 +76,7 @@ impl Node {
             builders: tokio::sync::OnceCell::new(),
             load: AtomicU32::new(0),
             network: OnceLock::new(),
+            started: std::time::Instant::now(),
         }))
     }
 

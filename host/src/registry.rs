@@ -3,6 +3,7 @@
 //! serves new calls, superseded ones answer calls pinned to them until they retire. Component
 //! bytes are kept by content hash beside the database.
 
+use crate::changes::Changes;
 use crate::runtime::{HostState, Program};
 use crate::wit::micro::network::registry as wit;
 use crate::wit::micro::network::types::CallError;
@@ -62,6 +63,36 @@ pub struct ServiceRecord {
 pub struct Stats {
     pub calls: AtomicU64,
     pub errors: AtomicU64,
+    /// The most recent failure: when (ms since the epoch) and why.
+    last_error: std::sync::Mutex<Option<(u64, String)>>,
+}
+
+impl Stats {
+    /// The most recent failure, if any: when (ms since the epoch) and why.
+    pub fn last_error(&self) -> Option<(u64, String)> {
+        self.last_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+/// How a failed call reads in a deployment's counters.
+pub trait Failure {
+    fn describe(&self) -> String;
+}
+
+impl Failure for CallError {
+    fn describe(&self) -> String {
+        let (kind, message) = self.parts();
+        format!("{kind}: {message}")
+    }
+}
+
+impl Failure for String {
+    fn describe(&self) -> String {
+        self.clone()
+    }
 }
 
 /// Where a version is in its life.
@@ -193,11 +224,16 @@ impl Deployment {
         self.in_flight.load(Ordering::Acquire)
     }
 
-    /// Counts a finished call.
-    pub fn count(&self, ok: bool) {
+    /// Counts a finished call, keeping why it failed if it did.
+    pub fn count<T, E: Failure>(&self, outcome: &Result<T, E>) {
         self.stats.calls.fetch_add(1, Ordering::Relaxed);
-        if !ok {
+        if let Err(e) = outcome {
             self.stats.errors.fetch_add(1, Ordering::Relaxed);
+            *self
+                .stats
+                .last_error
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()) = Some((now_ms(), e.describe()));
         }
     }
 }
@@ -210,6 +246,7 @@ pub struct Registry {
     db: Arc<Database>,
     components_dir: PathBuf,
     live: RwLock<BTreeMap<String, Live>>,
+    changed: Changes,
 }
 
 fn key(name: &str, version: &str) -> String {
@@ -230,7 +267,18 @@ impl Registry {
             db,
             components_dir: components_dir.to_owned(),
             live: RwLock::default(),
+            changed: Changes::default(),
         })
+    }
+
+    /// A receiver that sees every change of the live versions or their states.
+    pub fn watch(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changed.watch()
+    }
+
+    /// How many times the live versions or their states changed.
+    pub fn changes(&self) -> u64 {
+        self.changed.count()
     }
 
     /// The records of the live versions saved by earlier runs, oldest first, to bring them back.
@@ -276,6 +324,7 @@ impl Registry {
         tx.open_table(VERSIONS)?
             .insert(key(&info.name, &info.version).as_str(), json.as_str())?;
         tx.commit()?;
+        self.changed.notify();
         Ok(())
     }
 
@@ -384,6 +433,8 @@ impl Registry {
         let versions = live.entry(name).or_default();
         versions.retain(|d| d.record.version != deployment.record.version);
         versions.insert(0, Arc::new(deployment));
+        drop(live);
+        self.changed.notify();
     }
 
     /// Retires the superseded versions whose lifetime has ended and which run no call;
@@ -422,6 +473,9 @@ impl Registry {
             }
             retired.push((name, version));
         }
+        if !retired.is_empty() {
+            self.changed.notify();
+        }
         Ok(retired)
     }
 
@@ -450,6 +504,7 @@ impl Registry {
             }
         }
         tx.commit()?;
+        self.changed.notify();
         Ok(removed.and_then(|v| v.into_iter().next()))
     }
 

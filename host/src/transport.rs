@@ -136,7 +136,7 @@ async fn call_local(
         Ok(response)
     }
     .await;
-    deployment.count(outcome.is_ok());
+    deployment.count(&outcome);
     outcome
 }
 

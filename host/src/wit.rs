@@ -9,3 +9,20 @@ wasmtime::component::bindgen!({
     imports: { default: async },
     exports: { default: async },
 });
+
+use micro::network::types::CallError;
+
+impl CallError {
+    /// The error's kind as the API names it (`not-found`, `bad-request`, …) and its message.
+    pub fn parts(&self) -> (&'static str, &str) {
+        match self {
+            CallError::NotFound(m) => ("not-found", m),
+            CallError::Denied(m) => ("denied", m),
+            CallError::Unavailable(m) => ("unavailable", m),
+            CallError::Timeout(m) => ("timeout", m),
+            CallError::BadRequest(m) => ("bad-request", m),
+            CallError::PaymentRequired(m) => ("payment-required", m),
+            CallError::Failed(m) => ("failed", m),
+        }
+    }
+}

@@ -30,6 +30,15 @@ fn target_dir() -> PathBuf {
         .to_owned()
 }
 
+/// A directory for what a test run leaves to look at afterwards (screenshots and the like):
+/// `<target>/artifacts/<name>`, emptied first.
+pub fn artifacts_dir(name: &str) -> PathBuf {
+    let dir = target_dir().join("artifacts").join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("creating the artifacts directory");
+    dir
+}
+
 /// The repository's root directory.
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

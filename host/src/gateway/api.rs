@@ -1,9 +1,11 @@
-//! The JSON API under `/api/`: everything the CLI (and later the dashboard) does.
+//! The JSON API under `/api/`: everything the CLI and the dashboard do.
 
 use super::builds;
 use super::calls;
 use super::events;
+use super::live;
 use super::network;
+use super::node_stats;
 use super::reply::{self, Body};
 use crate::deploy;
 use crate::node::Node;
@@ -20,6 +22,8 @@ pub async fn handle(node: &Arc<Node>, request: Request<Incoming>, rest: &[&str])
     let method = request.method().clone();
     match (&method, rest) {
         (&Method::GET, ["health"]) => health(node),
+        (&Method::GET, ["node"]) => node_stats::stats(node),
+        (&Method::GET, ["changes"]) => live::changes(node),
         (&Method::GET, ["network", "ping", peer]) => {
             network::ping(node, peer, request.uri().query().unwrap_or("")).await
         }

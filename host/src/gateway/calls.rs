@@ -149,7 +149,7 @@ async fn serve_http(
     let store = HostState::store(node, scope);
     let _running = deployment.enter();
     let outcome = deployment.program.serve_http(store, request).await;
-    deployment.count(outcome.is_ok());
+    deployment.count(&outcome);
     match outcome {
         Ok(response) => response.map(|body| {
             body.map_err(|e| reply::BoxError::from(format!("{e:?}")))

@@ -1,15 +1,14 @@
 //! Publishing over HTTP, and subscriptions as server-sent events.
 
 use super::calls::content_type;
-use super::reply::{self, Body, BoxError};
+use super::reply::{self, Body};
 use crate::broker::{Message, Owner, PublishError};
 use crate::node::Node;
 use base64::Engine as _;
 use bytes::Bytes;
 use futures::StreamExt as _;
-use http_body_util::{BodyExt, StreamBody};
-use hyper::body::{Frame, Incoming};
-use hyper::{Request, Response, StatusCode, header};
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode};
 use std::sync::Arc;
 
 fn publish_error(e: PublishError) -> Response<Body> {
@@ -131,18 +130,5 @@ pub async fn subscribe(
             }
             Bytes::from(out)
         });
-    let stream = first
-        .chain(messages)
-        .map(|bytes| Ok::<_, BoxError>(Frame::data(bytes)));
-    let mut response = Response::new(BodyExt::boxed_unsync(StreamBody::new(stream)));
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        header::HeaderValue::from_static("text/event-stream"),
-    );
-    headers.insert(
-        header::CACHE_CONTROL,
-        header::HeaderValue::from_static("no-cache"),
-    );
-    response
+    reply::event_stream(first.chain(messages))
 }

@@ -1,11 +1,15 @@
 //! The node's HTTP gateway (hyper): the JSON API under `/api/`, service calls by path
-//! (`POST /{service}/{method}`), and stock `wasi:http` components under `/{service}/…`.
+//! (`POST /{service}/{method}`), stock `wasi:http` components under `/{service}/…`, and the web
+//! dashboard at `/`.
 
 mod api;
 mod builds;
 mod calls;
+mod dashboard;
 mod events;
+mod live;
 mod network;
+mod node_stats;
 mod reply;
 
 use crate::node::Node;
@@ -59,10 +63,13 @@ async fn route(node: Arc<Node>, request: Request<Incoming>) -> Result<Response<B
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let response = match segments.as_slice() {
         ["api", rest @ ..] => api::handle(&node, request, rest).await,
+        [""] if dashboard::wants_html(&request) => dashboard::index(&request),
+        ["_", rest @ ..] => dashboard::asset(&request, &rest.join("/")),
         [""] => reply::json(
             hyper::StatusCode::OK,
             &serde_json::json!({
                 "node": node.id,
+                "dashboard": "/ (in a browser)",
                 "api": "/api/",
                 "call": "POST /{service}/{method}",
             }),

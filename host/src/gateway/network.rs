@@ -166,20 +166,40 @@ fn all_routes(node: &Arc<Node>, only: Option<&str>) -> Value {
 }
 
 fn graph(node: &Arc<Node>) -> Value {
-    let mut nodes = vec![json!({ "node": node.id, "self": true })];
+    let mut nodes = vec![json!({ "node": node.id, "self": true, "healthy": true })];
     let mut links = Vec::new();
     if let Some(net) = node.network() {
-        for (id, p) in net.peers.all() {
+        let peers = net.peers.all();
+        let healthy = |id: &iroh::PublicKey| {
+            peers
+                .iter()
+                .find(|(p, _)| p == id)
+                .is_none_or(|(_, p)| p.healthy())
+        };
+        for (id, p) in &peers {
             if let Some(rtt) = p.rtt.filter(|_| p.healthy()) {
                 links.push(json!({ "from": node.id, "to": id.to_string(), "rtt_us": rtt.as_micros() as u64 }));
             }
         }
-        for l in net.directory.live() {
-            nodes.push(json!({ "node": l.id.to_string(), "self": false }));
+        let live = net.directory.live();
+        for l in &live {
+            nodes.push(json!({
+                "node": l.id.to_string(),
+                "self": false,
+                "healthy": healthy(&l.id),
+                "expires_in_ms": l.expires_in.as_millis() as u64,
+            }));
             for link in &l.record.links {
                 if let Ok(to) = iroh::PublicKey::from_bytes(&link.node) {
                     links.push(json!({ "from": l.id.to_string(), "to": to.to_string(), "rtt_us": link.rtt_us }));
                 }
+            }
+        }
+        // Peers reachable but without a record (yet): joined through, found by mDNS.
+        for (id, p) in &peers {
+            if !live.iter().any(|l| l.id == *id) {
+                nodes
+                    .push(json!({ "node": id.to_string(), "self": false, "healthy": p.healthy() }));
             }
         }
     }

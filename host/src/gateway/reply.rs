@@ -41,15 +41,16 @@ pub fn error(status: StatusCode, kind: &str, message: impl std::fmt::Display) ->
 
 /// The status and kind a call error maps to.
 pub fn call_error(e: &CallError) -> Response<Body> {
-    let (status, kind, message) = match e {
-        CallError::NotFound(m) => (StatusCode::NOT_FOUND, "not-found", m),
-        CallError::Denied(m) => (StatusCode::FORBIDDEN, "denied", m),
-        CallError::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", m),
-        CallError::Timeout(m) => (StatusCode::GATEWAY_TIMEOUT, "timeout", m),
-        CallError::BadRequest(m) => (StatusCode::BAD_REQUEST, "bad-request", m),
-        CallError::PaymentRequired(m) => (StatusCode::PAYMENT_REQUIRED, "payment-required", m),
-        CallError::Failed(m) => (StatusCode::INTERNAL_SERVER_ERROR, "failed", m),
+    let status = match e {
+        CallError::NotFound(_) => StatusCode::NOT_FOUND,
+        CallError::Denied(_) => StatusCode::FORBIDDEN,
+        CallError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        CallError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+        CallError::BadRequest(_) => StatusCode::BAD_REQUEST,
+        CallError::PaymentRequired(_) => StatusCode::PAYMENT_REQUIRED,
+        CallError::Failed(_) => StatusCode::INTERNAL_SERVER_ERROR,
     };
+    let (kind, message) = e.parts();
     error(status, kind, message)
 }
 
@@ -95,3 +96,37 @@ where
 
 /// How much of an oversized body is drained before answering, as a multiple of the limit.
 pub const DRAIN_FACTOR: usize = 4;
+
+/// A `text/event-stream` response (server-sent events) whose chunks come from `stream`.
+pub fn event_stream(stream: impl futures::Stream<Item = Bytes> + Send + 'static) -> Response<Body> {
+    use futures::StreamExt as _;
+    // A comment line now and then: a client that went away is noticed at the next write (and
+    // its subscription dropped) even on a quiet stream, and proxies keep the stream open.
+    let ticks = tokio_stream::wrappers::IntervalStream::new(tokio::time::interval_at(
+        tokio::time::Instant::now() + KEEP_ALIVE,
+        KEEP_ALIVE,
+    ))
+    .map(|_| Some(Bytes::from_static(b": keep-alive\n\n")));
+    // The stream's end ends the response; the ticks never end by themselves.
+    let chunks = stream
+        .map(Some)
+        .chain(futures::stream::once(async { None }));
+    let frames = futures::stream::select(chunks, ticks)
+        .take_while(|chunk| std::future::ready(chunk.is_some()))
+        .filter_map(std::future::ready)
+        .map(|bytes| Ok::<_, BoxError>(hyper::body::Frame::data(bytes)));
+    let mut response = Response::new(http_body_util::StreamBody::new(frames).boxed_unsync());
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("text/event-stream"),
+    );
+    headers.insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-cache"),
+    );
+    response
+}
+
+/// How often a quiet event stream writes a comment line.
+const KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(15);

@@ -3,6 +3,7 @@
 //! reported by whoever relayed it), so relaying never keeps a dead node's record alive.
 
 use super::records::{NodeRecord, RecordError, ServiceEntry, SignedRecord};
+use crate::changes::Changes;
 use iroh::PublicKey;
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -34,7 +35,7 @@ pub struct Directory {
     /// The highest sequence seen of every node, kept after its record expires, so an old
     /// record replayed later is refused.
     highest: Mutex<HashMap<PublicKey, u64>>,
-    changed: watch::Sender<u64>,
+    changed: Changes,
 }
 
 /// A live record with how long it has left.
@@ -51,7 +52,7 @@ impl Directory {
             me,
             entries: Mutex::default(),
             highest: Mutex::default(),
-            changed: watch::channel(0).0,
+            changed: Changes::default(),
         }
     }
 
@@ -61,11 +62,16 @@ impl Directory {
 
     /// A receiver that sees every change of the directory.
     pub fn watch(&self) -> watch::Receiver<u64> {
-        self.changed.subscribe()
+        self.changed.watch()
+    }
+
+    /// How many times the directory changed.
+    pub fn changes(&self) -> u64 {
+        self.changed.count()
     }
 
     fn notify(&self) {
-        self.changed.send_modify(|n| *n += 1);
+        self.changed.notify();
     }
 
     /// Offers a record that is `age` old; checks it and keeps it if it is the newest.

@@ -2,6 +2,7 @@
 //! measured round-trip time and load. A peer that stops answering is marked down after a few
 //! missed pings and forgotten once it has been silent for a record lifetime.
 
+use crate::changes::Changes;
 use iroh::{EndpointAddr, PublicKey};
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -38,6 +39,9 @@ impl Peer {
 #[derive(Default)]
 pub struct Membership {
     peers: Mutex<HashMap<PublicKey, Peer>>,
+    /// Bumped when a peer is learned, goes down, comes back or is forgotten (not on every
+    /// ping: round-trip times travel in the records).
+    changed: Changes,
 }
 
 fn now_ms() -> u64 {
@@ -76,6 +80,8 @@ impl Membership {
                         source,
                     },
                 );
+                drop(peers);
+                self.changed.notify();
             }
         }
     }
@@ -91,7 +97,11 @@ impl Membership {
                 None => rtt,
             });
             peer.load = load;
+            let was_down = !peer.healthy();
             peer.misses = 0;
+            if was_down {
+                self.changed.notify();
+            }
         }
     }
 
@@ -108,7 +118,11 @@ impl Membership {
         match self.peers().get_mut(id) {
             Some(peer) => {
                 peer.misses += 1;
-                peer.misses == DOWN_AFTER
+                let down = peer.misses == DOWN_AFTER;
+                if down {
+                    self.changed.notify();
+                }
+                down
             }
             None => false,
         }
@@ -127,7 +141,20 @@ impl Membership {
             }
             keep
         });
+        if !gone.is_empty() {
+            self.changed.notify();
+        }
         gone
+    }
+
+    /// A receiver that sees peers learned, going down, coming back and forgotten.
+    pub fn watch(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changed.watch()
+    }
+
+    /// How many times the peer table changed (as `watch` sees it).
+    pub fn changes(&self) -> u64 {
+        self.changed.count()
     }
 
     /// One peer.

@@ -1,0 +1,74 @@
+// Network: this node's identity and ticket, the peer graph, and every node it knows.
+
+import { api } from "../api.js";
+import { drawGraph } from "../graph.js";
+import { h, fill, table, panel, nodeId, us, duration } from "../dom.js";
+
+export function mount(view) {
+  const identity = panel("This node", () => api("/api/network"), renderIdentity);
+  const graph = panel("Peer graph", () => api("/api/network/graph"), (g) => [
+    drawGraph(g),
+    h("p", { class: "legend" },
+      "Double ring: this node. Dashed and marked “down”: a node that stopped answering; it leaves the graph when its record expires. Labels on links: round-trip time."),
+  ]);
+  const nodes = panel("Nodes", () => api("/api/network/nodes"), renderNodes);
+  fill(view, h("h1", {}, "Network"), identity.el, graph.el, nodes.el);
+  return {
+    update(what) {
+      if (what.includes("records") || what.includes("peers") || what.includes("services")) {
+        graph.refresh();
+        nodes.refresh();
+      }
+      if (what.includes("peers")) identity.refresh();
+    },
+  };
+}
+
+function renderIdentity(n) {
+  if (!n.enabled) {
+    return [
+      h("dl", {}, h("dt", {}, "Node id"), h("dd", {}, h("code", { class: "wrap", id: "node-id" }, n.node))),
+      h("p", {}, "This node runs without a network (network.enabled = false): it serves its own services only."),
+    ];
+  }
+  const ticket = h("textarea", { readonly: true, rows: 3, id: "ticket", "aria-label": "Ticket" }, n.ticket);
+  const copied = h("span", { role: "status", class: "muted" });
+  const copy = h("button", {
+    type: "button",
+    onclick: async () => {
+      ticket.select();
+      try {
+        await navigator.clipboard.writeText(n.ticket);
+        copied.textContent = " copied";
+      } catch {
+        copied.textContent = " selected: copy it with your keyboard";
+      }
+    },
+  }, "Copy ticket");
+  return [
+    h("dl", {},
+      h("dt", {}, "Node id"), h("dd", {}, h("code", { class: "wrap", id: "node-id" }, n.node)),
+      h("dt", {}, "Nodes known"), h("dd", {}, String(n.nodes)),
+      h("dt", {}, "Peers"), h("dd", {}, `${n.peers} (${n.neighbours.length} gossip neighbours)`),
+      h("dt", {}, "Listening on"), h("dd", {}, (n.addrs ?? []).join(", ") || "–"),
+      h("dt", {}, "Discovery"), h("dd", {},
+        `relays ${n.relays ? "on" : "off"}, public lookup ${n.public_lookup ? "on" : "off"}, mDNS ${n.mdns ? "on" : "off"}`)),
+    h("p", {}, "Another node joins this one with ", h("code", {}, "micro server --peer <ticket>"), ":"),
+    ticket,
+    h("p", {}, copy, copied),
+  ];
+}
+
+function renderNodes(list) {
+  return table(
+    ["Node", "State", "RTT", "Load", "Services", "Record expires in"],
+    list.map((n) => [
+      nodeId(n.node, n.self),
+      n.self ? "this node" : n.healthy ? "up" : "down",
+      n.self ? "–" : us(n.rtt_us),
+      String(n.load ?? 0),
+      (n.services ?? []).join(", ") || "–",
+      n.self ? "–" : n.expires_in_ms === undefined ? "no record yet" : duration(n.expires_in_ms),
+    ]),
+  );
+}

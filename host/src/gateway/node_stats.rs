@@ -1,0 +1,54 @@
+//! `GET /api/node`: what this node is doing — its resource use, the calls and errors of every
+//! live version, the broker's and the peer layer's counters. The dashboard's Node page reads it.
+
+use super::reply::{self, Body};
+use crate::node::Node;
+use hyper::{Response, StatusCode};
+use serde_json::json;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+/// Answers `GET /api/node`.
+pub fn stats(node: &Arc<Node>) -> Response<Body> {
+    let services: Vec<_> = node
+        .registry
+        .all_live()
+        .into_iter()
+        .map(|(d, serving)| {
+            let last_error = d
+                .stats
+                .last_error()
+                .map(|(at_ms, message)| json!({ "at_ms": at_ms, "message": message }));
+            json!({
+                "name": d.record.name,
+                "version": d.record.version,
+                "serving": serving,
+                "calls": d.stats.calls.load(Ordering::Relaxed),
+                "errors": d.stats.errors.load(Ordering::Relaxed),
+                "in_flight": d.in_flight(),
+                "last_error": last_error,
+            })
+        })
+        .collect();
+    let topics = node.broker.topics();
+    reply::json(
+        StatusCode::OK,
+        &json!({
+            "node": node.id,
+            "version": env!("CARGO_PKG_VERSION"),
+            "pid": std::process::id(),
+            "uptime_ms": node.started.elapsed().as_millis() as u64,
+            "data_dir": std::fs::canonicalize(&node.data_dir).unwrap_or_else(|_| node.data_dir.clone()),
+            "allocator": node.runtime.allocator(),
+            "usage": crate::usage::read(&node.data_dir),
+            "load": node.load.load(Ordering::Relaxed),
+            "services": services,
+            "broker": {
+                "topics": topics.len(),
+                "subscribers": topics.iter().map(|(_, _, s)| *s as u64).sum::<u64>(),
+                "dropped": node.broker.dropped(),
+            },
+            "network": node.network().map(|n| n.stats.json()),
+        }),
+    )
+}
