@@ -94,3 +94,140 @@ fn dashboard_shows_the_network_and_calls_services_in_a_browser() {
         assert!(size > 1000, "{} is missing or empty", shot.display());
     }
 }
+
+/// GETs `path` with headers; answers the status, the headers asked for, and the body.
+fn fetch(
+    node: &TestNode,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (u16, String, ureq::http::HeaderMap) {
+    let mut request = micro_tests::agent().get(format!("{}{path}", node.url));
+    for (k, v) in headers {
+        request = request.header(*k, *v);
+    }
+    let mut response = request.call().unwrap_or_else(|e| panic!("GET {path}: {e}"));
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    (
+        status,
+        response.body_mut().read_to_string().unwrap_or_default(),
+        headers,
+    )
+}
+
+#[test]
+fn the_page_and_every_module_it_imports_are_served_from_the_binary() {
+    let node = TestNode::new("");
+    // A browser gets the page; a program asking `/` gets where the API is.
+    let (status, html, headers) = fetch(&node, "/", &[("accept", "text/html,*/*")]);
+    assert_eq!(status, 200);
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap_or("")
+            .starts_with("text/html")
+    );
+    assert!(headers.contains_key("content-security-policy"));
+    let (status, json, _) = fetch(&node, "/", &[("accept", "application/json")]);
+    assert_eq!(status, 200);
+    let json: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+    assert_eq!(json["api"], "/api/");
+
+    // Follow the page's scripts and styles, and every module they import: all are served.
+    let mut pending: Vec<String> = ["/_/app.js", "/_/style.css", "/_/icon.svg"]
+        .map(String::from)
+        .to_vec();
+    assert!(pending.iter().all(|p| html.contains(p.as_str())));
+    let mut seen = std::collections::BTreeSet::new();
+    while let Some(path) = pending.pop() {
+        if !seen.insert(path.clone()) {
+            continue;
+        }
+        let (status, body, _) = fetch(&node, &path, &[]);
+        assert_eq!(status, 200, "{path} is not served");
+        let dir = &path[..path.rfind('/').map_or(0, |i| i + 1)];
+        for import in body.lines().filter_map(|l| l.split(" from \"").nth(1)) {
+            let target = import.trim_end_matches(['"', ';']);
+            let resolved = match target.strip_prefix("../") {
+                Some(up) => format!(
+                    "{}{up}",
+                    &dir[..dir[..dir.len() - 1].rfind('/').map_or(0, |i| i + 1)]
+                ),
+                None => format!("{dir}{}", target.trim_start_matches("./")),
+            };
+            pending.push(resolved);
+        }
+    }
+    assert!(
+        seen.len() >= 11,
+        "only {} files reached: {seen:?}",
+        seen.len()
+    );
+
+    // A reload costs a 304; an unknown file is a 404 that says so.
+    let (_, _, headers) = fetch(&node, "/_/app.js", &[]);
+    let etag = headers["etag"].to_str().expect("an ETag").to_string();
+    let (status, body, _) = fetch(&node, "/_/app.js", &[("if-none-match", &etag)]);
+    assert_eq!((status, body.as_str()), (304, ""));
+    let (status, body, _) = fetch(&node, "/_/nope.js", &[]);
+    assert_eq!(status, 404);
+    assert!(body.contains("the dashboard has no file"), "{body}");
+}
+
+#[test]
+fn changes_stream_says_what_changed_and_node_stats_count_calls_and_errors() {
+    let a = TestNode::new("");
+    let b = TestNode::joining("", &[a.ticket()]);
+    let changes = a.event_stream("/api/changes", "hello");
+    // A deploy here is a change of services; a node joining is a change of records and peers.
+    a.deploy("hello", "hello");
+    let mut what = std::collections::BTreeSet::new();
+    while !(what.contains("services") && what.contains("records") && what.contains("peers")) {
+        let event = changes.next();
+        for w in event["what"].as_array().expect("a list of what changed") {
+            what.insert(w.as_str().unwrap_or_default().to_string());
+        }
+        assert!(event["services"].as_u64().is_some(), "{event}");
+    }
+
+    // Calls and errors, counted per version, with the last error in words.
+    let (status, _) = a.post("/hello/greet", r#"{"name":"Ada"}"#);
+    assert_eq!(status, 200);
+    let (status, _) = a.post("/hello/greet", "{not json");
+    assert_eq!(status, 400);
+    let stats = a.get_json("/api/node");
+    assert_eq!(stats["node"], a.id());
+    let hello = &stats["services"][0];
+    assert_eq!(
+        (hello["name"].as_str(), hello["serving"].as_bool()),
+        (Some("hello"), Some(true))
+    );
+    assert_eq!(
+        (hello["calls"].as_u64(), hello["errors"].as_u64()),
+        (Some(2), Some(1))
+    );
+    let last = hello["last_error"]["message"].as_str().unwrap_or_default();
+    assert!(last.starts_with("bad-request: "), "{last}");
+    assert!(stats["usage"]["rss_bytes"].as_u64().unwrap_or(0) > 1 << 20);
+    assert!(stats["usage"]["store_bytes"].as_u64().unwrap_or(0) > 0);
+    assert!(stats["network"]["bad_frames"].is_u64());
+
+    // The graph carries each node's health, for the dashboard to grey out a node that died.
+    let b_id = b.id();
+    let graph = a.get_json("/api/network/graph");
+    let nodes = graph["nodes"].as_array().expect("nodes");
+    assert!(
+        nodes
+            .iter()
+            .any(|n| n["node"] == b_id.as_str() && n["healthy"] == true)
+    );
+    drop(b);
+    eventually("the graph to mark the dead node down or drop it", || {
+        let graph = a.get_json("/api/network/graph");
+        let nodes = graph["nodes"].as_array()?.clone();
+        nodes
+            .iter()
+            .all(|n| n["node"] != b_id.as_str() || n["healthy"] == false)
+            .then_some(())
+    });
+}

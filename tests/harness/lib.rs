@@ -383,20 +383,26 @@ impl TestNode {
     /// Subscribes to `topic` over the gateway's event stream (`query` as in
     /// `history=true&group=g`); returns once the node confirms the subscription is in place.
     pub fn subscribe(&self, topic: &str, query: &str) -> Subscriber {
-        let url = format!("{}/api/topics/{topic}/events?{query}", self.url);
+        // Wait for the `subscribed` event: from then on no published message is missed.
+        self.event_stream(&format!("/api/topics/{topic}/events?{query}"), "subscribed")
+    }
+
+    /// Opens a server-sent event stream at `path`; returns once its `ready` event came, with
+    /// the data of every later event.
+    pub fn event_stream(&self, path: &str, ready: &str) -> Subscriber {
+        let url = format!("{}{path}", self.url);
         let response = agent()
             .get(&url)
             .call()
             .unwrap_or_else(|e| panic!("GET {url}: {e}"));
-        assert_eq!(response.status().as_u16(), 200, "subscribing to {topic}");
+        assert_eq!(response.status().as_u16(), 200, "GET {path}");
         let mut lines = BufReader::new(response.into_body().into_reader()).lines();
         let mut event = String::new();
-        // Wait for the `subscribed` event: from then on no published message is missed.
         for line in lines.by_ref() {
             let line = line.expect("reading the event stream");
             if let Some(name) = line.strip_prefix("event: ") {
                 event = name.to_string();
-            } else if line.starts_with("data: ") && event == "subscribed" {
+            } else if line.starts_with("data: ") && event == ready {
                 break;
             }
         }

@@ -63,7 +63,10 @@ async fn serve(config: Config, data_dir: PathBuf, peers: Vec<String>) -> anyhow:
     let address = listener.local_addr()?;
     tracing::info!(node = %node.id, data_dir = %data_dir.display(), allocator = ?node.runtime.allocator(), restored, watched, "node started");
     // The readiness line: scripts and tests wait for it (the port may have been chosen by the OS).
-    println!("micro node {} listening on http://{address}", node.id);
+    println!(
+        "micro node {} listening on http://{address} (dashboard: http://{address}/)",
+        node.id
+    );
     crate::gateway::serve(node, listener, shutdown_signal()).await?;
     if let Some(network) = network {
         network.shutdown().await;
