@@ -211,6 +211,12 @@ fn changes_stream_says_what_changed_and_node_stats_count_calls_and_errors() {
     assert!(stats["usage"]["rss_bytes"].as_u64().unwrap_or(0) > 1 << 20);
     assert!(stats["usage"]["store_bytes"].as_u64().unwrap_or(0) > 0);
     assert!(stats["network"]["bad_frames"].is_u64());
+    // The CLI shows the same, from the same endpoint.
+    let status = a.cli_ok(&["status"]);
+    assert!(status.contains("hello") && status.contains("bad-request: "), "{status}");
+    let json: serde_json::Value =
+        serde_json::from_str(&a.cli_ok(&["status", "--json"])).expect("--json prints JSON");
+    assert_eq!(json["services"][0]["errors"], 1);
 
     // The graph carries each node's health, for the dashboard to grey out a node that died.
     let b_id = b.id();

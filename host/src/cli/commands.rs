@@ -32,6 +32,7 @@ pub fn run(client: &Client, command: Command) -> Result<(), CliError> {
         Command::Versions { service, json } => super::evolve::versions(client, &service, json),
         Command::Logs { service, build } => super::evolve::logs(client, &service, build),
         Command::Services { json } => services(client, json),
+        Command::Status { json } => status(client, json),
         Command::Describe { service, json } => describe(client, &service, json),
         Command::Call {
             service,
@@ -70,6 +71,71 @@ pub fn run(client: &Client, command: Command) -> Result<(), CliError> {
             unreachable!("handled by cli::main")
         }
     }
+}
+
+/// `micro status`: the node's resource use and its services' calls and errors.
+fn status(client: &Client, json: bool) -> Result<(), CliError> {
+    let v = client.get("/api/node")?.ok()?.json()?;
+    if json {
+        return print_json(&v);
+    }
+    let u = &v["usage"];
+    let mib = |b: &serde_json::Value| {
+        b.as_u64()
+            .map_or("?".into(), |b| format!("{:.1} MiB", b as f64 / 1048576.0))
+    };
+    let secs = |ms: &serde_json::Value| {
+        ms.as_u64()
+            .map_or("?".into(), |ms| format!("{:.2} s", ms as f64 / 1000.0))
+    };
+    println!("node      {}", v["node"].as_str().unwrap_or("?"));
+    println!(
+        "up        {} (micro {}, pid {})",
+        secs(&v["uptime_ms"]),
+        v["version"].as_str().unwrap_or("?"),
+        v["pid"]
+    );
+    println!(
+        "memory    {} resident, peak {}",
+        mib(&u["rss_bytes"]),
+        mib(&u["peak_rss_bytes"])
+    );
+    println!(
+        "cpu       user {}, system {}",
+        secs(&u["cpu_user_ms"]),
+        secs(&u["cpu_system_ms"])
+    );
+    println!(
+        "threads   {}, open files {}, store {}",
+        u["threads"],
+        u["open_files"],
+        mib(&u["store_bytes"])
+    );
+    let services = v["services"].as_array().cloned().unwrap_or_default();
+    if services.is_empty() {
+        println!("no services run here");
+        return Ok(());
+    }
+    println!(
+        "\n{:<20} {:<14} {:<10} {:>8} {:>7}  LAST ERROR",
+        "SERVICE", "VERSION", "STATE", "CALLS", "ERRORS"
+    );
+    for s in services {
+        println!(
+            "{:<20} {:<14} {:<10} {:>8} {:>7}  {}",
+            s["name"].as_str().unwrap_or(""),
+            s["version"].as_str().unwrap_or(""),
+            if s["serving"] == true {
+                "serving"
+            } else {
+                "superseded"
+            },
+            s["calls"].as_u64().unwrap_or(0),
+            s["errors"].as_u64().unwrap_or(0),
+            s["last_error"]["message"].as_str().unwrap_or("-"),
+        );
+    }
+    Ok(())
 }
 
 /// The strings of a JSON array (empty for anything else).

@@ -105,6 +105,12 @@ enum Command {
         #[command(subcommand)]
         command: SystemCommand,
     },
+    /// What the node uses (memory, CPU, threads, files, store) and the calls and errors of
+    /// each service version it runs (what the dashboard's Node page shows).
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
     /// List the services on the node.
     Services {
         #[arg(long)]
