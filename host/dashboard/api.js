@@ -49,12 +49,27 @@ export async function callService(service, method, body, contentType = "applicat
     throw new ApiError(`POST ${path}`, 0, "unreachable", `the node did not answer (${e.message})`);
   }
   const text = await response.text();
+  const page = performance.now() - started;
   return {
     status: response.status,
     ok: response.ok,
     statusText: response.statusText,
     contentType: response.headers.get("content-type") ?? "",
     text,
-    ms: performance.now() - started,
+    ms: wireTime(response.url) ?? page,
+    pageMs: page,
   };
+}
+
+/**
+ * From sending the request to the answer's last byte, as the browser's resource timing saw
+ * it: the node's and the network's time, without the page's own scheduling (a busy page can
+ * take longer to notice an answer than the node took to give it).
+ */
+function wireTime(url) {
+  const entries = performance.getEntriesByName(url, "resource");
+  const last = entries[entries.length - 1];
+  performance.clearResourceTimings();
+  if (!last || !(last.requestStart > 0) || !(last.responseEnd >= last.requestStart)) return null;
+  return last.responseEnd - last.requestStart;
 }

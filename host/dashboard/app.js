@@ -9,6 +9,9 @@ import * as service from "./pages/service.js";
 import * as events from "./pages/events.js";
 import * as node from "./pages/node.js";
 
+// Tells boot.js that the modules loaded.
+window.microDashboard = true;
+
 const view = document.getElementById("view");
 const problem = document.getElementById("problem");
 const live = document.getElementById("live");

@@ -9,6 +9,8 @@ const W = 640;
 /** Two nodes need less height than a ring of them. */
 const height = (n) => (n <= 2 ? 220 : 420);
 const R = 24;
+/** Most nodes whose links are labelled with their round-trip times. */
+const LABELLED = 8;
 
 function el(tag, attrs = {}, text) {
   const e = document.createElementNS(NS, tag);
@@ -62,9 +64,12 @@ export function drawGraph(graph) {
     const [x2, y2] = place.get(l.to);
     const down = !health.get(l.from) || !health.get(l.to);
     const g = el("g", { class: down ? "link down" : "link", "data-from": l.from, "data-to": l.to });
+    g.append(el("title", {}, `${short(l.from)} – ${short(l.to)}: ${us(l.rtt_us)}${down ? " (down)" : ""}`));
     g.append(el("line", { x1, y1, x2, y2 }));
-    const label = el("text", { x: (x1 + x2) / 2, y: (y1 + y2) / 2 - 6, "text-anchor": "middle", class: "rtt" }, us(l.rtt_us));
-    g.append(label);
+    // Past a handful of nodes the labels would cover each other: the time is in the title.
+    if (sorted.length <= LABELLED) {
+      g.append(el("text", { x: (x1 + x2) / 2, y: (y1 + y2) / 2 - 6, "text-anchor": "middle", class: "rtt" }, us(l.rtt_us)));
+    }
     linkLayer.append(g);
   }
   svg.append(linkLayer);

@@ -151,6 +151,14 @@ try {
   }
   await page.setViewportSize({ width: 1280, height: 900 });
 
+  step("a browser that cannot run the page's modules is told so, not left with a blank page");
+  const broken = await context.newPage();
+  await broken.route("**/_/app.js", (route) => route.abort());
+  await broken.goto(`${A}/`);
+  await expectText(broken, "main .error", "did not start");
+  await broken.screenshot({ path: join(shots, "scripts-blocked.png") });
+  await broken.close();
+
   step("a node that drops out greys out, then leaves the graph as its record expires");
   await page.goto(`${A}/#/network`);
   await page.locator(`svg.graph g.node[data-node="${B_ID}"]`).waitFor();

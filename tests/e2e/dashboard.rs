@@ -72,7 +72,7 @@ fn dashboard_shows_the_network_and_calls_services_in_a_browser() {
         a.log()
     );
     // Every step ran, and each page left its screenshot.
-    assert_eq!(steps.iter().filter(|l| l.starts_with("step: ")).count(), 10);
+    assert_eq!(steps.iter().filter(|l| l.starts_with("step: ")).count(), 11);
     for page in [
         "network",
         "services",
@@ -85,6 +85,7 @@ fn dashboard_shows_the_network_and_calls_services_in_a_browser() {
         "service-phone",
         "events-phone",
         "node-phone",
+        "scripts-blocked",
         "network-node-down",
         "network-node-gone",
         "node-unreachable",
@@ -134,7 +135,7 @@ fn the_page_and_every_module_it_imports_are_served_from_the_binary() {
     assert_eq!(json["api"], "/api/");
 
     // Follow the page's scripts and styles, and every module they import: all are served.
-    let mut pending: Vec<String> = ["/_/app.js", "/_/style.css", "/_/icon.svg"]
+    let mut pending: Vec<String> = ["/_/app.js", "/_/boot.js", "/_/style.css", "/_/icon.svg"]
         .map(String::from)
         .to_vec();
     assert!(pending.iter().all(|p| html.contains(p.as_str())));
@@ -213,7 +214,10 @@ fn changes_stream_says_what_changed_and_node_stats_count_calls_and_errors() {
     assert!(stats["network"]["bad_frames"].is_u64());
     // The CLI shows the same, from the same endpoint.
     let status = a.cli_ok(&["status"]);
-    assert!(status.contains("hello") && status.contains("bad-request: "), "{status}");
+    assert!(
+        status.contains("hello") && status.contains("bad-request: "),
+        "{status}"
+    );
     let json: serde_json::Value =
         serde_json::from_str(&a.cli_ok(&["status", "--json"])).expect("--json prints JSON");
     assert_eq!(json["services"][0]["errors"], 1);

@@ -149,6 +149,7 @@ function renderAnswer(target, method, r) {
     h("p", { class: "status" },
       h("strong", { class: "call-status" }, r.ok ? status : `Error ${status}`),
       ` · ${ms(r.ms)} · ${target}.${method} at ${time(Date.now())}`),
+    h("p", { class: "muted" }, `${ms(r.ms)} from sending the request to the answer's last byte; ${ms(r.pageMs)} until this page had it.`),
     problem ? h("p", { class: "call-error" }, problem) : null,
     h("pre", { class: "call-answer" }, shown || "(empty answer)"));
 }

@@ -32,6 +32,7 @@ const ASSETS: &[Asset] = assets! {
     "index.html" => "text/html; charset=utf-8",
     "style.css" => "text/css; charset=utf-8",
     "app.js" => "text/javascript; charset=utf-8",
+    "boot.js" => "text/javascript; charset=utf-8",
     "api.js" => "text/javascript; charset=utf-8",
     "dom.js" => "text/javascript; charset=utf-8",
     "graph.js" => "text/javascript; charset=utf-8",
