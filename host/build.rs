@@ -1,5 +1,6 @@
-//! Builds the node's default builder components (`components/builder-*`) for wasm32-wasip2 so
-//! the binary can embed them: a node can build services from source with nothing beside it.
+//! Builds the node's default system components — the builders (`components/builder-*`) and
+//! the governance (`components/governance`) — for wasm32-wasip2 so the binary can embed them:
+//! a node builds services from source and governs itself with nothing beside it.
 //!
 //! They are built by a nested cargo in a target directory of their own (the outer build holds
 //! the lock on its own), from the same workspace and lock file.
@@ -42,6 +43,7 @@ fn main() {
     for b in BUILDERS {
         command.args(["-p", &format!("micro-builder-{b}")]);
     }
+    command.args(["-p", "micro-governance"]);
     // What the outer cargo tells build scripts is not meant for this build.
     for var in [
         "RUSTC_WRAPPER",
@@ -58,10 +60,10 @@ fn main() {
     }
     let status = command
         .status()
-        .expect("running cargo for the builder components");
+        .expect("running cargo for the system components");
     if !status.success() {
         panic!(
-            "building the builder components failed ({status}); is the wasm32-wasip2 target \
+            "building the system components failed ({status}); is the wasm32-wasip2 target \
              installed? (`rustup target add wasm32-wasip2`, or run ./scripts/serve)"
         );
     }
@@ -83,6 +85,17 @@ fn main() {
     }
     list.push_str("];\n");
     std::fs::write(out_dir.join("builders.rs"), list).expect("writing builders.rs");
+    copy_file(
+        &release.join("micro_governance.wasm"),
+        &out_dir.join("governance.wasm"),
+    );
+    std::fs::write(
+        out_dir.join("governance.rs"),
+        "/// The default governance component.\n\
+         pub const DEFAULT_GOVERNANCE: &[u8] = \
+         include_bytes!(concat!(env!(\"OUT_DIR\"), \"/governance.wasm\"));\n",
+    )
+    .expect("writing governance.rs");
 }
 
 fn copy_file(from: &Path, to: &Path) {

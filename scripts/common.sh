@@ -23,7 +23,8 @@ build_components() {
   step "building components for wasm32-wasip2"
   cargo build --release --target wasm32-wasip2 \
     -p hello -p counter -p chat -p frontend -p http-hello \
-    -p hostile -p cli-app -p unlinkable -p bench-caller -p builder-hostile -p kv-counter
+    -p hostile -p cli-app -p unlinkable -p bench-caller -p builder-hostile -p kv-counter \
+    -p governance-test -p micro-governance
 }
 
 target_dir() {

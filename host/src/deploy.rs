@@ -40,6 +40,18 @@ pub async fn deploy_version(
     origin: Origin,
 ) -> Result<ServiceRecord, DeployError> {
     crate::runtime::check_name(name)?;
+    let governance = node.governance().await.map_err(DeployError::Denied)?;
+    governance
+        .approve_deploy(
+            &node.as_asker(),
+            name,
+            wasm.len() as u64,
+            origin.source.as_deref(),
+            node.config.limits.memory_mib,
+            u32::try_from(node.registry.list().len()).unwrap_or(u32::MAX),
+        )
+        .await
+        .map_err(|refusal| DeployError::Denied(refusal.to_string()))?;
     let hash = content_hash(&wasm);
     let version = origin
         .version

@@ -16,7 +16,7 @@ macro_rules! embed {
 }
 
 /// The WIT package, file by file.
-pub const WIT: [(&str, &str); 7] = embed!(
+pub const WIT: [(&str, &str); 8] = embed!(
     "wit/types.wit",
     "wit/service.wit",
     "wit/registry.wit",
@@ -24,6 +24,7 @@ pub const WIT: [(&str, &str); 7] = embed!(
     "wit/broker.wit",
     "wit/storage.wit",
     "wit/builder.wit",
+    "wit/governance.wit",
 );
 
 /// The Python SDK (`import micro`), put on componentize-py's search path by the builder.

@@ -29,8 +29,10 @@ pub struct Node {
     pub broker: Broker,
     /// Builds from source: sources, watchers, caches.
     pub evolve: Evolve,
-    /// The builder components (a system slot), loaded at start.
+    /// The builder components (a system slot), loaded on first use.
     builders: tokio::sync::OnceCell<Builders>,
+    /// The governance component (a system slot), loaded on first use.
+    governance: tokio::sync::OnceCell<crate::system::governance::Governance>,
     /// Calls running on this node now: its load, as peers see it.
     pub load: AtomicU32,
     /// The peer layer, once started (a node may run without one).
@@ -74,6 +76,7 @@ impl Node {
             broker,
             evolve,
             builders: tokio::sync::OnceCell::new(),
+            governance: tokio::sync::OnceCell::new(),
             load: AtomicU32::new(0),
             network: OnceLock::new(),
             started: std::time::Instant::now(),
@@ -92,6 +95,24 @@ impl Node {
             .get_or_try_init(|| crate::system::load_builders(self))
             .await
             .map_err(|e| format!("loading the builders: {e:#}"))
+    }
+
+    /// The governance in use, loaded on first use (the first decision): the embedded default
+    /// or the replacement an earlier run put in use.
+    pub async fn governance(&self) -> Result<&crate::system::governance::Governance, String> {
+        self.governance
+            .get_or_try_init(|| crate::system::load_governance(self))
+            .await
+            .map_err(|e| format!("loading the governance: {e:#}"))
+    }
+
+    /// Who this node is, as governance sees a question from it.
+    pub fn as_asker(&self) -> crate::system::governance::Asker<'_> {
+        crate::system::governance::Asker {
+            node: &self.id,
+            local: true,
+            age_ms: self.started.elapsed().as_millis() as u64,
+        }
     }
 
     /// Attaches the started peer layer.

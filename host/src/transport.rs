@@ -23,6 +23,39 @@ pub fn deadline_from_now(node: &Node) -> Instant {
     Instant::now() + Duration::from_millis(node.config.limits.call_timeout_ms)
 }
 
+/// Asks governance whether the node `caller_node` may call `service`.`method` here; a
+/// refusal (or no governance to ask) is a `denied` error with governance's reason.
+pub async fn govern_call(
+    node: &Node,
+    caller_node: &str,
+    service: &str,
+    method: &str,
+) -> Result<(), CallError> {
+    use crate::system::governance::{Asker, Visibility};
+    let governance = node
+        .governance()
+        .await
+        .map_err(|e| CallError::Denied(format!("no governance to ask, so denied: {e}")))?;
+    let caller = if caller_node == node.id {
+        node.as_asker()
+    } else {
+        let first_seen_ms = crate::identity::parse_node_id(caller_node)
+            .ok()
+            .and_then(|id| node.network()?.peers.get(&id))
+            .map(|p| p.first_seen_ms);
+        Asker {
+            node: caller_node,
+            local: false,
+            age_ms: first_seen_ms.map_or(0, |at| crate::registry::now_ms().saturating_sub(at)),
+        }
+    };
+    // Services have no visibility setting yet: every service is public.
+    governance
+        .authorize_call(&caller, service, method, Visibility::Public)
+        .await
+        .map_err(|refusal| CallError::Denied(refusal.to_string()))
+}
+
 /// Calls a service wherever it runs, this node first, and waits for its answer, within
 /// `deadline`.
 pub async fn call(
@@ -99,6 +132,7 @@ async fn call_local(
             deployment.record.methods.join(", ")
         )));
     }
+    govern_call(node, &caller.node, name, &request.method).await?;
     let outcome = async {
         // Admission control happens at the edge: a call from outside waits for a permit, the
         // nested calls of an admitted chain do not (they would deadlock a service that calls

@@ -67,7 +67,8 @@ pub fn run(client: &Client, command: Command) -> Result<(), CliError> {
         | Command::Identity { .. }
         | Command::New { .. }
         | Command::Network { .. }
-        | Command::System { .. } => {
+        | Command::System { .. }
+        | Command::Governance { .. } => {
             unreachable!("handled by cli::main")
         }
     }

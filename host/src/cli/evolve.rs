@@ -8,7 +8,7 @@ use serde_json::json;
 use std::io::{BufRead, BufReader, Read};
 
 /// Follows a build's progress (JSON lines) until it ends; the final event's payload.
-fn follow(reader: impl Read, what: &str) -> Result<serde_json::Value, CliError> {
+pub(super) fn follow(reader: impl Read, what: &str) -> Result<serde_json::Value, CliError> {
     let bar = spinner(what.to_string());
     for line in BufReader::new(reader).lines() {
         let line =
@@ -69,7 +69,7 @@ fn follow(reader: impl Read, what: &str) -> Result<serde_json::Value, CliError> 
 
 /// A local directory goes to the node as an absolute path (the node builds it where it is);
 /// anything else as written.
-fn absolute(source: &str) -> Result<String, CliError> {
+pub(super) fn absolute(source: &str) -> Result<String, CliError> {
     let path = std::path::Path::new(source);
     if !path.is_dir() {
         return Ok(source.to_string());
@@ -241,6 +241,6 @@ pub fn system(client: &Client, command: SystemCommand) -> Result<(), CliError> {
 
 /// The first 12 hex digits of a hash (component, commit), as listings show it (`missing` when
 /// none).
-fn short<'a>(hash: &'a serde_json::Value, missing: &'a str) -> &'a str {
+pub(super) fn short<'a>(hash: &'a serde_json::Value, missing: &'a str) -> &'a str {
     hash.as_str().map_or(missing, |c| &c[..c.len().min(12)])
 }

@@ -4,6 +4,7 @@
 mod client;
 mod commands;
 mod evolve;
+mod governance;
 mod network;
 mod new;
 mod server;
@@ -100,6 +101,11 @@ enum Command {
         #[arg(long)]
         build: bool,
     },
+    /// The governance that decides here: which one, its decisions, and swapping it.
+    Governance {
+        #[command(subcommand)]
+        command: GovernanceCommand,
+    },
     /// The node's system components.
     System {
         #[command(subcommand)]
@@ -171,6 +177,29 @@ enum SystemCommand {
         command: Option<BuildersCommand>,
         #[arg(long)]
         json: bool,
+    },
+}
+
+/// `micro governance …`
+#[derive(Debug, Subcommand)]
+enum GovernanceCommand {
+    /// The governance in use: name, version, where it came from, decisions so far.
+    Show {
+        #[arg(long)]
+        json: bool,
+    },
+    /// The most recent decisions it was asked for, newest first.
+    Log {
+        /// How many.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Build a governance component from source and swap it in while the node runs.
+    Use {
+        /// A git URL `url[@ref][#subdir]` or a directory on the node's machine.
+        source: String,
     },
 }
 
@@ -257,6 +286,9 @@ pub fn main() -> ExitCode {
         Command::New { name, lang, dir } => new::run(&name, &lang, dir),
         Command::Network { command } => network::run(&client::Client::new(&cli.node), command),
         Command::System { command } => evolve::system(&client::Client::new(&cli.node), command),
+        Command::Governance { command } => {
+            governance::run(&client::Client::new(&cli.node), command)
+        }
         command => commands::run(&client::Client::new(&cli.node), command),
     };
     match result {

@@ -3,6 +3,7 @@
 use super::builds;
 use super::calls;
 use super::events;
+use super::governance;
 use super::live;
 use super::network;
 use super::node_stats;
@@ -38,7 +39,14 @@ pub async fn handle(node: &Arc<Node>, request: Request<Incoming>, rest: &[&str])
         (&Method::GET, ["sources"]) => builds::sources(node),
         (&Method::GET, ["system", "builders"]) => builds::builders(node).await,
         (&Method::POST | &Method::PUT, ["system", "builders"]) => {
-            builds::use_builder(node, request).await
+            builds::use_system(node, request, builds::Slot::Builder).await
+        }
+        (&Method::GET, ["governance"]) => governance::show(node).await,
+        (&Method::GET, ["governance", "log"]) => {
+            governance::log(node, request.uri().query().unwrap_or("")).await
+        }
+        (&Method::POST | &Method::PUT, ["governance"]) => {
+            builds::use_system(node, request, builds::Slot::Governance).await
         }
         (&Method::GET, ["services", name, "versions"]) => builds::versions(node, name),
         (&Method::GET, ["services", name, "versions", version, "build-log"]) => {
@@ -158,6 +166,7 @@ async fn deploy_service(
                 DeployError::Describe(_) => (StatusCode::UNPROCESSABLE_ENTITY, "describe-failed"),
                 DeployError::InvalidName { .. } => (StatusCode::BAD_REQUEST, "invalid-name"),
                 DeployError::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "failed"),
+                DeployError::Denied(_) => (StatusCode::FORBIDDEN, "denied"),
             };
             reply::error(status, kind, e)
         }

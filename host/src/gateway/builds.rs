@@ -80,13 +80,25 @@ pub async fn run(node: &Arc<Node>, request: Request<Incoming>) -> Response<Body>
     })
 }
 
-/// `POST /api/system/builders`: builds a builder from source and swaps it in.
-pub async fn use_builder(node: &Arc<Node>, request: Request<Incoming>) -> Response<Body> {
+/// The system slots a component built from source can be swapped into.
+#[derive(Debug, Clone, Copy)]
+pub enum Slot {
+    Builder,
+    Governance,
+}
+
+/// `POST /api/system/builders` and `POST /api/governance`: builds a system component from
+/// source and swaps it into its slot while the node runs, streaming the build's progress.
+pub async fn use_system(
+    node: &Arc<Node>,
+    request: Request<Incoming>,
+    slot: Slot,
+) -> Response<Body> {
     #[derive(serde::Deserialize)]
-    struct UseBuilder {
+    struct UseSource {
         source: String,
     }
-    let body: UseBuilder = match read_json(request).await {
+    let body: UseSource = match read_json(request).await {
         Ok(r) => r,
         Err(response) => return response,
     };
@@ -100,10 +112,16 @@ pub async fn use_builder(node: &Arc<Node>, request: Request<Incoming>) -> Respon
             node.config.evolve.max_build_output_bytes,
             Some(tx),
         ));
-        match crate::system::use_builder(&node, source, &body.source, &log).await {
-            Ok(b) => log.send(Event::Done {
-                version: builder_json(&b),
-            }),
+        let outcome = match slot {
+            Slot::Builder => crate::system::use_builder(&node, source, &body.source, &log)
+                .await
+                .map(|b| builder_json(&b)),
+            Slot::Governance => crate::system::use_governance(&node, source, &body.source, &log)
+                .await
+                .map(|g| super::governance::loaded_json(&g)),
+        };
+        match outcome {
+            Ok(version) => log.send(Event::Done { version }),
             Err(e) => log.send(Event::Failed {
                 reason: e.reason,
                 version: serde_json::Value::Null,

@@ -135,6 +135,10 @@ async fn serve_http(
             .headers
             .insert(header::HOST, header::HeaderValue::from_static("localhost"));
     }
+    if let Err(e) = crate::transport::govern_call(node, &node.id, name, parts.method.as_str()).await
+    {
+        return reply::call_error(&e);
+    }
     let request = Request::from_parts(parts, body);
     let deadline = deadline_from_now(node);
     let _permit = match deployment.admit(deadline).await {

@@ -7,6 +7,7 @@ mod builds;
 mod calls;
 mod dashboard;
 mod events;
+mod governance;
 mod live;
 mod network;
 mod node_stats;

@@ -41,6 +41,11 @@ pub fn error(status: StatusCode, kind: &str, message: impl std::fmt::Display) ->
 
 /// The status and kind a call error maps to.
 pub fn call_error(e: &CallError) -> Response<Body> {
+    let rate_limited = matches!(e, CallError::Denied(m)
+        if m.starts_with(crate::system::governance::RATE_LIMITED));
+    if rate_limited {
+        return error(StatusCode::TOO_MANY_REQUESTS, "rate-limited", e.parts().1);
+    }
     let status = match e {
         CallError::NotFound(_) => StatusCode::NOT_FOUND,
         CallError::Denied(_) => StatusCode::FORBIDDEN,

@@ -28,6 +28,9 @@ pub enum DeployError {
     InvalidName { name: String, reason: String },
     #[error("the node could not record the service: {0}")]
     Store(String),
+    /// Governance refused the deploy (the message says which governance and why).
+    #[error("{0}")]
+    Denied(String),
 }
 
 /// Checks the bytes are a component before spending time compiling them.

@@ -130,7 +130,7 @@ impl Builder {
         tokio::time::timeout_at((deadline + GRACE).into(), run)
             .await
             .map_err(|_| trapped(format!("{what} ran past its time limit and was stopped")))?
-            .map_err(|e| trapped(describe_trap(&e, what)))
+            .map_err(|e| trapped(super::describe_trap(&e, what)))
     }
 
     /// Asks the builder whether it recognises the tree of `sandbox`.
@@ -167,16 +167,6 @@ impl Builder {
             async |b, store| b.call_build(store, plan).await,
         )
         .await
-    }
-}
-
-fn describe_trap(e: &wasmtime::Error, what: &str) -> String {
-    match e.downcast_ref::<wasmtime::Trap>() {
-        Some(wasmtime::Trap::Interrupt) => {
-            format!("{what} ran past its time limit and was stopped")
-        }
-        Some(trap) => format!("{what} trapped: {trap}"),
-        None => format!("{what}: {e:#}"),
     }
 }
 

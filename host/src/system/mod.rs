@@ -1,7 +1,8 @@
 //! Slots for the swappable system components: the policy a node runs is wasm, chosen and
-//! replaced while the node runs. Today: the builders.
+//! replaced while the node runs: the builders and the governance.
 
 pub mod builders;
+pub mod governance;
 
 use crate::evolve::log::BuildLog;
 use crate::evolve::source::Source;
@@ -11,6 +12,17 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+
+/// Why a system component's call failed, in words: a trap, or its time running out.
+fn describe_trap(e: &wasmtime::Error, what: &str) -> String {
+    match e.downcast_ref::<wasmtime::Trap>() {
+        Some(wasmtime::Trap::Interrupt) => {
+            format!("{what} ran past its time limit and was stopped")
+        }
+        Some(trap) => format!("{what} trapped: {trap}"),
+        None => format!("{what}: {e:#}"),
+    }
+}
 
 /// A builder that replaced a default, as kept across restarts.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -23,23 +35,29 @@ fn replacements_path(node: &Node) -> PathBuf {
     node.data_dir.join("system").join("builders.json")
 }
 
-fn replacements(node: &Node) -> BTreeMap<String, Replacement> {
-    std::fs::read_to_string(replacements_path(node))
-        .ok()
-        .and_then(|text| serde_json::from_str(&text).ok())
-        .unwrap_or_default()
+fn governance_path(node: &Node) -> PathBuf {
+    node.data_dir.join("system").join("governance.json")
 }
 
-fn save_replacements(node: &Node, map: &BTreeMap<String, Replacement>) -> anyhow::Result<()> {
+fn replacements(node: &Node) -> BTreeMap<String, Replacement> {
+    read_json(&replacements_path(node)).unwrap_or_default()
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> Option<T> {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|text| serde_json::from_str(&text).ok())
+}
+
+fn write_json(path: &std::path::Path, value: &impl Serialize) -> anyhow::Result<()> {
     use anyhow::Context as _;
-    let path = replacements_path(node);
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, serde_json::to_vec_pretty(map)?)
+    std::fs::write(&tmp, serde_json::to_vec_pretty(value)?)
         .with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, &path).with_context(|| format!("renaming to {}", path.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))?;
     Ok(())
 }
 
@@ -73,18 +91,7 @@ pub async fn use_builder(
     text: &str,
     log: &Arc<BuildLog>,
 ) -> Result<Arc<builders::Builder>, BuildFailure> {
-    let mut record = SourceRecord {
-        name: "builder".into(),
-        source,
-        watch: false,
-        interval_ms: 0,
-        lifetime_ms: 0,
-        last_commit: None,
-    };
-    let scratch = node.evolve.scratch();
-    let produced = produce(node, &mut record, None, log, &scratch, Purpose::System).await;
-    let _ = std::fs::remove_dir_all(&scratch);
-    let (_, wasm) = produced?;
+    let wasm = build_system_component(node, "builder", source, log).await?;
     let failure = |e: anyhow::Error| BuildFailure::unnamed(format!("{e:#}"));
     log.step("load", "checking the builder component");
     let builders = node.builders().await.map_err(BuildFailure::unnamed)?;
@@ -103,8 +110,83 @@ pub async fn use_builder(
             origin: text.to_string(),
         },
     );
-    save_replacements(node, &map).map_err(failure)?;
+    write_json(&replacements_path(node), &map).map_err(failure)?;
     let builder = builders.replace(builder);
     log.step("load", format!("builder {} replaced", builder.name));
     Ok(builder)
+}
+
+/// Builds a system component from `source` with the builders in use.
+async fn build_system_component(
+    node: &Arc<Node>,
+    name: &str,
+    source: Source,
+    log: &Arc<BuildLog>,
+) -> Result<Vec<u8>, BuildFailure> {
+    let mut record = SourceRecord {
+        name: name.into(),
+        source,
+        watch: false,
+        interval_ms: 0,
+        lifetime_ms: 0,
+        last_commit: None,
+    };
+    let scratch = node.evolve.scratch();
+    let produced = produce(node, &mut record, None, log, &scratch, Purpose::System).await;
+    let _ = std::fs::remove_dir_all(&scratch);
+    Ok(produced?.1)
+}
+
+/// The governance: the embedded default, or the replacement an earlier run put in use.
+pub async fn load_governance(node: &Node) -> anyhow::Result<governance::Governance> {
+    let governance = governance::Governance::with_default(&node.runtime).await?;
+    if let Some(r) = read_json::<Replacement>(&governance_path(node)) {
+        let loaded = match node.registry.component(&r.component) {
+            Ok(wasm) => governance.load(&node.runtime, &wasm, &r.origin).await,
+            Err(e) => Err(e),
+        };
+        match loaded {
+            Ok(loaded) => {
+                let loaded = governance.replace(loaded);
+                tracing::info!(governance = %loaded.label(), origin = %r.origin, "governance restored");
+            }
+            // The default decides rather than nothing; the log says why.
+            Err(e) => {
+                tracing::error!(origin = %r.origin, error = %format!("{e:#}"), "cannot restore governance; the default decides")
+            }
+        }
+    }
+    Ok(governance)
+}
+
+/// Builds a governance component from `source` and swaps it in while the node runs: the next
+/// question goes to it, questions already asked finish on the old one.
+pub async fn use_governance(
+    node: &Arc<Node>,
+    source: Source,
+    text: &str,
+    log: &Arc<BuildLog>,
+) -> Result<Arc<governance::Loaded>, BuildFailure> {
+    let wasm = build_system_component(node, "governance", source, log).await?;
+    let failure = |e: anyhow::Error| BuildFailure::unnamed(format!("{e:#}"));
+    log.step("load", "checking the governance component");
+    let governance = node.governance().await.map_err(BuildFailure::unnamed)?;
+    let loaded = governance
+        .load(&node.runtime, &wasm, text)
+        .await
+        .map_err(failure)?;
+    node.registry
+        .save_component(&loaded.component, &wasm)
+        .map_err(failure)?;
+    write_json(
+        &governance_path(node),
+        &Replacement {
+            component: loaded.component.clone(),
+            origin: text.to_string(),
+        },
+    )
+    .map_err(failure)?;
+    let loaded = governance.replace(loaded);
+    log.step("load", format!("governance {} in use", loaded.label()));
+    Ok(loaded)
 }

@@ -1,0 +1,46 @@
+//! `/api/governance…`: which governance decides here, its counters and its decision log.
+//! (`POST /api/governance` swaps it: see `builds::use_system`.)
+
+use super::reply::{self, Body};
+use crate::node::Node;
+use crate::system::governance::Loaded;
+use hyper::{Response, StatusCode};
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+/// A loaded governance as the API shows it.
+pub fn loaded_json(g: &Loaded) -> Value {
+    json!({
+        "name": g.name,
+        "version": g.version,
+        "origin": g.origin,
+        "component": g.component,
+        "generation": g.generation,
+    })
+}
+
+/// `GET /api/governance`: the governance in use and how many questions it answered.
+pub async fn show(node: &Arc<Node>) -> Response<Body> {
+    match node.governance().await {
+        Ok(governance) => {
+            let mut value = loaded_json(&governance.current());
+            value["decisions"] = governance.counts();
+            reply::json(StatusCode::OK, &value)
+        }
+        Err(e) => reply::error(StatusCode::INTERNAL_SERVER_ERROR, "failed", e),
+    }
+}
+
+/// `GET /api/governance/log[?limit=N]`: the most recent decisions governance was asked for,
+/// newest first (answers reused from the cache are counted, not logged).
+pub async fn log(node: &Arc<Node>, query: &str) -> Response<Body> {
+    let limit = query
+        .split('&')
+        .find_map(|p| p.strip_prefix("limit="))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(100usize);
+    match node.governance().await {
+        Ok(governance) => reply::json(StatusCode::OK, &governance.log(limit)),
+        Err(e) => reply::error(StatusCode::INTERNAL_SERVER_ERROR, "failed", e),
+    }
+}

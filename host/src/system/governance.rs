@@ -1,0 +1,593 @@
+//! The governance slot: the component that decides who may join, deploy and call (the
+//! `governance-world` WIT world). The node holds one live instance of it and asks it one
+//! question at a time; answers are cached by question and governance generation for the time
+//! the answer allows; an error, a trap or an overrun is a denial, never an allowance. A new
+//! governance is swapped in while the node runs: questions already asked finish on the old one.
+
+use crate::runtime::CallLimiter;
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+use wasmtime::component::{Linker, ResourceTable};
+use wasmtime::{Engine, Store};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+/// Host bindings of the governance world.
+pub mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "governance-world",
+        imports: { default: async },
+        exports: { default: async },
+    });
+}
+
+pub use bindings::exports::micro::network::governance::{
+    CallRequest, Decision, DeployRequest, Obligation, Observation, PeerRequest, Subject, Visibility,
+};
+
+include!(concat!(env!("OUT_DIR"), "/governance.rs"));
+
+/// How long one question may take: decisions are meant to take microseconds; this only stops
+/// a governance that loops.
+const DECIDE_TIME: Duration = Duration::from_millis(100);
+/// Slack past the deadline for a question stuck outside wasm.
+const GRACE: Duration = Duration::from_millis(100);
+/// Decisions kept in the log.
+const LOG_SIZE: usize = 1000;
+/// Cached answers at most; past it the cache starts over (answers are cheap to ask again).
+const CACHE_SIZE: usize = 65_536;
+
+/// A store's data while governance runs: no files, no sockets, no environment.
+pub struct GovernanceState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limiter: CallLimiter,
+}
+
+impl WasiView for GovernanceState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// Who asks: a node id, whether it is this node, and how long this node has known it.
+pub struct Asker<'a> {
+    pub node: &'a str,
+    pub local: bool,
+    pub age_ms: u64,
+}
+
+impl Asker<'_> {
+    /// The subject of a question: this node is fully trusted; another node is as trusted as
+    /// governance says now.
+    async fn subject(
+        &self,
+        g: &bindings::exports::micro::network::governance::Guest,
+        store: &mut Store<GovernanceState>,
+        now_ms: u64,
+    ) -> wasmtime::Result<Subject> {
+        let reputation = if self.local {
+            1.0
+        } else {
+            g.call_reputation(&mut *store, self.node, now_ms).await?
+        };
+        Ok(Subject {
+            node: self.node.to_string(),
+            local: self.local,
+            reputation,
+            age_ms: self.age_ms,
+        })
+    }
+}
+
+/// The start of the message of a call refused for its rate: the gateway answers it with 429.
+pub const RATE_LIMITED: &str = "rate limited by governance";
+
+/// What kind of question a decision answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    AdmitPeer,
+    ApproveDeploy,
+    AuthorizeCall,
+}
+
+/// A decision as the node uses it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Verdict {
+    pub allow: bool,
+    pub reason: String,
+    pub ttl_ms: u64,
+    /// Calls per second and burst, when the allowance is rate-limited.
+    pub rate_limit: Option<(f64, u32)>,
+}
+
+impl From<Decision> for Verdict {
+    fn from(d: Decision) -> Self {
+        // The first obligation of each kind counts (there is one kind so far).
+        let rate_limit = d
+            .obligations
+            .iter()
+            .map(|o| match o {
+                Obligation::RateLimit(r) => (r.per_second, r.burst),
+            })
+            .next();
+        Self {
+            allow: d.allow,
+            reason: d.reason,
+            ttl_ms: d.ttl_ms,
+            rate_limit,
+        }
+    }
+}
+
+/// Why a question was refused by the node rather than answered by governance.
+#[derive(Debug, thiserror::Error)]
+pub enum Refusal {
+    #[error("denied by governance {governance}: {reason}")]
+    Denied { governance: String, reason: String },
+    #[error("rate limited by governance {governance}: {reason}; retry in {retry_ms} ms")]
+    RateLimited {
+        governance: String,
+        reason: String,
+        retry_ms: u64,
+    },
+}
+
+/// One entry of the decision log.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Logged {
+    pub at_ms: u64,
+    pub kind: Kind,
+    /// The subject's node id.
+    pub subject: String,
+    /// The question, in short ("hello.greet", "deploy hello").
+    pub question: String,
+    pub allow: bool,
+    pub reason: String,
+    pub ttl_ms: u64,
+    /// Which governance answered ("name version").
+    pub governance: String,
+    /// How long the question took, in microseconds.
+    pub micros: u64,
+}
+
+/// A loaded governance component with its live instance.
+pub struct Loaded {
+    pub name: String,
+    pub version: String,
+    /// "embedded", or the source it was built from.
+    pub origin: String,
+    /// Content hash of its component.
+    pub component: String,
+    /// Bumped on every swap: cached answers of an older generation are not used.
+    pub generation: u64,
+    pre: bindings::GovernanceWorldPre<GovernanceState>,
+    engine: Engine,
+    memory_mib: u64,
+    /// The instance; `None` after a trap (the next question instantiates it again).
+    live: tokio::sync::Mutex<Option<(Store<GovernanceState>, bindings::GovernanceWorld)>>,
+}
+
+impl Loaded {
+    /// "name version", as logs and errors say it.
+    pub fn label(&self) -> String {
+        format!("{} {}", self.name, self.version)
+    }
+
+    /// Asks one question of the live instance (instantiating it first if needed) within
+    /// [`DECIDE_TIME`]; a trap or overrun drops the instance and answers why.
+    async fn ask<T>(
+        &self,
+        what: &str,
+        question: impl AsyncFnOnce(
+            &bindings::exports::micro::network::governance::Guest,
+            &mut Store<GovernanceState>,
+        ) -> wasmtime::Result<T>,
+    ) -> Result<T, String> {
+        let deadline = Instant::now() + DECIDE_TIME;
+        let mut live = self.live.lock().await;
+        let run = async {
+            if live.is_none() {
+                let mut store = Store::new(
+                    &self.engine,
+                    GovernanceState {
+                        wasi: crate::runtime::denied_wasi(),
+                        table: ResourceTable::new(),
+                        limiter: CallLimiter::new(self.memory_mib),
+                    },
+                );
+                store.limiter(|s| &mut s.limiter);
+                crate::runtime::arm_deadline(&mut store, deadline);
+                let world = self.pre.instantiate_async(&mut store).await?;
+                *live = Some((store, world));
+            }
+            let Some((store, world)) = live.as_mut() else {
+                unreachable!("instantiated above");
+            };
+            crate::runtime::arm_deadline(store, deadline);
+            question(world.micro_network_governance(), store).await
+        };
+        let outcome = match tokio::time::timeout_at((deadline + GRACE).into(), run).await {
+            Ok(Ok(answer)) => return Ok(answer),
+            Ok(Err(e)) => super::describe_trap(&e, what),
+            Err(_) => format!("{what} ran past its time limit and was stopped"),
+        };
+        // An instance that trapped cannot be entered again.
+        *live = None;
+        Err(outcome)
+    }
+}
+
+/// A cached answer.
+struct Cached {
+    verdict: Arc<Verdict>,
+    generation: u64,
+    until: Instant,
+}
+
+/// A token bucket for one rate-limited subject and kind of question.
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+/// Counters of the decisions made, for `micro governance show`.
+#[derive(Default)]
+struct Counts {
+    asked: AtomicU64,
+    cached: AtomicU64,
+    denied: AtomicU64,
+    failed: AtomicU64,
+    rate_limited: AtomicU64,
+}
+
+/// The node's governance: the component in use, its cached answers, the rate limits it set
+/// and the log of its decisions.
+pub struct Governance {
+    current: RwLock<Arc<Loaded>>,
+    linker: Linker<GovernanceState>,
+    engine: Engine,
+    memory_mib: u64,
+    generations: AtomicU64,
+    cache: RwLock<HashMap<(Kind, String), Cached>>,
+    buckets: Mutex<HashMap<(Kind, String), Bucket>>,
+    log: Mutex<VecDeque<Logged>>,
+    counts: Counts,
+}
+
+impl Governance {
+    /// Loads the embedded default governance.
+    pub async fn with_default(runtime: &crate::runtime::Runtime) -> anyhow::Result<Self> {
+        let engine = runtime.engine().clone();
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        let memory_mib = runtime.limits().memory_mib;
+        let loaded = load_with(
+            &linker,
+            &engine,
+            memory_mib,
+            runtime,
+            DEFAULT_GOVERNANCE,
+            "embedded",
+            0,
+        )
+        .await?;
+        Ok(Self {
+            current: RwLock::new(Arc::new(loaded)),
+            linker,
+            engine,
+            memory_mib,
+            generations: AtomicU64::new(0),
+            cache: RwLock::default(),
+            buckets: Mutex::default(),
+            log: Mutex::default(),
+            counts: Counts::default(),
+        })
+    }
+
+    /// Compiles and checks a governance component and asks it who it is (not yet in use).
+    pub async fn load(
+        &self,
+        runtime: &crate::runtime::Runtime,
+        wasm: &[u8],
+        origin: &str,
+    ) -> anyhow::Result<Loaded> {
+        let generation = self.generations.fetch_add(1, Ordering::AcqRel) + 1;
+        load_with(
+            &self.linker,
+            &self.engine,
+            self.memory_mib,
+            runtime,
+            wasm,
+            origin,
+            generation,
+        )
+        .await
+    }
+
+    /// Puts `loaded` in use: the next question goes to it; questions already asked finish on
+    /// the old one, and the old one's cached answers are no longer used.
+    pub fn replace(&self, loaded: Loaded) -> Arc<Loaded> {
+        let loaded = Arc::new(loaded);
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = loaded.clone();
+        self.cache
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+        loaded
+    }
+
+    /// The governance in use.
+    pub fn current(&self) -> Arc<Loaded> {
+        self.current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Counters of the decisions so far.
+    pub fn counts(&self) -> serde_json::Value {
+        let c = &self.counts;
+        serde_json::json!({
+            "asked": c.asked.load(Ordering::Relaxed),
+            "cached": c.cached.load(Ordering::Relaxed),
+            "denied": c.denied.load(Ordering::Relaxed),
+            "failed": c.failed.load(Ordering::Relaxed),
+            "rate_limited": c.rate_limited.load(Ordering::Relaxed),
+        })
+    }
+
+    /// The most recent decisions, newest first.
+    pub fn log(&self, limit: usize) -> Vec<Logged> {
+        let log = self.log.lock().unwrap_or_else(|p| p.into_inner());
+        log.iter().rev().take(limit).cloned().collect()
+    }
+
+    /// May `caller` call `service`.`method`? Answers from the cache when it can (the cache
+    /// key is the question, not the caller's reputation: the answer's TTL bounds how stale a
+    /// reputation it used may get) and enforces the rate limit that comes with an allowance.
+    pub async fn authorize_call(
+        &self,
+        caller: &Asker<'_>,
+        service: &str,
+        method: &str,
+        visibility: Visibility,
+    ) -> Result<(), Refusal> {
+        let key = format!("{}\n{service}\n{method}\n{visibility:?}", caller.node);
+        let question = format!("{service}.{method}");
+        self.decide(
+            Kind::AuthorizeCall,
+            key,
+            caller.node.to_string(),
+            question,
+            async |g, store| {
+                let now_ms = crate::registry::now_ms();
+                let caller = caller.subject(g, store, now_ms).await?;
+                let request = CallRequest {
+                    caller,
+                    service: service.to_string(),
+                    method: method.to_string(),
+                    visibility,
+                    now_ms,
+                };
+                g.call_authorize_call(store, &request).await
+            },
+        )
+        .await
+    }
+
+    /// May `deployer` deploy `service` (a component of `size` bytes, from `source`) here?
+    pub async fn approve_deploy(
+        &self,
+        deployer: &Asker<'_>,
+        service: &str,
+        size: u64,
+        source: Option<&str>,
+        memory_mib: u64,
+        running: u32,
+    ) -> Result<(), Refusal> {
+        let key = format!(
+            "{}\n{service}\n{size}\n{memory_mib}\n{source:?}\n{running}",
+            deployer.node
+        );
+        let question = format!("deploy {service}");
+        self.decide(
+            Kind::ApproveDeploy,
+            key,
+            deployer.node.to_string(),
+            question,
+            async |g, store| {
+                let now_ms = crate::registry::now_ms();
+                let request = DeployRequest {
+                    deployer: deployer.subject(g, store, now_ms).await?,
+                    service: service.to_string(),
+                    size,
+                    source: source.map(str::to_string),
+                    memory_mib,
+                    running,
+                    now_ms,
+                };
+                g.call_approve_deploy(store, &request).await
+            },
+        )
+        .await
+    }
+
+    async fn decide(
+        &self,
+        kind: Kind,
+        key: String,
+        subject: String,
+        question: String,
+        ask: impl AsyncFnOnce(
+            &bindings::exports::micro::network::governance::Guest,
+            &mut Store<GovernanceState>,
+        ) -> wasmtime::Result<Decision>,
+    ) -> Result<(), Refusal> {
+        let governance = self.current();
+        let cache_key = (kind, key);
+        let cached = {
+            let cache = self.cache.read().unwrap_or_else(|p| p.into_inner());
+            cache
+                .get(&cache_key)
+                .filter(|c| c.generation == governance.generation && c.until > Instant::now())
+                .map(|c| c.verdict.clone())
+        };
+        let verdict = match cached {
+            Some(v) => {
+                self.counts.cached.fetch_add(1, Ordering::Relaxed);
+                v
+            }
+            None => {
+                let started = Instant::now();
+                let answer = governance.ask(&question, ask).await;
+                let micros = started.elapsed().as_micros() as u64;
+                self.counts.asked.fetch_add(1, Ordering::Relaxed);
+                let verdict = Arc::new(match answer {
+                    Ok(decision) => Verdict::from(decision),
+                    Err(why) => {
+                        self.counts.failed.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(governance = %governance.label(), %question, error = %why, "governance failed: denied");
+                        Verdict {
+                            allow: false,
+                            reason: format!("governance failed, so denied: {why}"),
+                            ttl_ms: 0,
+                            rate_limit: None,
+                        }
+                    }
+                });
+                self.remember(&governance, cache_key.clone(), &verdict);
+                self.note(Logged {
+                    at_ms: crate::registry::now_ms(),
+                    kind,
+                    subject: subject.clone(),
+                    question,
+                    allow: verdict.allow,
+                    reason: verdict.reason.clone(),
+                    ttl_ms: verdict.ttl_ms,
+                    governance: governance.label(),
+                    micros,
+                });
+                verdict
+            }
+        };
+        if !verdict.allow {
+            self.counts.denied.fetch_add(1, Ordering::Relaxed);
+            return Err(Refusal::Denied {
+                governance: governance.label(),
+                reason: verdict.reason.clone(),
+            });
+        }
+        if let Some((per_second, burst)) = verdict.rate_limit
+            && let Err(retry_ms) = self.take_token(kind, subject, per_second, burst)
+        {
+            self.counts.rate_limited.fetch_add(1, Ordering::Relaxed);
+            return Err(Refusal::RateLimited {
+                governance: governance.label(),
+                reason: verdict.reason.clone(),
+                retry_ms,
+            });
+        }
+        Ok(())
+    }
+
+    fn remember(&self, governance: &Loaded, key: (Kind, String), verdict: &Arc<Verdict>) {
+        if verdict.ttl_ms == 0 {
+            return;
+        }
+        let mut cache = self.cache.write().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= CACHE_SIZE {
+            cache.clear();
+        }
+        cache.insert(
+            key,
+            Cached {
+                verdict: verdict.clone(),
+                generation: governance.generation,
+                until: Instant::now() + Duration::from_millis(verdict.ttl_ms),
+            },
+        );
+    }
+
+    fn note(&self, entry: Logged) {
+        let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
+        if log.len() >= LOG_SIZE {
+            log.pop_front();
+        }
+        log.push_back(entry);
+    }
+
+    /// Takes a token from the subject's bucket; when it is empty, answers how long until the
+    /// next token.
+    fn take_token(
+        &self,
+        kind: Kind,
+        subject: String,
+        per_second: f64,
+        burst: u32,
+    ) -> Result<(), u64> {
+        let per_second = per_second.max(0.0);
+        let burst = f64::from(burst.max(1));
+        let now = Instant::now();
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let bucket = buckets.entry((kind, subject)).or_insert(Bucket {
+            tokens: burst,
+            at: now,
+        });
+        let elapsed = now.duration_since(bucket.at).as_secs_f64();
+        bucket.tokens = (bucket.tokens + elapsed * per_second).min(burst);
+        bucket.at = now;
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            Ok(())
+        } else if per_second > 0.0 {
+            Err((((1.0 - bucket.tokens) / per_second) * 1000.0).ceil() as u64)
+        } else {
+            Err(u64::MAX)
+        }
+    }
+}
+
+async fn load_with(
+    linker: &Linker<GovernanceState>,
+    engine: &Engine,
+    memory_mib: u64,
+    runtime: &crate::runtime::Runtime,
+    wasm: &[u8],
+    origin: &str,
+    generation: u64,
+) -> anyhow::Result<Loaded> {
+    let component = runtime.compile(wasm).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let instance_pre = linker.instantiate_pre(&component).map_err(|e| {
+        anyhow::anyhow!("not a governance component (it must import only WASI): {e:#}")
+    })?;
+    let pre = bindings::GovernanceWorldPre::new(instance_pre).map_err(|e| {
+        anyhow::anyhow!(
+            "not a governance component (it must export micro:network/governance): {e:#}"
+        )
+    })?;
+    let mut loaded = Loaded {
+        name: origin.to_string(),
+        version: String::new(),
+        origin: origin.to_string(),
+        component: crate::runtime::content_hash(wasm),
+        generation,
+        pre,
+        engine: engine.clone(),
+        memory_mib,
+        live: tokio::sync::Mutex::new(None),
+    };
+    let info = loaded
+        .ask("info", async |g, store| g.call_info(store).await)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    loaded.name = info.name;
+    loaded.version = info.version;
+    Ok(loaded)
+}

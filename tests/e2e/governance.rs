@@ -1,0 +1,205 @@
+//! Governance in code: a node asks its governance component before every deploy and call;
+//! a denial is a 403 with the component's reason; a governance that traps or loops denies
+//! rather than allows and the node keeps serving; governance is swapped while calls run, with
+//! none failing; a newcomer's calls from another node are rate-limited.
+
+use micro_tests::{TestNode, component, eventually};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+/// A directory holding one prebuilt component, as `micro governance use <dir>` takes it.
+fn component_dir(name: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let wasm = component(name);
+    std::fs::copy(
+        &wasm,
+        dir.path().join(wasm.file_name().expect("a file name")),
+    )
+    .expect("copying the component");
+    dir
+}
+
+fn use_governance(node: &TestNode, name: &str) -> String {
+    let dir = component_dir(name);
+    let path = dir.path().to_str().expect("a UTF-8 path").to_string();
+    node.cli_ok(&["governance", "use", &path])
+}
+
+#[test]
+fn default_governance_decides_and_logs() {
+    let node = TestNode::new("");
+    node.deploy("hello", "hello");
+    let (status, _) = node.post("/hello/greet", r#"{"name":"Ada"}"#);
+    assert_eq!(status, 200);
+    let show = node.get_json("/api/governance");
+    assert_eq!(show["name"], "default");
+    assert_eq!(show["origin"], "embedded");
+    let log = node.get_json("/api/governance/log");
+    let kinds: Vec<&str> = log
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|d| d["kind"].as_str().unwrap_or_default())
+        .collect();
+    assert!(kinds.contains(&"approve-deploy"), "{log}");
+    assert!(kinds.contains(&"authorize-call"), "{log}");
+    assert!(
+        log[0]["allow"] == true && log[0]["micros"].is_u64(),
+        "{log}"
+    );
+    // The CLI shows the same.
+    let show = node.cli_ok(&["governance", "show"]);
+    assert!(show.starts_with("governance default "), "{show}");
+    let log = node.cli_ok(&["governance", "log"]);
+    assert!(
+        log.contains("hello.greet") && log.contains("allow"),
+        "{log}"
+    );
+}
+
+#[test]
+fn a_policy_that_closes_a_method_answers_403_with_its_reason() {
+    let node = TestNode::new("");
+    node.deploy("hello", "hello");
+    let out = use_governance(&node, "governance-test");
+    assert!(out.contains("governance test 1 now in use"), "{out}");
+    let (status, body) = node.post("/hello/whoami", "{}");
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body.contains("whoami is closed by the test policy"),
+        "{body}"
+    );
+    let (status, _) = node.post("/hello/greet", r#"{"name":"Ada"}"#);
+    assert_eq!(status, 200);
+    // The CLI says it too, with its exit code for a refusal.
+    let out = node.cli(&["call", "hello", "whoami"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("closed by the test policy"));
+    // Kept across a restart.
+    let node = node.restart();
+    let (status, _) = node.post("/hello/whoami", "{}");
+    assert_eq!(status, 403);
+    assert_eq!(node.get_json("/api/governance")["name"], "test");
+}
+
+#[test]
+fn a_governance_that_traps_or_loops_denies_and_the_node_keeps_serving() {
+    let node = TestNode::new("");
+    node.deploy("hello", "hello");
+    node.deploy("trap-me", "hello");
+    node.deploy("loop-me", "hello");
+    use_governance(&node, "governance-test");
+    let (status, body) = node.post("/trap-me/greet", "{}");
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body.contains("governance failed, so denied") && body.contains("trapped"),
+        "{body}"
+    );
+    let (status, body) = node.post("/loop-me/greet", "{}");
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("ran past its time limit"), "{body}");
+    // The governance is instantiated again for the next question; other services are served.
+    let (status, body) = node.post("/hello/greet", r#"{"name":"Ada"}"#);
+    assert_eq!(
+        (status, body.contains("Hello, Ada!")),
+        (200, true),
+        "{body}"
+    );
+    let counts = node.get_json("/api/governance")["decisions"].clone();
+    assert!(counts["failed"].as_u64().unwrap_or(0) >= 2, "{counts}");
+    // A working governance put in use recovers everything.
+    let out = use_governance(&node, "micro-governance");
+    assert!(out.contains("governance default"), "{out}");
+    let (status, body) = node.post("/trap-me/greet", r#"{"name":"Ada"}"#);
+    assert_eq!(status, 200, "{body}");
+}
+
+#[test]
+fn governance_swaps_under_load_without_a_failed_call() {
+    let node = Arc::new(TestNode::new(""));
+    node.deploy("hello", "hello");
+    let stop = Arc::new(AtomicBool::new(false));
+    let ok = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let workers: Vec<_> = (0..4)
+        .map(|_| {
+            let (node, stop, ok, failed) = (node.clone(), stop.clone(), ok.clone(), failed.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let (status, body) = node.post("/hello/greet", r#"{"name":"Ada"}"#);
+                    if status == 200 {
+                        ok.fetch_add(1, Ordering::Relaxed);
+                    } else if let Ok(mut f) = failed.lock() {
+                        f.push(format!("{status} {body}"));
+                    }
+                }
+            })
+        })
+        .collect();
+    eventually("calls to be flowing", || {
+        (ok.load(Ordering::Relaxed) > 50).then_some(())
+    });
+    for name in ["governance-test", "micro-governance", "governance-test"] {
+        let before = ok.load(Ordering::Relaxed);
+        use_governance(&node, name);
+        eventually("calls to flow on after the swap", || {
+            (ok.load(Ordering::Relaxed) > before + 50).then_some(())
+        });
+    }
+    // The new policy is in force at once.
+    let (status, _) = node.post("/hello/whoami", "{}");
+    assert_eq!(status, 403);
+    stop.store(true, Ordering::Relaxed);
+    for w in workers {
+        w.join().expect("a worker");
+    }
+    let failed = failed.lock().expect("the failures").clone();
+    assert!(
+        failed.is_empty(),
+        "{} calls failed: {:?}",
+        failed.len(),
+        &failed[..failed.len().min(5)]
+    );
+    println!(
+        "{} calls, none failed, across 3 swaps",
+        ok.load(Ordering::Relaxed)
+    );
+}
+
+#[test]
+fn a_newcomers_calls_from_another_node_are_rate_limited() {
+    let a = TestNode::new("");
+    let b = TestNode::joining("", &[a.ticket()]);
+    a.deploy("hello", "hello");
+    eventually("B to route hello to A", || {
+        let routes = b.get_json("/api/network/routes?service=hello");
+        (routes[0]["routes"][0]["node"] == a.id().as_str()).then_some(())
+    });
+    // B is new to A: the default governance gives it a trickle (a few calls a second, a
+    // small burst); calls past it are refused with 429 until tokens refill.
+    let mut statuses = std::collections::BTreeMap::new();
+    let mut message = String::new();
+    for _ in 0..60 {
+        let (status, body) = b.post("/hello/greet", r#"{"name":"Ada"}"#);
+        *statuses.entry(status).or_insert(0) += 1;
+        if status == 429 {
+            message = body;
+        }
+    }
+    assert!(
+        statuses.get(&200).copied().unwrap_or(0) >= 5,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.get(&429).copied().unwrap_or(0) >= 10,
+        "{statuses:?}"
+    );
+    assert!(
+        message.contains("rate limited by governance default"),
+        "{message}"
+    );
+    // A's own calls are not limited.
+    for _ in 0..60 {
+        assert_eq!(a.post("/hello/greet", r#"{"name":"Ada"}"#).0, 200);
+    }
+}
