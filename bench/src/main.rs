@@ -9,7 +9,7 @@
 //! 5. evolution from source (`evolve`): commit to serving for Rust and Python;
 //! 6. services in each language (`languages`): size, deploy, first call, steady calls.
 //!
-//! `BENCH_ONLY=network`, `evolve` or `languages` runs only that part.
+//! `BENCH_ONLY=network`, `evolve`, `languages` or `governance` runs only that part.
 //! Run through `scripts/bench`, which installs wrk and wasmtime-cli and builds everything.
 
 use std::io::{BufRead, BufReader};
@@ -19,6 +19,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 mod evolve;
+mod governance;
 mod languages;
 mod network;
 
@@ -403,6 +404,7 @@ fn run() -> Result<()> {
         Ok("network") => return network::run(&args),
         Ok("evolve") => return evolve::run_all(&args),
         Ok("languages") => return languages::run(&args),
+        Ok("governance") => return governance::run(&args),
         _ => {}
     }
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;

@@ -132,10 +132,12 @@ try {
   await expectText(page, "#publish-result .error", "400");
   await shot("events");
 
-  step("the node page shows resource use and the calls of each service");
+  step("the node page shows resource use, the calls of each service and governance's decisions");
   await page.goto(`${B}/#/node`);
   await expectText(page, "#usage", "MiB");
   await expectText(page, "main table", "hello");
+  await expectText(page, "#governance", "governance default");
+  await expectText(page, "main", "hello.greet");
   await shot("node");
 
   step("every page fits a phone's width");

@@ -32,9 +32,10 @@ const MAX_COMPONENT_BYTES: u64 = 64 << 20;
 const MAX_MEMORY_MIB: u64 = 1024;
 /// Services one node runs at most.
 const MAX_SERVICES: u32 = 512;
-/// Calls per second a remote caller with reputation 0 and 1 may make.
-const RATE_FLOOR: f64 = 2.0;
-const RATE_CEILING: f64 = 500.0;
+/// Calls per second a remote caller with reputation 0 and 1 may make: a newcomer (0.1) gets
+/// about 2000, enough to use the network, too little to flood a node.
+const RATE_FLOOR: f64 = 1000.0;
+const RATE_CEILING: f64 = 100_000.0;
 /// Calls per minute from which a service counts as in demand, and how many nodes then run it.
 const DEMAND: u64 = 600;
 const REPLICAS: usize = 3;

@@ -1,8 +1,8 @@
 // Node: what this node uses of its machine, the calls and errors of every service version it
-// runs, and what its broker and peer layer counted.
+// runs, what its broker and peer layer counted, and what its governance decided.
 
 import { api } from "../api.js";
-import { h, fill, table, panel, section, bytes, duration, time } from "../dom.js";
+import { h, fill, table, panel, section, bytes, duration, time, nodeId } from "../dom.js";
 
 /** How often the counters are re-read while the page is open. */
 const EVERY_MS = 2000;
@@ -14,16 +14,40 @@ export function mount(view) {
     previous = n;
     return render(n, cpu);
   });
-  fill(view, h("h1", {}, "Node"), stats.el);
-  const timer = setInterval(stats.refresh, EVERY_MS);
+  const governance = panel("Governance", async () => ({
+    current: await api("/api/governance"),
+    log: await api("/api/governance/log?limit=12"),
+  }), renderGovernance);
+  fill(view, h("h1", {}, "Node"), stats.el, governance.el);
+  const refresh = () => {
+    stats.refresh();
+    governance.refresh();
+  };
+  const timer = setInterval(refresh, EVERY_MS);
   return {
-    update() {
-      stats.refresh();
-    },
+    update: refresh,
     unmount() {
       clearInterval(timer);
     },
   };
+}
+
+function renderGovernance({ current: g, log }) {
+  const d = g.decisions;
+  return [
+    h("p", { id: "governance" }, `Decided by governance ${g.name} ${g.version} (${g.origin === "embedded" ? "the default, embedded" : `from ${g.origin}`}). `,
+      `${d.asked} question(s) asked, ${d.cached} answered from the cache, ${d.denied} denied, ${d.failed} failed (so denied), ${d.rate_limited} rate-limited.`),
+    table(["At", "Question", "Subject", "Answer", "Reason", "Took"],
+      log.map((e) => [
+        time(e.at_ms),
+        e.question,
+        nodeId(e.subject),
+        e.allow ? "allow" : "deny",
+        e.reason,
+        `${e.micros} µs`,
+      ]),
+      "No decisions yet."),
+  ];
 }
 
 function seconds(millis) {

@@ -1,6 +1,7 @@
 //! A governance for the tests, whose answers depend only on the question: the method `whoami`
 //! is closed to everyone; a question about a service named `trap-me` traps and one about
-//! `loop-me` never ends; everything else is allowed for a second.
+//! `loop-me` never ends; other nodes may call a service named `limited` twice a second (bursts
+//! of 3); everything else is allowed for a second.
 
 wit_bindgen::generate!({
     path: "../../../wit",
@@ -8,8 +9,8 @@ wit_bindgen::generate!({
 });
 
 use exports::micro::network::governance::{
-    CallRequest, Decision, DeployRequest, GovernanceInfo, Guest, Observation, PeerRequest,
-    PlacementRequest,
+    CallRequest, Decision, DeployRequest, GovernanceInfo, Guest, Obligation, Observation,
+    PeerRequest, PlacementRequest, RateLimit,
 };
 
 struct Test;
@@ -48,6 +49,15 @@ impl Guest for Test {
                     n = std::hint::black_box(n.wrapping_add(1));
                 }
             }
+            "limited" if !request.caller.local => Decision {
+                allow: true,
+                reason: "limited to 2 calls a second".into(),
+                ttl_ms: 1000,
+                obligations: vec![Obligation::RateLimit(RateLimit {
+                    per_second: 2.0,
+                    burst: 3,
+                })],
+            },
             _ if request.method == "whoami" => Decision {
                 allow: false,
                 reason: "whoami is closed by the test policy".into(),

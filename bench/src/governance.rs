@@ -1,0 +1,146 @@
+//! Governance's cost, measured in process against the node's own governance slot: a decision
+//! asked of the component (uncached) and answered from the cache, for this node and for another
+//! node (which also asks its reputation, and gets a rate limit); and a swap while decisions run.
+
+use crate::{Args, Result};
+use micro_host::system::governance::{Asker, Governance, Visibility};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+fn percentiles(mut samples: Vec<Duration>) -> (f64, f64) {
+    samples.sort_unstable();
+    let at = |q: f64| samples[((samples.len() as f64 * q) as usize).min(samples.len() - 1)];
+    (
+        at(0.5).as_nanos() as f64 / 1000.0,
+        at(0.99).as_nanos() as f64 / 1000.0,
+    )
+}
+
+/// Runs the governance measurements and prints a table.
+pub fn run(args: &Args) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    runtime.block_on(measure(args))
+}
+
+async fn measure(args: &Args) -> Result<()> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let config = micro_host::config::Config::default();
+    let wasm_runtime = micro_host::runtime::Runtime::new(&config.limits, dir.path())
+        .map_err(|e| format!("{e:#}"))?;
+    let governance = Arc::new(
+        Governance::with_default(&wasm_runtime)
+            .await
+            .map_err(|e| format!("{e:#}"))?,
+    );
+    let me = "a".repeat(64);
+    let other = "b".repeat(64);
+    let local = Asker {
+        node: &me,
+        local: true,
+        age_ms: 0,
+    };
+    let remote = Asker {
+        node: &other,
+        local: false,
+        age_ms: 0,
+    };
+    const N: usize = 20_000;
+    println!("\n## Governance decisions (in process, default governance)\n");
+    println!("| decision | p50 | p99 |");
+    println!("| --- | --- | --- |");
+    for (who, asker) in [("this node", &local), ("another node", &remote)] {
+        // Uncached: a new question each time (services s0, s1, …).
+        let mut uncached = Vec::with_capacity(N);
+        for i in 0..N {
+            let service = format!("s{i}");
+            let started = Instant::now();
+            let _ = governance
+                .authorize_call(asker, &service, "m", Visibility::Public)
+                .await;
+            uncached.push(started.elapsed());
+        }
+        // Cached: the same question again (another node's allowance takes a rate token too).
+        let mut cached = Vec::with_capacity(N);
+        for _ in 0..N {
+            let started = Instant::now();
+            let _ = governance
+                .authorize_call(asker, "s0", "m", Visibility::Public)
+                .await;
+            cached.push(started.elapsed());
+        }
+        let (p50, p99) = percentiles(uncached);
+        println!("| call from {who}, asked of the component | {p50:.2} µs | {p99:.2} µs |");
+        let (p50, p99) = percentiles(cached);
+        println!("| call from {who}, from the cache | {p50:.3} µs | {p99:.3} µs |");
+    }
+
+    // A swap while four tasks ask questions that miss the cache now and then.
+    let stop = Arc::new(AtomicBool::new(false));
+    let tasks: Vec<_> = (0..4)
+        .map(|t| {
+            let (governance, stop) = (governance.clone(), stop.clone());
+            tokio::spawn(async move {
+                let node = "c".repeat(64);
+                let asker = Asker {
+                    node: &node,
+                    local: true,
+                    age_ms: 0,
+                };
+                let mut samples = Vec::new();
+                let mut i = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let service = format!("t{t}-{}", i % 64);
+                    let started = Instant::now();
+                    let outcome = governance
+                        .authorize_call(&asker, &service, "m", Visibility::Public)
+                        .await;
+                    samples.push((started.elapsed(), outcome.is_ok()));
+                    i += 1;
+                    // Decisions from the cache never wait: let the swapping task run.
+                    tokio::task::yield_now().await;
+                }
+                samples
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let wasm = std::fs::read(args.components.join("micro_governance.wasm"))
+        .map_err(|e| format!("reading micro_governance.wasm: {e}"))?;
+    let mut swaps = Vec::new();
+    for _ in 0..5 {
+        let started = Instant::now();
+        let loaded = governance
+            .load(&wasm_runtime, &wasm, "bench")
+            .await
+            .map_err(|e| format!("{e:#}"))?;
+        governance.replace(loaded);
+        swaps.push(started.elapsed());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    let mut during = Vec::new();
+    let mut failed = 0;
+    for task in tasks {
+        for (took, ok) in task.await.map_err(|e| e.to_string())? {
+            during.push(took);
+            failed += usize::from(!ok);
+        }
+    }
+    let decisions = during.len();
+    let (p50, p99) = percentiles(during);
+    let (swap_p50, _) = percentiles(swaps.clone());
+    let swap_max = swaps.iter().max().copied().unwrap_or_default();
+    println!(
+        "| decisions during 5 swaps (4 tasks, {decisions} decisions, {failed} refused) | {p50:.2} µs | {p99:.2} µs |"
+    );
+    println!(
+        "\nA swap (compile from the code cache, instantiate, ask `info`, replace): median {:.1} ms, max {:.1} ms.",
+        swap_p50 / 1000.0,
+        swap_max.as_secs_f64() * 1000.0
+    );
+    Ok(())
+}
