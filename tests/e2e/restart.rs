@@ -40,14 +40,37 @@ fn a_restarted_node_reuses_compiled_code() {
         cache.join("functions.redb").exists(),
         "compiled functions are cached too"
     );
-    assert_eq!(before.len(), 1, "one compiled component cached");
-    let modified = std::fs::metadata(&before[0]).unwrap().modified().unwrap();
+    // The service's code, and the governance's (asked before the deploy).
+    assert_eq!(
+        before.len(),
+        2,
+        "two compiled components cached: {before:?}"
+    );
+    let hash = node.get_json("/api/services")[0]["component"]
+        .as_str()
+        .expect("a component hash")
+        .to_string();
+    let service_code = before
+        .iter()
+        .find(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(&hash))
+        })
+        .expect("the service's compiled code")
+        .clone();
+    let modified = std::fs::metadata(&service_code)
+        .unwrap()
+        .modified()
+        .unwrap();
     let node = node.restart();
     let (status, _) = node.post("/hello/greet", r#"{"name":"x"}"#);
     assert_eq!(status, 200);
     assert_eq!(files(), before, "no new compiled code");
     assert_eq!(
-        std::fs::metadata(&before[0]).unwrap().modified().unwrap(),
+        std::fs::metadata(&service_code)
+            .unwrap()
+            .modified()
+            .unwrap(),
         modified,
         "not rewritten"
     );
