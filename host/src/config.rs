@@ -34,6 +34,17 @@ pub struct Config {
     pub http: HttpConfig,
     pub network: NetworkConfig,
     pub evolve: EvolveConfig,
+    pub governance: GovernanceConfig,
+}
+
+/// How the node works with its governance component.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GovernanceConfig {
+    /// How often observations go to the governance component, in milliseconds.
+    pub observe_interval_ms: u64,
+    /// Tests only: governance's clock can be moved forward over the API.
+    pub test_clock: bool,
 }
 
 /// The peer layer: how this node joins others and how records and calls travel.

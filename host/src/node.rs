@@ -106,6 +106,12 @@ impl Node {
             .map_err(|e| format!("loading the governance: {e:#}"))
     }
 
+    /// The governance, if something asked it already (observations before that are not
+    /// worth loading it for).
+    pub fn governance_if_loaded(&self) -> Option<&crate::system::governance::Governance> {
+        self.governance.get()
+    }
+
     /// Who this node is, as governance sees a question from it.
     pub fn as_asker(&self) -> crate::system::governance::Asker<'_> {
         crate::system::governance::Asker {

@@ -227,3 +227,44 @@ fn calls_from_other_nodes_get_the_rate_governance_allows() {
         assert_eq!(a.post("/limited/greet", r#"{"name":"Ada"}"#).0, 200);
     }
 }
+
+#[test]
+fn a_newcomer_gains_rate_as_its_reputation_grows() {
+    // A's governance clock can be moved (tests only), and observations flow every 100 ms.
+    let a = TestNode::new("[governance]\ntest_clock = true\nobserve_interval_ms = 100\n");
+    let b = TestNode::joining("", &[a.ticket()]);
+    a.deploy("hello", "hello");
+    eventually("B to route hello to A", || {
+        let routes = b.get_json("/api/network/routes?service=hello");
+        (routes[0]["routes"][0]["node"] == a.id().as_str()).then_some(())
+    });
+    let b_id = b.id();
+    let reason_for_b = || {
+        let (status, _) = b.post("/hello/greet", r#"{"name":"Ada"}"#);
+        assert_eq!(status, 200);
+        let log = a.get_json("/api/governance/log");
+        log.as_array()?
+            .iter()
+            .find(|d| d["subject"] == b_id.as_str())?["reason"]
+            .as_str()
+            .map(str::to_string)
+    };
+    let first = eventually("a decision about B", reason_for_b);
+    assert!(
+        first.starts_with("reputation 0.10: up to 1990 calls/s"),
+        "{first}"
+    );
+    // A day online, as A's governance sees it: B's reputation and its rate grow.
+    let (status, body) = a.post("/api/governance/clock", r#"{"advance_ms": 86400000}"#);
+    assert_eq!(status, 200, "{body}");
+    let later = eventually("B's reputation to grow", || {
+        reason_for_b().filter(|r| !r.starts_with("reputation 0.10"))
+    });
+    assert!(
+        later.starts_with("reputation 0.50: up to 25750 calls/s"),
+        "{later}"
+    );
+    // A node not started for tests refuses to move its clock.
+    let (status, _) = b.post("/api/governance/clock", r#"{"advance_ms": 1}"#);
+    assert_eq!(status, 403);
+}

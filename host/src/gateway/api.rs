@@ -45,6 +45,7 @@ pub async fn handle(node: &Arc<Node>, request: Request<Incoming>, rest: &[&str])
         (&Method::GET, ["governance", "log"]) => {
             governance::log(node, request.uri().query().unwrap_or("")).await
         }
+        (&Method::POST, ["governance", "clock"]) => governance::advance_clock(node, request).await,
         (&Method::POST | &Method::PUT, ["governance"]) => {
             builds::use_system(node, request, builds::Slot::Governance).await
         }

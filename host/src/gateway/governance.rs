@@ -44,3 +44,44 @@ pub async fn log(node: &Arc<Node>, query: &str) -> Response<Body> {
         Err(e) => reply::error(StatusCode::INTERNAL_SERVER_ERROR, "failed", e),
     }
 }
+
+/// `POST /api/governance/clock` with `{"advance_ms": N}`: moves governance's clock forward, for
+/// tests of what time earns (reputation); refused unless the node runs with
+/// `governance.test_clock`.
+pub async fn advance_clock(
+    node: &Arc<Node>,
+    request: hyper::Request<hyper::body::Incoming>,
+) -> Response<Body> {
+    #[derive(serde::Deserialize)]
+    struct Advance {
+        advance_ms: u64,
+    }
+    if !node.config.governance.test_clock {
+        return reply::error(
+            StatusCode::FORBIDDEN,
+            "denied",
+            "governance's clock is the system clock here (governance.test_clock is for tests)",
+        );
+    }
+    let body = match reply::read_body(request.into_body(), 4096).await {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
+    let advance: Advance = match serde_json::from_slice(&body) {
+        Ok(a) => a,
+        Err(e) => {
+            return reply::error(
+                StatusCode::BAD_REQUEST,
+                "bad-request",
+                format!("the body must be JSON like {{\"advance_ms\": 86400000}}: {e}"),
+            );
+        }
+    };
+    match node.governance().await {
+        Ok(governance) => {
+            governance.advance_clock(advance.advance_ms);
+            reply::json(StatusCode::OK, &json!({ "now_ms": governance.now_ms() }))
+        }
+        Err(e) => reply::error(StatusCode::INTERNAL_SERVER_ERROR, "failed", e),
+    }
+}

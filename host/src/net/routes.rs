@@ -147,11 +147,13 @@ pub async fn call(
         }
         net.stats.calls_out.fetch_add(1, Ordering::Relaxed);
         let request_frame = Request::Call(header(left));
-        match net
+        let started = Instant::now();
+        let outcome = net
             .pool
             .request(&addr, &request_frame, &request.payload, limit, deadline)
-            .await
-        {
+            .await;
+        observe_call(node, &id, &outcome, started);
+        match outcome {
             Ok((Reply::Called(Ok(ok)), payload)) => {
                 return Ok(Response {
                     payload,
@@ -191,4 +193,27 @@ pub async fn call(
         request.service,
         failures.join("; ")
     )))
+}
+
+/// Tells governance how a peer handled one of our calls: answered (an error it answered is
+/// still an answer), failed to answer, or ran out of time. Reputation is made of these.
+fn observe_call<T>(
+    node: &Node,
+    id: &iroh::PublicKey,
+    outcome: &Result<(Reply, T), NetError>,
+    started: Instant,
+) {
+    use crate::system::governance::{Observation, Served};
+    let Some(governance) = node.governance_if_loaded() else {
+        return;
+    };
+    let node_id = id.to_string();
+    governance.observe(match outcome {
+        Ok(_) => Observation::Served(Served {
+            node: node_id,
+            micros: started.elapsed().as_micros() as u64,
+        }),
+        Err(NetError::Timeout(_)) => Observation::TimedOut(node_id),
+        Err(_) => Observation::Failed(node_id),
+    });
 }

@@ -24,7 +24,8 @@ pub mod bindings {
 }
 
 pub use bindings::exports::micro::network::governance::{
-    CallRequest, Decision, DeployRequest, Obligation, Observation, PeerRequest, Subject, Visibility,
+    CallRequest, Decision, DeployRequest, Obligation, Observation, Online, PeerRequest, Served,
+    Subject, Visibility,
 };
 
 include!(concat!(env!("OUT_DIR"), "/governance.rs"));
@@ -38,6 +39,9 @@ const GRACE: Duration = Duration::from_millis(100);
 const LOG_SIZE: usize = 1000;
 /// Cached answers at most; past it the cache starts over (answers are cheap to ask again).
 const CACHE_SIZE: usize = 65_536;
+/// Observations kept until the next flush; past it the oldest are dropped (a flush is due long
+/// before, unless governance keeps failing).
+const MAX_OBSERVATIONS: usize = 65_536;
 
 /// A store's data while governance runs: no files, no sockets, no environment.
 pub struct GovernanceState {
@@ -259,6 +263,10 @@ pub struct Governance {
     buckets: Mutex<HashMap<(Kind, String), Bucket>>,
     log: Mutex<VecDeque<Logged>>,
     counts: Counts,
+    /// What the node saw since the last flush to `observe`.
+    observations: Mutex<Vec<Observation>>,
+    /// How far governance's clock is ahead of the system clock (tests move it).
+    clock_offset_ms: AtomicU64,
 }
 
 impl Governance {
@@ -288,6 +296,8 @@ impl Governance {
             buckets: Mutex::default(),
             log: Mutex::default(),
             counts: Counts::default(),
+            observations: Mutex::default(),
+            clock_offset_ms: AtomicU64::new(0),
         })
     }
 
@@ -331,6 +341,50 @@ impl Governance {
             .clone()
     }
 
+    /// Governance's clock, in milliseconds since the epoch: the system clock, unless a test
+    /// moved it forward.
+    pub fn now_ms(&self) -> u64 {
+        crate::registry::now_ms().saturating_add(self.clock_offset_ms.load(Ordering::Relaxed))
+    }
+
+    /// Moves governance's clock forward (tests only: the API allows it only with
+    /// `governance.test_clock`); cached answers, given at the old time, are dropped.
+    pub fn advance_clock(&self, ms: u64) {
+        self.clock_offset_ms.fetch_add(ms, Ordering::Relaxed);
+        self.cache
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+    }
+
+    /// Notes something the node saw an identity do; it goes to governance at the next flush.
+    pub fn observe(&self, observation: Observation) {
+        let mut list = self.observations.lock().unwrap_or_else(|p| p.into_inner());
+        if list.len() >= MAX_OBSERVATIONS {
+            list.remove(0);
+        }
+        list.push(observation);
+    }
+
+    /// Hands what the node saw since the last flush to the governance component.
+    pub async fn flush_observations(&self) {
+        let list =
+            std::mem::take(&mut *self.observations.lock().unwrap_or_else(|p| p.into_inner()));
+        if list.is_empty() {
+            return;
+        }
+        let now_ms = self.now_ms();
+        let governance = self.current();
+        if let Err(e) = governance
+            .ask("observe", async |g, store| {
+                g.call_observe(store, now_ms, &list).await
+            })
+            .await
+        {
+            tracing::warn!(governance = %governance.label(), error = %e, "observations not taken");
+        }
+    }
+
     /// Counters of the decisions so far.
     pub fn counts(&self) -> serde_json::Value {
         let c = &self.counts;
@@ -361,13 +415,13 @@ impl Governance {
     ) -> Result<(), Refusal> {
         let key = format!("{}\n{service}\n{method}\n{visibility:?}", caller.node);
         let question = format!("{service}.{method}");
+        let now_ms = self.now_ms();
         self.decide(
             Kind::AuthorizeCall,
             key,
             caller.node.to_string(),
             question,
             async |g, store| {
-                let now_ms = crate::registry::now_ms();
                 let caller = caller.subject(g, store, now_ms).await?;
                 let request = CallRequest {
                     caller,
@@ -397,13 +451,13 @@ impl Governance {
             deployer.node
         );
         let question = format!("deploy {service}");
+        let now_ms = self.now_ms();
         self.decide(
             Kind::ApproveDeploy,
             key,
             deployer.node.to_string(),
             question,
             async |g, store| {
-                let now_ms = crate::registry::now_ms();
                 let request = DeployRequest {
                     deployer: deployer.subject(g, store, now_ms).await?,
                     service: service.to_string(),
@@ -464,7 +518,7 @@ impl Governance {
                 });
                 self.remember(&governance, cache_key.clone(), &verdict);
                 self.note(Logged {
-                    at_ms: crate::registry::now_ms(),
+                    at_ms: self.now_ms(),
                     kind,
                     subject: subject.clone(),
                     question,

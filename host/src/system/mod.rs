@@ -190,3 +190,36 @@ pub async fn use_governance(
     log.step("load", format!("governance {} in use", loaded.label()));
     Ok(loaded)
 }
+
+/// Feeds governance what this node sees: every `governance.observe_interval_ms`, the time each
+/// healthy peer was online since the last round (by governance's clock), then everything noted
+/// since (calls peers answered, failed or let time out). Nothing happens until governance is
+/// loaded (the first decision loads it).
+pub async fn observe_loop(node: Arc<Node>) {
+    use governance::{Observation, Online};
+    let every =
+        std::time::Duration::from_millis(node.config.governance.observe_interval_ms.max(10));
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last: Option<u64> = None;
+    loop {
+        ticks.tick().await;
+        let Some(governance) = node.governance_if_loaded() else {
+            continue;
+        };
+        let now = governance.now_ms();
+        let elapsed = last.map_or(0, |at| now.saturating_sub(at));
+        last = Some(now);
+        if let (Some(net), true) = (node.network(), elapsed > 0) {
+            for (id, peer) in net.peers.all() {
+                if peer.healthy() {
+                    governance.observe(Observation::Online(Online {
+                        node: id.to_string(),
+                        ms: elapsed,
+                    }));
+                }
+            }
+        }
+        governance.flush_observations().await;
+    }
+}
