@@ -62,6 +62,7 @@ try {
   if (!ticket.startsWith("micro1")) throw new Error(`the ticket shown is ${JSON.stringify(ticket)}`);
   await page.locator(`svg.graph g.link`).first().waitFor();
   await page.locator("#live[data-state=live]").waitFor();
+  await expectText(page, "main table", "default 0."); // the governance each node runs
   await shot("network");
 
   step("a service deployed on the other node appears on the services page without a reload");

@@ -201,8 +201,31 @@ fn calls_from_other_nodes_get_the_rate_governance_allows() {
         "{reason}"
     );
 
+    // Nodes announce the governance they run; the others list it.
+    let governance_of_a = || {
+        let nodes = b.get_json("/api/network/nodes");
+        nodes
+            .as_array()?
+            .iter()
+            .find(|n| n["node"] == a.id().as_str())?["governance"]
+            .as_str()
+            .map(str::to_string)
+    };
+    let announced = eventually("A's governance in its record", || {
+        governance_of_a().filter(|g| !g.is_empty())
+    });
+    assert!(announced.starts_with("default "), "{announced}");
+    let listing = b.cli_ok(&["network", "nodes"]);
+    assert!(
+        listing.contains("GOVERNANCE") && listing.contains(&announced),
+        "{listing}"
+    );
+
     // A policy's rate limit is enforced by the node: past the burst, 429 until tokens refill.
     use_governance(&a, "governance-test");
+    eventually("A's new governance in its record", || {
+        governance_of_a().filter(|g| g == "test 1")
+    });
     let mut statuses = std::collections::BTreeMap::new();
     let mut message = String::new();
     for _ in 0..20 {

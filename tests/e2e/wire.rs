@@ -148,6 +148,7 @@ fn forged_and_replayed_records_are_refused_and_counted() {
         links: vec![],
         load: 0,
         leaving: false,
+        governance: String::new(),
     };
     // Good (seq 10), then an older one (a replay), then one naming this peer but signed by
     // another key (a forgery).

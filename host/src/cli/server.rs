@@ -68,6 +68,19 @@ async fn serve(config: Config, data_dir: PathBuf, peers: Vec<String>) -> anyhow:
         "micro node {} listening on http://{address} (dashboard: http://{address}/)",
         node.id
     );
+    // Governance loads after the node is up (the first decision would load it anyway), so the
+    // node's record can say which governance it runs.
+    tokio::spawn({
+        let node = node.clone();
+        async move {
+            if let Err(e) = node.governance().await {
+                tracing::error!(error = %e, "governance not loaded; every decision denies");
+            }
+            if let Some(net) = node.network() {
+                net.announce_soon();
+            }
+        }
+    });
     crate::gateway::serve(node, listener, shutdown_signal()).await?;
     if let Some(network) = network {
         network.shutdown().await;

@@ -65,6 +65,7 @@ fn nodes(node: &Arc<Node>) -> Value {
     let mut out = vec![json!({
         "node": node.id,
         "self": true,
+        "governance": node.governance_if_loaded().map(|g| g.current().label()),
         "healthy": true,
         "rtt_us": 0,
         "load": node.load.load(std::sync::atomic::Ordering::Relaxed),
@@ -90,6 +91,7 @@ fn nodes(node: &Arc<Node>) -> Value {
             "addrs": l.record.addrs,
             "record_seq": l.record.seq,
             "expires_in_ms": l.expires_in.as_millis() as u64,
+            "governance": l.record.governance,
         }));
     }
     // Peers we can reach but hold no record of (yet): joined through, found by mDNS.

@@ -111,6 +111,10 @@ fn own_record(node: &Node, net: &Network) -> (SignedRecord, u64) {
         links,
         load: node.load.load(Ordering::Relaxed),
         leaving: false,
+        governance: node
+            .governance_if_loaded()
+            .map(|g| g.current().label())
+            .unwrap_or_default(),
     };
     let signed = record.sign(&net.identity);
     {

@@ -48,6 +48,8 @@ pub struct NodeRecord {
     pub load: u32,
     /// The node is shutting down: drop its routes now.
     pub leaving: bool,
+    /// The governance the node runs ("name version"; empty until it is loaded).
+    pub governance: String,
 }
 
 /// A record as it travels: the encoded record and the node's signature over it.
@@ -134,6 +136,7 @@ pub(crate) mod tests {
             links: vec![],
             load: 0,
             leaving: false,
+            governance: String::new(),
         }
     }
 

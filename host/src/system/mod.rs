@@ -187,6 +187,9 @@ pub async fn use_governance(
     )
     .map_err(failure)?;
     let loaded = governance.replace(loaded);
+    if let Some(net) = node.network() {
+        net.announce_soon();
+    }
     log.step("load", format!("governance {} in use", loaded.label()));
     Ok(loaded)
 }
