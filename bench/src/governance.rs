@@ -41,11 +41,13 @@ async fn measure(args: &Args) -> Result<()> {
     let local = Asker {
         node: &me,
         local: true,
+        pre_trusted: false,
         age_ms: 0,
     };
     let remote = Asker {
         node: &other,
         local: false,
+        pre_trusted: false,
         age_ms: 0,
     };
     const N: usize = 20_000;
@@ -88,6 +90,7 @@ async fn measure(args: &Args) -> Result<()> {
                 let asker = Asker {
                     node: &node,
                     local: true,
+                    pre_trusted: false,
                     age_ms: 0,
                 };
                 let mut samples = Vec::new();

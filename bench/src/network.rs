@@ -42,12 +42,38 @@ fn get_json(url: &str, path: &str) -> Result<serde_json::Value> {
 
 fn start(args: &Args, tickets: &[String]) -> Result<Node> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let (proc, url) = start_joining(args, dir.path(), &config(), tickets)?;
+    start_in(args, dir, tickets, &[])
+}
+
+/// Starts a node in `dir`, joining through `tickets`, whose governance pre-trusts `trusted`
+/// (a user's own nodes: no newcomer rate limit between them).
+fn start_in(
+    args: &Args,
+    dir: tempfile::TempDir,
+    tickets: &[String],
+    trusted: &[String],
+) -> Result<Node> {
+    let config = format!("{}\n[governance]\ntrusted = {trusted:?}\n", config());
+    let (proc, url) = start_joining(args, dir.path(), &config, tickets)?;
     Ok(Node {
         proc,
         url,
         _dir: dir,
     })
+}
+
+/// A node directory with the node's identity made, and its id, before the node starts.
+fn identity(args: &Args) -> Result<(tempfile::TempDir, String)> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let out = std::process::Command::new(&args.micro)
+        .args(["identity", "--json", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .output()
+        .map_err(|e| format!("micro identity: {e}"))?;
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .map_err(|e| format!("micro identity printed no JSON: {e}"))?;
+    let id = v["node"].as_str().ok_or("micro identity: no node id")?;
+    Ok((dir, id.to_string()))
 }
 
 fn ticket(node: &Node) -> Result<String> {
@@ -115,8 +141,11 @@ pub fn run(args: &Args) -> Result<()> {
 }
 
 fn cross_node_calls(args: &Args) -> Result<()> {
-    let a = start(args, &[])?;
-    let b = start(args, &[ticket(&a)?])?;
+    // The caller's node A and the serving node B are one user's: B pre-trusts A.
+    let (dir_a, id_a) = identity(args)?;
+    let a = start_in(args, dir_a, &[], &[])?;
+    let dir_b = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let b = start_in(args, dir_b, &[ticket(&a)?], &[id_a])?;
     deploy(&b.url, "hello", &args.components.join("hello.wasm"))?;
     deploy(&a.url, "caller", &args.components.join("bench_caller.wasm"))?;
     wait(Duration::from_secs(30), || {

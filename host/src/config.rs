@@ -45,6 +45,8 @@ pub struct GovernanceConfig {
     pub observe_interval_ms: u64,
     /// Tests only: governance's clock can be moved forward over the API.
     pub test_clock: bool,
+    /// Node ids this node's operator trusts from the start (their own other nodes, say).
+    pub trusted: Vec<String>,
 }
 
 /// The peer layer: how this node joins others and how records and calls travel.

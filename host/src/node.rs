@@ -117,6 +117,7 @@ impl Node {
         crate::system::governance::Asker {
             node: &self.id,
             local: true,
+            pre_trusted: false,
             age_ms: self.started.elapsed().as_millis() as u64,
         }
     }

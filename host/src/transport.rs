@@ -46,6 +46,12 @@ pub async fn govern_call(
         Asker {
             node: caller_node,
             local: false,
+            pre_trusted: node
+                .config
+                .governance
+                .trusted
+                .iter()
+                .any(|t| t == caller_node),
             age_ms: first_seen_ms.map_or(0, |at| crate::registry::now_ms().saturating_sub(at)),
         }
     };

@@ -291,3 +291,28 @@ fn a_newcomer_gains_rate_as_its_reputation_grows() {
     let (status, _) = b.post("/api/governance/clock", r#"{"advance_ms": 1}"#);
     assert_eq!(status, 403);
 }
+
+#[test]
+fn nodes_the_operator_pre_trusts_call_without_a_rate_limit() {
+    let b = TestNode::new("");
+    let a = TestNode::joining(
+        &format!("[governance]\ntrusted = [\"{}\"]\n", b.id()),
+        &[b.ticket()],
+    );
+    a.deploy("hello", "hello");
+    eventually("B to route hello to A", || {
+        let routes = b.get_json("/api/network/routes?service=hello");
+        (routes[0]["routes"][0]["node"] == a.id().as_str()).then_some(())
+    });
+    let (status, _) = b.post("/hello/greet", r#"{"name":"Ada"}"#);
+    assert_eq!(status, 200);
+    let log = a.get_json("/api/governance/log");
+    let decision = log
+        .as_array()
+        .expect("a list")
+        .iter()
+        .find(|d| d["subject"] == b.id().as_str())
+        .unwrap_or_else(|| panic!("no decision about B in {log}"))
+        .clone();
+    assert_eq!(decision["reason"], "pre-trusted by this node", "{decision}");
+}

@@ -63,6 +63,8 @@ impl WasiView for GovernanceState {
 pub struct Asker<'a> {
     pub node: &'a str,
     pub local: bool,
+    /// Listed in the node's `governance.trusted`.
+    pub pre_trusted: bool,
     pub age_ms: u64,
 }
 
@@ -83,6 +85,7 @@ impl Asker<'_> {
         Ok(Subject {
             node: self.node.to_string(),
             local: self.local,
+            pre_trusted: self.pre_trusted,
             reputation,
             age_ms: self.age_ms,
         })
