@@ -19,6 +19,15 @@ fn component_dir(name: &str) -> tempfile::TempDir {
     dir
 }
 
+/// The newest decision `node`'s governance was asked about `subject`.
+fn latest_decision_about(node: &TestNode, subject: &str) -> Option<serde_json::Value> {
+    let log = node.get_json("/api/governance/log");
+    log.as_array()?
+        .iter()
+        .find(|d| d["subject"] == subject)
+        .cloned()
+}
+
 fn use_governance(node: &TestNode, name: &str) -> String {
     let dir = component_dir(name);
     let path = dir.path().to_str().expect("a UTF-8 path").to_string();
@@ -186,14 +195,8 @@ fn calls_from_other_nodes_get_the_rate_governance_allows() {
     // The default governance gives B, a newcomer to A, the base rate for its reputation.
     let (status, _) = b.post("/hello/greet", r#"{"name":"Ada"}"#);
     assert_eq!(status, 200);
-    let log = a.get_json("/api/governance/log");
-    let decision = log
-        .as_array()
-        .expect("a list")
-        .iter()
-        .find(|d| d["subject"] == b.id().as_str())
-        .unwrap_or_else(|| panic!("no decision about B in {log}"))
-        .clone();
+    let decision = latest_decision_about(&a, &b.id())
+        .unwrap_or_else(|| panic!("no decision about B in A's log"));
     assert_eq!(decision["allow"], true);
     let reason = decision["reason"].as_str().unwrap_or_default();
     assert!(
@@ -265,10 +268,7 @@ fn a_newcomer_gains_rate_as_its_reputation_grows() {
     let reason_for_b = || {
         let (status, _) = b.post("/hello/greet", r#"{"name":"Ada"}"#);
         assert_eq!(status, 200);
-        let log = a.get_json("/api/governance/log");
-        log.as_array()?
-            .iter()
-            .find(|d| d["subject"] == b_id.as_str())?["reason"]
+        latest_decision_about(&a, &b_id)?["reason"]
             .as_str()
             .map(str::to_string)
     };
@@ -306,13 +306,7 @@ fn nodes_the_operator_pre_trusts_call_without_a_rate_limit() {
     });
     let (status, _) = b.post("/hello/greet", r#"{"name":"Ada"}"#);
     assert_eq!(status, 200);
-    let log = a.get_json("/api/governance/log");
-    let decision = log
-        .as_array()
-        .expect("a list")
-        .iter()
-        .find(|d| d["subject"] == b.id().as_str())
-        .unwrap_or_else(|| panic!("no decision about B in {log}"))
-        .clone();
+    let decision = latest_decision_about(&a, &b.id())
+        .unwrap_or_else(|| panic!("no decision about B in A's log"));
     assert_eq!(decision["reason"], "pre-trusted by this node", "{decision}");
 }
