@@ -417,14 +417,13 @@ impl Governance {
         visibility: Visibility,
     ) -> Result<(), Refusal> {
         let key = format!("{}\n{service}\n{method}\n{visibility:?}", caller.node);
-        let question = format!("{service}.{method}");
-        let now_ms = self.now_ms();
         self.decide(
             Kind::AuthorizeCall,
             key,
-            caller.node.to_string(),
-            question,
+            caller.node,
+            || format!("{service}.{method}"),
             async |g, store| {
+                let now_ms = self.now_ms();
                 let caller = caller.subject(g, store, now_ms).await?;
                 let request = CallRequest {
                     caller,
@@ -453,14 +452,13 @@ impl Governance {
             "{}\n{service}\n{size}\n{memory_mib}\n{source:?}\n{running}",
             deployer.node
         );
-        let question = format!("deploy {service}");
-        let now_ms = self.now_ms();
         self.decide(
             Kind::ApproveDeploy,
             key,
-            deployer.node.to_string(),
-            question,
+            deployer.node,
+            || format!("deploy {service}"),
             async |g, store| {
+                let now_ms = self.now_ms();
                 let request = DeployRequest {
                     deployer: deployer.subject(g, store, now_ms).await?,
                     service: service.to_string(),
@@ -480,8 +478,9 @@ impl Governance {
         &self,
         kind: Kind,
         key: String,
-        subject: String,
-        question: String,
+        subject: &str,
+        // Only a cache miss needs the question in words (for the log and errors).
+        question: impl FnOnce() -> String,
         ask: impl AsyncFnOnce(
             &bindings::exports::micro::network::governance::Guest,
             &mut Store<GovernanceState>,
@@ -502,6 +501,7 @@ impl Governance {
                 v
             }
             None => {
+                let question = question();
                 let started = Instant::now();
                 let answer = governance.ask(&question, ask).await;
                 let micros = started.elapsed().as_micros() as u64;
@@ -523,7 +523,7 @@ impl Governance {
                 self.note(Logged {
                     at_ms: self.now_ms(),
                     kind,
-                    subject: subject.clone(),
+                    subject: subject.to_string(),
                     question,
                     allow: verdict.allow,
                     reason: verdict.reason.clone(),
@@ -542,7 +542,7 @@ impl Governance {
             });
         }
         if let Some((per_second, burst)) = verdict.rate_limit
-            && let Err(retry_ms) = self.take_token(kind, subject, per_second, burst)
+            && let Err(retry_ms) = self.take_token(kind, subject.to_string(), per_second, burst)
         {
             self.counts.rate_limited.fetch_add(1, Ordering::Relaxed);
             return Err(Refusal::RateLimited {
