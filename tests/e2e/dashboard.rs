@@ -178,18 +178,24 @@ fn the_page_and_every_module_it_imports_are_served_from_the_binary() {
 #[test]
 fn changes_stream_says_what_changed_and_node_stats_count_calls_and_errors() {
     let a = TestNode::new("");
-    let b = TestNode::joining("", &[a.ticket()]);
+    // The stream opens before B exists, so B joining is a change it sees (peers learn B once).
     let changes = a.event_stream("/api/changes", "hello");
+    let b = TestNode::joining("", &[a.ticket()]);
     // A deploy here is a change of services; a node joining is a change of records and peers.
     a.deploy("hello", "hello");
     let mut what = std::collections::BTreeSet::new();
-    while !(what.contains("services") && what.contains("records") && what.contains("peers")) {
+    // Records change every announcement, so events never stop: bound the wait by count.
+    for _ in 0..200 {
+        if what.contains("services") && what.contains("records") && what.contains("peers") {
+            break;
+        }
         let event = changes.next();
         for w in event["what"].as_array().expect("a list of what changed") {
             what.insert(w.as_str().unwrap_or_default().to_string());
         }
         assert!(event["services"].as_u64().is_some(), "{event}");
     }
+    assert_eq!(what.len(), 3, "saw only {what:?} change");
 
     // Calls and errors, counted per version, with the last error in words.
     let (status, _) = a.post("/hello/greet", r#"{"name":"Ada"}"#);
