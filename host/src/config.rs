@@ -43,6 +43,9 @@ pub struct Config {
 pub struct GovernanceConfig {
     /// How often observations go to the governance component, in milliseconds.
     pub observe_interval_ms: u64,
+    /// How often this node asks governance where its services should run (and checks what
+    /// other nodes placed on it), in milliseconds.
+    pub place_interval_ms: u64,
     /// Tests only: governance's clock can be moved forward over the API.
     pub test_clock: bool,
     /// Node ids this node's operator trusts from the start (their own other nodes, say).

@@ -18,6 +18,10 @@ pub struct Origin {
     pub builder: Option<String>,
     /// How long it serves pinned calls once superseded; the node's default when none.
     pub lifetime_ms: Option<u64>,
+    /// For this node only (see [`ServiceRecord::private`]).
+    pub private: bool,
+    /// The node that placed it here, for a replica.
+    pub replica_of: Option<String>,
 }
 
 /// Deploys an uploaded component as the newest version of service `name`.
@@ -41,14 +45,19 @@ pub async fn deploy_version(
 ) -> Result<ServiceRecord, DeployError> {
     crate::runtime::check_name(name)?;
     let governance = node.governance().await.map_err(DeployError::Denied)?;
+    let deployer = match &origin.replica_of {
+        Some(from) => node.asker_for(from),
+        None => node.as_asker(),
+    };
     governance
         .approve_deploy(
-            &node.as_asker(),
+            &deployer,
             name,
             wasm.len() as u64,
             origin.source.as_deref(),
             node.config.limits.memory_mib,
             u32::try_from(node.registry.list().len()).unwrap_or(u32::MAX),
+            origin.replica_of.is_some(),
         )
         .await
         .map_err(|refusal| DeployError::Denied(refusal.to_string()))?;
@@ -59,6 +68,7 @@ pub async fn deploy_version(
         .unwrap_or_else(|| hash[..12].to_string());
     if let Some(current) = node.registry.get(name)
         && current.record.version == version
+        && current.record.private == origin.private
     {
         return Ok(current.record.clone());
     }
@@ -79,6 +89,8 @@ pub async fn deploy_version(
         component: hash.clone(),
         size: wasm.len() as u64,
         deployed_at_ms: now,
+        private: origin.private,
+        replica_of: origin.replica_of.clone(),
     };
     // `insert` makes it the serving version.
     let info = VersionInfo {

@@ -4,8 +4,9 @@
 //! The module tree mirrors the architecture: `runtime` runs components; `registry`, `transport`,
 //! `broker`, `storage` and `logging` each implement one WIT interface the host offers; `gateway`
 //! serves HTTP; `net` joins other nodes (identity, gossip, routes, remote calls and events); `evolve`
-//! builds services from source into versions; `system` holds the swappable system components
-//! (builders); `cli` is the `micro` command; `node` wires the services together.
+//! builds services from source into versions; `placement` runs services where governance
+//! places them; `system` holds the swappable system components (builders, governance); `cli`
+//! is the `micro` command; `node` wires the services together.
 
 pub mod broker;
 pub mod changes;
@@ -20,6 +21,7 @@ pub mod kit;
 pub mod logging;
 pub mod net;
 pub mod node;
+pub mod placement;
 pub mod registry;
 pub mod runtime;
 pub mod storage;

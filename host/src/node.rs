@@ -35,6 +35,8 @@ pub struct Node {
     governance: tokio::sync::OnceCell<crate::system::governance::Governance>,
     /// Calls running on this node now: its load, as peers see it.
     pub load: AtomicU32,
+    /// Where governance placed this node's services, and their demand.
+    pub placement: crate::placement::Placement,
     /// The peer layer, once started (a node may run without one).
     network: OnceLock<Arc<Network>>,
     /// When this process opened the node, for its uptime.
@@ -78,6 +80,7 @@ impl Node {
             builders: tokio::sync::OnceCell::new(),
             governance: tokio::sync::OnceCell::new(),
             load: AtomicU32::new(0),
+            placement: crate::placement::Placement::default(),
             network: OnceLock::new(),
             started: std::time::Instant::now(),
         }))
@@ -119,6 +122,24 @@ impl Node {
             local: true,
             pre_trusted: false,
             age_ms: self.started.elapsed().as_millis() as u64,
+        }
+    }
+
+    /// Who `node_id` is, as governance sees a question from it: this node, or a peer with
+    /// how long this node has known it and whether its operator pre-trusts it.
+    pub fn asker_for<'a>(&'a self, node_id: &'a str) -> crate::system::governance::Asker<'a> {
+        if node_id == self.id {
+            return self.as_asker();
+        }
+        let first_seen_ms = crate::identity::parse_node_id(node_id)
+            .ok()
+            .and_then(|id| self.network()?.peers.get(&id))
+            .map(|p| p.first_seen_ms);
+        crate::system::governance::Asker {
+            node: node_id,
+            local: false,
+            pre_trusted: self.config.governance.trusted.iter().any(|t| t == node_id),
+            age_ms: first_seen_ms.map_or(0, |at| crate::registry::now_ms().saturating_sub(at)),
         }
     }
 

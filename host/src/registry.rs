@@ -56,6 +56,14 @@ pub struct ServiceRecord {
     pub component: String,
     pub size: u64,
     pub deployed_at_ms: u64,
+    /// For its own node only: not announced to the network, and calls from other nodes are
+    /// asked of governance as calls to a private service.
+    #[serde(default)]
+    pub private: bool,
+    /// The node (id) that placed this version here as a replica of its own; none for a
+    /// version deployed here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replica_of: Option<String>,
 }
 
 /// Counters of one deployment, for `micro services` and the dashboard.
@@ -177,6 +185,8 @@ pub struct Deployment {
     /// Instances allowed at once; callers beyond that wait.
     permits: Semaphore,
     pub stats: Stats,
+    /// Since when `stats` counts (this process's start of the deployment).
+    pub since: std::time::Instant,
     /// Calls running in it now: a version never retires while this is above zero.
     in_flight: AtomicUsize,
 }
@@ -198,6 +208,7 @@ impl Deployment {
             program,
             permits: Semaphore::new(concurrency.max(1)),
             stats: Stats::default(),
+            since: std::time::Instant::now(),
             in_flight: AtomicUsize::new(0),
         }
     }

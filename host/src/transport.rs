@@ -30,34 +30,21 @@ pub async fn govern_call(
     caller_node: &str,
     service: &str,
     method: &str,
+    private: bool,
 ) -> Result<(), CallError> {
-    use crate::system::governance::{Asker, Visibility};
+    use crate::system::governance::Visibility;
     let governance = node
         .governance()
         .await
         .map_err(|e| CallError::Denied(format!("no governance to ask, so denied: {e}")))?;
-    let caller = if caller_node == node.id {
-        node.as_asker()
+    let caller = node.asker_for(caller_node);
+    let visibility = if private {
+        Visibility::Private
     } else {
-        let first_seen_ms = crate::identity::parse_node_id(caller_node)
-            .ok()
-            .and_then(|id| node.network()?.peers.get(&id))
-            .map(|p| p.first_seen_ms);
-        Asker {
-            node: caller_node,
-            local: false,
-            pre_trusted: node
-                .config
-                .governance
-                .trusted
-                .iter()
-                .any(|t| t == caller_node),
-            age_ms: first_seen_ms.map_or(0, |at| crate::registry::now_ms().saturating_sub(at)),
-        }
+        Visibility::Public
     };
-    // Services have no visibility setting yet: every service is public.
     governance
-        .authorize_call(&caller, service, method, Visibility::Public)
+        .authorize_call(&caller, service, method, visibility)
         .await
         .map_err(|refusal| CallError::Denied(refusal.to_string()))
 }
@@ -138,7 +125,14 @@ async fn call_local(
             deployment.record.methods.join(", ")
         )));
     }
-    govern_call(node, &caller.node, name, &request.method).await?;
+    govern_call(
+        node,
+        &caller.node,
+        name,
+        &request.method,
+        deployment.record.private,
+    )
+    .await?;
     let outcome = async {
         // Admission control happens at the edge: a call from outside waits for a permit, the
         // nested calls of an admitted chain do not (they would deadlock a service that calls

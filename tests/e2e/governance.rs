@@ -19,12 +19,12 @@ fn component_dir(name: &str) -> tempfile::TempDir {
     dir
 }
 
-/// The newest decision `node`'s governance was asked about `subject`.
-fn latest_decision_about(node: &TestNode, subject: &str) -> Option<serde_json::Value> {
+/// The newest decision `node`'s governance made about a call by `subject`.
+fn latest_call_decision_about(node: &TestNode, subject: &str) -> Option<serde_json::Value> {
     let log = node.get_json("/api/governance/log");
     log.as_array()?
         .iter()
-        .find(|d| d["subject"] == subject)
+        .find(|d| d["subject"] == subject && d["kind"] == "authorize-call")
         .cloned()
 }
 
@@ -195,7 +195,7 @@ fn calls_from_other_nodes_get_the_rate_governance_allows() {
     // The default governance gives B, a newcomer to A, the base rate for its reputation.
     let (status, _) = b.post("/hello/greet", r#"{"name":"Ada"}"#);
     assert_eq!(status, 200);
-    let decision = latest_decision_about(&a, &b.id())
+    let decision = latest_call_decision_about(&a, &b.id())
         .unwrap_or_else(|| panic!("no decision about B in A's log"));
     assert_eq!(decision["allow"], true);
     let reason = decision["reason"].as_str().unwrap_or_default();
@@ -268,7 +268,7 @@ fn a_newcomer_gains_rate_as_its_reputation_grows() {
     let reason_for_b = || {
         let (status, _) = b.post("/hello/greet", r#"{"name":"Ada"}"#);
         assert_eq!(status, 200);
-        latest_decision_about(&a, &b_id)?["reason"]
+        latest_call_decision_about(&a, &b_id)?["reason"]
             .as_str()
             .map(str::to_string)
     };
@@ -306,7 +306,121 @@ fn nodes_the_operator_pre_trusts_call_without_a_rate_limit() {
     });
     let (status, _) = b.post("/hello/greet", r#"{"name":"Ada"}"#);
     assert_eq!(status, 200);
-    let decision = latest_decision_about(&a, &b.id())
+    let decision = latest_call_decision_about(&a, &b.id())
         .unwrap_or_else(|| panic!("no decision about B in A's log"));
     assert_eq!(decision["reason"], "pre-trusted by this node", "{decision}");
+}
+
+/// The services a node runs, by name, as `/api/services` lists them.
+fn services_of(node: &TestNode) -> Vec<serde_json::Value> {
+    node.get_json("/api/services")
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+#[test]
+fn placement_replicates_a_service_in_demand_to_two_of_four_nodes_that_outlive_its_origin() {
+    // Clocks tests can move, observations every 100 ms, placement every 200 ms.
+    let config = "[governance]\ntest_clock = true\nobserve_interval_ms = 100\n\
+                  place_interval_ms = 200\n";
+    let mut a = TestNode::new(config);
+    let others: Vec<TestNode> = (0..3)
+        .map(|_| TestNode::joining(config, &[a.ticket()]))
+        .collect();
+    let everyone = || std::iter::once(&a).chain(others.iter());
+    eventually("all four nodes to know each other", || {
+        everyone()
+            .all(|n| {
+                let healthy = n.get_json("/api/network/nodes").as_array().map_or(0, |p| {
+                    p.iter()
+                        .filter(|p| p["self"] == false && p["healthy"] == true)
+                        .count()
+                });
+                healthy >= 3
+            })
+            .then_some(())
+    });
+    // A day online as each node's governance sees it: every peer reaches reputation 0.5, the
+    // default governance's floor for placing replicas on a node and taking them from one.
+    for n in everyone() {
+        let (status, body) = n.post("/api/governance/clock", r#"{"advance_ms": 86400000}"#);
+        assert_eq!(status, 200, "{body}");
+    }
+    a.deploy("hello", "hello");
+    // Not in demand yet: it stays where it was deployed.
+    for _ in 0..5 {
+        assert_eq!(a.post("/hello/greet", r#"{"name":"Ada"}"#).0, 200);
+    }
+    // Demand: the default governance places a service with 600+ calls a minute on 3 nodes.
+    for _ in 0..700 {
+        assert_eq!(a.post("/hello/greet", r#"{"name":"Ada"}"#).0, 200);
+    }
+    let a_id = a.id();
+    let replicas = |n: &TestNode| {
+        services_of(n)
+            .iter()
+            .any(|s| s["name"] == "hello" && s["replica_of"] == a_id.as_str())
+    };
+    let placed: Vec<usize> = eventually("two replicas of hello", || {
+        let placed: Vec<usize> = (0..others.len())
+            .filter(|i| replicas(&others[*i]))
+            .collect();
+        (placed.len() >= 2).then_some(placed)
+    });
+    assert_eq!(placed.len(), 2, "two of the three other nodes, not all");
+    let idle = (0..others.len())
+        .find(|i| !placed.contains(i))
+        .expect("one node without a replica");
+    // The replica is the very component deployed on A, fetched and checked against its hash.
+    let original = services_of(&a)
+        .into_iter()
+        .find(|s| s["name"] == "hello")
+        .expect("hello on A");
+    for i in &placed {
+        let replica = services_of(&others[*i])
+            .into_iter()
+            .find(|s| s["name"] == "hello")
+            .expect("hello on the replica");
+        assert_eq!(replica["component"], original["component"]);
+        assert_eq!(replica["version"], original["version"]);
+    }
+    // The node without a replica routes to the replicas too once they announce themselves.
+    eventually("the idle node to route hello to a replica", || {
+        let routes = others[idle].get_json("/api/network/routes?service=hello");
+        let nodes: Vec<String> = routes[0]["routes"]
+            .as_array()?
+            .iter()
+            .filter_map(|r| r["node"].as_str().map(str::to_string))
+            .collect();
+        (nodes.len() >= 3).then_some(())
+    });
+    // Placement is governance's: the decision log of a replica's node shows the deploy it
+    // approved, with A as the deployer.
+    let approved = others[placed[0]]
+        .get_json("/api/governance/log")
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .find(|d| d["question"] == "replica of hello")
+        .expect("the replica's deploy in the decision log");
+    assert_eq!(approved["subject"], a_id.as_str(), "{approved}");
+    assert_eq!(approved["allow"], true, "{approved}");
+
+    // The origin goes away; the service keeps answering, from every remaining node.
+    a.crash();
+    for n in &others {
+        for _ in 0..10 {
+            let (status, body) = n.post("/hello/greet", r#"{"name":"Ada"}"#);
+            assert_eq!(status, 200, "{body}");
+            assert!(body.contains("Hello, Ada"), "{body}");
+        }
+    }
+    for i in &placed {
+        assert!(
+            replicas(&others[*i]),
+            "a replica stopped when its origin left"
+        );
+    }
 }

@@ -46,6 +46,25 @@ async fn raw_with_payload(
         .flatten()
 }
 
+/// A record of node `key` reachable at `ep`, serving nothing.
+fn bare_record(key: &Identity, seq: u64, ep: &Endpoint) -> NodeRecord {
+    NodeRecord {
+        node: *key.public().as_bytes(),
+        seq,
+        issued_ms: 0,
+        ttl_ms: 60_000,
+        addrs: ep.bound_sockets(),
+        relay: None,
+        services: vec![],
+        links: vec![],
+        load: 0,
+        leaving: false,
+        governance: String::new(),
+        reports: vec![],
+        placements: vec![],
+    }
+}
+
 fn stat(node: &TestNode, name: &str) -> u64 {
     node.get_json("/api/network")["stats"][name]
         .as_u64()
@@ -137,19 +156,7 @@ fn forged_and_replayed_records_are_refused_and_counted() {
     let other = Identity::load_or_create(other_dir.path()).expect("a key");
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
     let ep = runtime.block_on(endpoint(Some(&fake)));
-    let record = |seq: u64| NodeRecord {
-        node: *fake.public().as_bytes(),
-        seq,
-        issued_ms: 0,
-        ttl_ms: 60_000,
-        addrs: ep.bound_sockets(),
-        relay: None,
-        services: vec![],
-        links: vec![],
-        load: 0,
-        leaving: false,
-        governance: String::new(),
-    };
+    let record = |seq: u64| bare_record(&fake, seq, &ep);
     // Good (seq 10), then an older one (a replay), then one naming this peer but signed by
     // another key (a forgery).
     let answers = vec![
@@ -203,6 +210,98 @@ fn forged_and_replayed_records_are_refused_and_counted() {
         .expect("the test peer is listed");
     assert_eq!(listed["record_seq"], 10, "{listed}");
     assert_eq!(node.get_json("/api/health")["status"], "ok");
+    drop(node);
+    runtime.block_on(ep.close());
+}
+
+#[test]
+fn a_peer_that_sends_bad_records_is_throttled_then_refused() {
+    // Observations reach governance every 50 ms.
+    let node = TestNode::new("[governance]\nobserve_interval_ms = 50\n");
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let rogue = Identity::load_or_create(dir.path()).expect("a key");
+    let other_dir = tempfile::tempdir().expect("a temp dir");
+    let other = Identity::load_or_create(other_dir.path()).expect("a key");
+    let addr: EndpointAddr = ticket::decode(&node.ticket()).expect("the node's ticket");
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    let ep = runtime.block_on(endpoint(Some(&rogue)));
+    let conn = runtime
+        .block_on(ep.connect(addr.clone(), wire::RPC_ALPN))
+        .expect("connecting");
+    // A record in the rogue's name, signed by another key: it does not verify, and the rogue
+    // handed it over itself, so it is to blame.
+    let forged = bare_record(&rogue, 1, &ep).sign(&other);
+    let frame = |request: &Request| {
+        let mut bytes = Vec::new();
+        runtime
+            .block_on(wire::write_frame(&mut bytes, request, &[]))
+            .expect("framing");
+        bytes
+    };
+    let push = || {
+        let bytes = frame(&Request::Push {
+            record: forged.clone(),
+        });
+        runtime.block_on(raw(&conn, &bytes))
+    };
+    let ping = || runtime.block_on(raw(&conn, &frame(&Request::Ping)));
+    // Admitted at first: a fresh key starts at the base reputation.
+    assert!(matches!(ping(), Some(Reply::Pong { .. })));
+    assert!(matches!(push(), Some(Reply::Records(_))), "first push");
+    // Once governance hears of the bad record, the rogue is below the base level: throttled.
+    // Pings (harmless, but still requests) soon meet the rate limit.
+    let throttled = eventually("the rogue to be throttled", || match ping() {
+        Some(Reply::Refused(why)) => Some(why),
+        _ => None,
+    });
+    assert!(
+        throttled.contains("rate limited by governance") && throttled.contains("throttled"),
+        "{throttled}"
+    );
+    // More bad records: refused outright, then not even let in.
+    let refused = eventually("the rogue to be refused", || match push() {
+        Some(Reply::Refused(why)) if why.contains("denied") => Some(why),
+        None => Some("connection closed".to_string()),
+        _ => None,
+    });
+    // A new connection is closed as soon as it is made: nothing is answered on it.
+    let ping_frame = frame(&Request::Ping);
+    let answered = runtime.block_on(async {
+        let conn = ep.connect(addr, wire::RPC_ALPN).await.ok()?;
+        let (mut send, mut recv) = conn.open_bi().await.ok()?;
+        send.write_all(&ping_frame).await.ok()?;
+        let _ = send.finish();
+        wire::read_frame::<_, Reply>(&mut recv, 1 << 20)
+            .await
+            .ok()
+            .flatten()
+    });
+    assert!(
+        answered.is_none(),
+        "a refused peer was answered: {answered:?} ({refused})"
+    );
+    let log = node.get_json("/api/governance/log");
+    let denial = log
+        .as_array()
+        .expect("a log")
+        .iter()
+        .find(|d| d["kind"] == "admit-peer" && d["subject"] == rogue.public().to_string().as_str())
+        .cloned()
+        .expect("an admission decision about the rogue");
+    assert_eq!(denial["allow"], false, "{denial}");
+    assert!(
+        denial["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("below the admission floor"),
+        "{denial}"
+    );
+    assert!(stat(&node, "throttled") >= 1);
+    assert!(stat(&node, "refused_peers") >= 1);
+    assert!(stat(&node, "bad_records") >= 3);
+    // The node serves the rest as before.
+    node.deploy("hello", "hello");
+    assert_eq!(node.post("/hello/greet", r#"{"name":"Ada"}"#).0, 200);
     drop(node);
     runtime.block_on(ep.close());
 }

@@ -16,6 +16,7 @@ pub fn run(client: &Client, command: Command) -> Result<(), CliError> {
             watch,
             interval,
             lifetime,
+            private,
         } => {
             let path = Path::new(&source);
             if path.is_file() {
@@ -24,7 +25,11 @@ pub fn run(client: &Client, command: Command) -> Result<(), CliError> {
                         "--watch needs a source (a git URL), not a file",
                     ));
                 }
-                upload(client, path, name)
+                upload(client, path, name, private)
+            } else if private {
+                Err(CliError::failed(
+                    "--private works for a .wasm file for now, not for source",
+                ))
             } else {
                 super::evolve::run(client, &source, name, watch, interval, lifetime)
             }
@@ -161,7 +166,12 @@ pub(super) fn spinner(message: String) -> ProgressBar {
 }
 
 /// Uploads a built component.
-fn upload(client: &Client, path: &Path, name: Option<String>) -> Result<(), CliError> {
+fn upload(
+    client: &Client,
+    path: &Path,
+    name: Option<String>,
+    private: bool,
+) -> Result<(), CliError> {
     let default_name = path
         .file_stem()
         .and_then(|s| s.to_str())
@@ -174,7 +184,12 @@ fn upload(client: &Client, path: &Path, name: Option<String>) -> Result<(), CliE
         "deploying {name} ({:.1} MiB: upload, validate, compile)",
         wasm.len() as f64 / 1048576.0
     ));
-    let answer = client.put(&format!("/api/services/{name}"), "application/wasm", &wasm);
+    let query = if private { "?private=true" } else { "" };
+    let answer = client.put(
+        &format!("/api/services/{name}{query}"),
+        "application/wasm",
+        &wasm,
+    );
     bar.finish_and_clear();
     let v = answer?.ok()?.json()?;
     print_deployed(&name, &v);

@@ -85,6 +85,10 @@ enum Command {
         /// How long a superseded version keeps serving pinned calls [default: the node's, 1h].
         #[arg(long, value_parser = parse_duration_ms)]
         lifetime: Option<u64>,
+        /// For this node only: not announced to the network, and (with the default
+        /// governance) calls from other nodes are refused. A .wasm file only, for now.
+        #[arg(long)]
+        private: bool,
     },
     /// The versions of a service: state (building, serving, superseded, retired, failed) and
     /// time left.

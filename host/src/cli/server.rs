@@ -58,6 +58,7 @@ async fn serve(config: Config, data_dir: PathBuf, peers: Vec<String>) -> anyhow:
     let watched = crate::evolve::watch::resume(&node)?;
     tokio::spawn(crate::deploy::retire_loop(node.clone()));
     tokio::spawn(crate::system::observe_loop(node.clone()));
+    tokio::spawn(crate::placement::place_loop(node.clone()));
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;

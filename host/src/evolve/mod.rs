@@ -572,6 +572,7 @@ async fn deploy(
         commit: info.commit.clone(),
         builder: info.builder.clone(),
         lifetime_ms: Some(record.lifetime_ms),
+        ..Origin::default()
     };
     match crate::deploy::deploy_version(node, &info.name, wasm, origin).await {
         Ok(_) => {

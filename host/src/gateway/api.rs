@@ -134,6 +134,8 @@ fn summary(d: &Deployment) -> serde_json::Value {
         "component": r.component,
         "size": r.size,
         "deployed_at_ms": r.deployed_at_ms,
+        "private": r.private,
+        "replica_of": r.replica_of,
         "calls": d.stats.calls.load(Ordering::Relaxed),
         "errors": d.stats.errors.load(Ordering::Relaxed),
     })
@@ -144,12 +146,23 @@ async fn deploy_service(
     request: Request<Incoming>,
     name: &str,
 ) -> Response<Body> {
+    // `?private=true`: for this node only.
+    let private = request
+        .uri()
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .any(|p| matches!(p, "private" | "private=1" | "private=true"));
     let wasm =
         match reply::read_body(request.into_body(), node.config.limits.max_component_bytes).await {
             Ok(bytes) => bytes.to_vec(),
             Err(response) => return response,
         };
-    match deploy::deploy(node, name, wasm).await {
+    let origin = deploy::Origin {
+        private,
+        ..deploy::Origin::default()
+    };
+    match deploy::deploy_version(node, name, wasm, origin).await {
         Ok(record) => match node.registry.get(&record.name) {
             Some(d) => reply::json(StatusCode::CREATED, &summary(&d)),
             None => reply::json(StatusCode::CREATED, &record),

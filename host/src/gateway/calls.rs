@@ -135,7 +135,14 @@ async fn serve_http(
             .headers
             .insert(header::HOST, header::HeaderValue::from_static("localhost"));
     }
-    if let Err(e) = crate::transport::govern_call(node, &node.id, name, parts.method.as_str()).await
+    if let Err(e) = crate::transport::govern_call(
+        node,
+        &node.id,
+        name,
+        parts.method.as_str(),
+        deployment.record.private,
+    )
+    .await
     {
         return reply::call_error(&e);
     }

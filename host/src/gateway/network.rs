@@ -76,6 +76,14 @@ fn nodes(node: &Arc<Node>) -> Value {
     };
     let live = net.directory.live();
     let mut seen = std::collections::HashSet::new();
+    // How this node's governance trusts each peer, as of its last round of observations.
+    let reports = net.conduct.reports();
+    let reputation = |id: &iroh::PublicKey| {
+        reports
+            .iter()
+            .find(|r| r.node == *id.as_bytes())
+            .map(|r| r.score())
+    };
     for l in &live {
         seen.insert(l.id);
         let peer = net.peers.get(&l.id);
@@ -92,6 +100,7 @@ fn nodes(node: &Arc<Node>) -> Value {
             "record_seq": l.record.seq,
             "expires_in_ms": l.expires_in.as_millis() as u64,
             "governance": l.record.governance,
+            "reputation": reputation(&l.id),
         }));
     }
     // Peers we can reach but hold no record of (yet): joined through, found by mDNS.

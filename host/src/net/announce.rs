@@ -49,7 +49,7 @@ fn now_ms() -> u64 {
 
 /// Starts the gossip, announce and heartbeat loops.
 pub fn spawn_loops(node: &Arc<Node>, net: &Arc<Network>, bootstrap: Vec<PublicKey>) {
-    tokio::spawn(gossip_loop(net.clone(), bootstrap));
+    tokio::spawn(gossip_loop(node.clone(), net.clone(), bootstrap));
     tokio::spawn(announce_loop(node.clone(), net.clone()));
     tokio::spawn(heartbeat_loop(net.clone()));
     tokio::spawn(sync_loop(net.clone()));
@@ -72,6 +72,8 @@ fn own_record(node: &Node, net: &Network) -> (SignedRecord, u64) {
         .registry
         .all_live()
         .into_iter()
+        // A private service is for this node only: not announced.
+        .filter(|(d, _)| !d.record.private)
         .map(|(d, serving)| {
             let digest = Sha256::digest(d.record.wit.as_bytes());
             let mut interface = [0u8; 8];
@@ -115,6 +117,8 @@ fn own_record(node: &Node, net: &Network) -> (SignedRecord, u64) {
             .governance_if_loaded()
             .map(|g| g.current().label())
             .unwrap_or_default(),
+        reports: net.conduct.reports(),
+        placements: node.placement.announced(),
     };
     let signed = record.sign(&net.identity);
     {
@@ -186,9 +190,19 @@ pub async fn leave(net: &Network) {
     .await;
 }
 
-/// Takes a record from a peer: checks it, keeps it if newer, learns the node's address.
-pub fn accept(net: &Network, signed: &SignedRecord, age: Duration) -> Result<Offered, RecordError> {
-    let outcome = net.directory.offer(signed, age);
+/// Takes a record from a peer: checks it, keeps it if newer, learns the node's address and
+/// notes what it reports of others. `from` is the peer that handed it over on a connection of
+/// its own (a push or a sync answer; not gossip, which relays before anyone checks): a record
+/// that does not verify counts against it. Records of nodes governance refused are dropped.
+pub fn accept(
+    net: &Network,
+    signed: &SignedRecord,
+    age: Duration,
+    from: Option<PublicKey>,
+) -> Result<Offered, RecordError> {
+    let outcome = net
+        .directory
+        .offer_unless(signed, age, |id| net.conduct.is_refused(id));
     match &outcome {
         Ok(Offered::New) => {
             if let Ok(record) = signed.open()
@@ -199,22 +213,29 @@ pub fn accept(net: &Network, signed: &SignedRecord, age: Duration) -> Result<Off
                 } else {
                     net.learn(record_addr(id, &record), "record");
                 }
+                net.conduct.reported(id, &record.reports);
             }
         }
         Ok(_) => {}
         Err(RecordError::Replayed { .. }) => {
             net.stats.replayed_records.fetch_add(1, Ordering::Relaxed);
         }
+        Err(RecordError::Refused { .. }) => {
+            net.stats.refused_peers.fetch_add(1, Ordering::Relaxed);
+        }
         Err(e) => {
             net.stats.bad_records.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(error = %e, "refused a record");
+            if let Some(from) = from {
+                net.conduct.invalid(from, e);
+            }
         }
     }
     outcome
 }
 
 /// Joins the registry topic and handles what arrives; rejoins when the subscription ends.
-async fn gossip_loop(net: Arc<Network>, bootstrap: Vec<PublicKey>) {
+async fn gossip_loop(node: Arc<Node>, net: Arc<Network>, bootstrap: Vec<PublicKey>) {
     let mut bootstrap = bootstrap;
     loop {
         let topic = match net
@@ -235,6 +256,14 @@ async fn gossip_loop(net: Arc<Network>, bootstrap: Vec<PublicKey>) {
         while let Some(event) = receiver.next().await {
             match event {
                 Ok(Event::Received(message)) => {
+                    // A refused or throttled neighbour's messages are dropped (what it relays
+                    // of others reaches us by sync).
+                    if !matches!(
+                        super::conduct::admit(&node, &net, &message.delivered_from).await,
+                        super::conduct::Admission::Admitted
+                    ) {
+                        continue;
+                    }
                     let Ok(decoded) = postcard::from_bytes::<GossipMessage>(&message.content)
                     else {
                         net.stats.bad_records.fetch_add(1, Ordering::Relaxed);
@@ -242,7 +271,7 @@ async fn gossip_loop(net: Arc<Network>, bootstrap: Vec<PublicKey>) {
                     };
                     match decoded {
                         GossipMessage::Record(signed) => {
-                            let _ = accept(&net, &signed, Duration::ZERO);
+                            let _ = accept(&net, &signed, Duration::ZERO, None);
                         }
                         GossipMessage::Newer { node, seq } => {
                             let have = PublicKey::from_bytes(&node)
@@ -331,7 +360,7 @@ pub async fn sync_with(net: &Network, peer: PublicKey) -> Result<usize, NetError
     };
     let mut new = 0;
     for (signed, age_ms) in records {
-        if let Ok(Offered::New) = accept(net, &signed, Duration::from_millis(age_ms)) {
+        if let Ok(Offered::New) = accept(net, &signed, Duration::from_millis(age_ms), Some(peer)) {
             new += 1;
         }
     }

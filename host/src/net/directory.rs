@@ -76,10 +76,25 @@ impl Directory {
 
     /// Offers a record that is `age` old; checks it and keeps it if it is the newest.
     pub fn offer(&self, signed: &SignedRecord, age: Duration) -> Result<Offered, RecordError> {
+        self.offer_unless(signed, age, |_| false)
+    }
+
+    /// As [`Self::offer`], refusing the records of nodes for which `refused` says so.
+    pub fn offer_unless(
+        &self,
+        signed: &SignedRecord,
+        age: Duration,
+        refused: impl Fn(&PublicKey) -> bool,
+    ) -> Result<Offered, RecordError> {
         let record = signed.open()?;
         let id = record.id()?;
         if id == self.me {
             return Ok(Offered::Known);
+        }
+        if refused(&id) {
+            return Err(RecordError::Refused {
+                node: id.fmt_short().to_string(),
+            });
         }
         let lifetime = Duration::from_millis(record.ttl_ms);
         if age >= lifetime && !record.leaving {

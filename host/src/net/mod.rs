@@ -3,11 +3,13 @@
 //! events between nodes over `micro/rpc/1`.
 //!
 //! What travels is ours and small: signed node records (`records`), kept per node with their
-//! lifetimes (`directory`); peers and their health (`membership`); framing (`wire`); requests
-//! (`rpc`); network-wide subscriptions (`events`); routing (`routes`); the gossip and
-//! heartbeat loops (`announce`).
+//! lifetimes (`directory`); peers and their health (`membership`); how peers behave and
+//! whether governance admits them (`conduct`); framing (`wire`); requests (`rpc`);
+//! network-wide subscriptions (`events`); routing (`routes`); the gossip and heartbeat loops
+//! (`announce`).
 
 pub mod announce;
+pub mod conduct;
 pub mod directory;
 pub mod events;
 pub mod membership;
@@ -63,6 +65,10 @@ pub struct NetStats {
     pub bad_records: AtomicU64,
     pub replayed_records: AtomicU64,
     pub refused_connections: AtomicU64,
+    /// Connections, messages and requests of peers governance refused.
+    pub refused_peers: AtomicU64,
+    /// Requests and messages over the rate governance allows their peer.
+    pub throttled: AtomicU64,
     pub calls_out: AtomicU64,
     pub failovers: AtomicU64,
 }
@@ -87,6 +93,8 @@ impl NetStats {
             "bad_records": get(&self.bad_records),
             "replayed_records": get(&self.replayed_records),
             "refused_connections": get(&self.refused_connections),
+            "refused_peers": get(&self.refused_peers),
+            "throttled": get(&self.throttled),
             "calls_out": get(&self.calls_out),
             "failovers": get(&self.failovers),
         })
@@ -111,6 +119,7 @@ pub struct Network {
     lookup: MemoryLookup,
     pub config: NetworkConfig,
     pub stats: NetStats,
+    pub conduct: conduct::Conduct,
     /// Sequence of this node's records.
     seq: AtomicU64,
     /// Wakes the announcer (services changed).
@@ -179,6 +188,7 @@ impl Network {
             lookup,
             config,
             stats: NetStats::default(),
+            conduct: conduct::Conduct::default(),
             seq: AtomicU64::new(0),
             announce: Notify::new(),
             own: Mutex::new(None),
@@ -327,6 +337,12 @@ async fn accept_loop(node: Arc<Node>, net: Arc<Network>) {
             if alpn == wire::RPC_ALPN {
                 rpc::serve_connection(net, node, conn).await;
             } else if alpn == iroh_gossip::ALPN {
+                if let conduct::Admission::Refused(why) =
+                    conduct::admit(&node, &net, &conn.remote_id()).await
+                {
+                    conn.close(2u32.into(), why.as_bytes());
+                    return;
+                }
                 if let Err(e) = net.gossip.handle_connection(conn).await {
                     tracing::debug!(error = %e, "gossip connection failed");
                 }

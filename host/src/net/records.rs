@@ -31,6 +31,35 @@ pub struct Link {
     pub rtt_us: u32,
 }
 
+/// How much the announcing node trusts another (its governance's `reputation`), so that
+/// nodes combine what they each saw; signed with the record, so a forged report is an invalid
+/// record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Report {
+    pub node: [u8; 32],
+    /// From 0 to 10 000 (for 0 to 1).
+    pub score: u16,
+}
+
+impl Report {
+    /// The score as governance takes it, from 0 to 1.
+    pub fn score(&self) -> f64 {
+        f64::from(self.score.min(10_000)) / 10_000.0
+    }
+}
+
+/// A service of the announcing node that its governance placed on other nodes too: each of
+/// `nodes` runs the version whose component has the hash `component`, fetched from a node
+/// that has it and checked against the hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Placement {
+    pub service: String,
+    pub version: String,
+    /// The component's content hash (hex SHA-256).
+    pub component: String,
+    pub nodes: Vec<[u8; 32]>,
+}
+
 /// A node's announcement.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeRecord {
@@ -50,6 +79,10 @@ pub struct NodeRecord {
     pub leaving: bool,
     /// The governance the node runs ("name version"; empty until it is loaded).
     pub governance: String,
+    /// What the node thinks of the peers it knows best.
+    pub reports: Vec<Report>,
+    /// Where its governance placed replicas of its services.
+    pub placements: Vec<Placement>,
 }
 
 /// A record as it travels: the encoded record and the node's signature over it.
@@ -70,6 +103,8 @@ pub enum RecordError {
     Replayed { node: String, got: u64, have: u64 },
     #[error("record of node {node} claims a lifetime of {ttl_ms} ms, over the limit")]
     TtlTooLong { node: String, ttl_ms: u64 },
+    #[error("node {node} is refused by governance")]
+    Refused { node: String },
 }
 
 impl NodeRecord {
@@ -137,6 +172,8 @@ pub(crate) mod tests {
             load: 0,
             leaving: false,
             governance: String::new(),
+            reports: Vec::new(),
+            placements: Vec::new(),
         }
     }
 

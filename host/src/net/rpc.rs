@@ -1,6 +1,7 @@
 //! Requests between nodes over `micro/rpc/1`: a pooled connection per peer, one stream per
 //! request, and the server side that answers them.
 
+use super::conduct::{self, Admission};
 use super::wire::{self, CallHeader, CallOk, Reply, Request, WireError};
 use super::{NetError, Network};
 use crate::node::Node;
@@ -186,6 +187,11 @@ impl Pool {
 /// Serves one incoming `micro/rpc/1` connection: every stream is one request.
 pub async fn serve_connection(net: Arc<Network>, node: Arc<Node>, conn: Connection) {
     let remote = conn.remote_id();
+    if let Admission::Refused(why) = conduct::admit(&node, &net, &remote).await {
+        tracing::debug!(peer = %remote.fmt_short(), %why, "refused a peer's connection");
+        conn.close(REFUSED.into(), why.as_bytes());
+        return;
+    }
     net.peers.heard_from(&remote);
     // The first few requests in flight are served inside this task: no task hop, which is
     // most of a short call's latency on a small machine. Beyond that they spill into tasks of
@@ -231,6 +237,7 @@ async fn serve_stream(
         Ok(Ok(None)) => return,
         Ok(Err(e)) => {
             net.stats.count_bad_frame(&e);
+            net.conduct.invalid(remote, &e);
             tracing::debug!(peer = %remote.fmt_short(), error = %e, "refused a frame");
             let _ = wire::write_frame(&mut send, &Reply::Refused(e.to_string()), &[]).await;
             let _ = send.finish();
@@ -246,6 +253,18 @@ async fn serve_stream(
             return;
         }
     };
+    // Calls ask governance themselves (authorize-call); anything else asks whether the peer is
+    // admitted, and takes from its allowance when it is throttled.
+    if !matches!(request, Request::Call(_)) {
+        match conduct::admit(&node, &net, &remote).await {
+            Admission::Admitted => {}
+            Admission::Throttled(why) | Admission::Refused(why) => {
+                let _ = wire::write_frame(&mut send, &Reply::Refused(why), &[]).await;
+                let _ = send.finish();
+                return;
+            }
+        }
+    }
     let (reply, body) = match request {
         Request::Call(header) => call(&node, remote, header, payload).await,
         Request::Ping => (
@@ -256,8 +275,24 @@ async fn serve_stream(
         ),
         Request::Sync { known } => (Reply::Records(net.sync_answer(&known)), Vec::new()),
         Request::Push { record } => {
-            let _ = super::announce::accept(&net, &record, Duration::ZERO);
+            let _ = super::announce::accept(&net, &record, Duration::ZERO, Some(remote));
             (Reply::Records(Vec::new()), Vec::new())
+        }
+        Request::Component { hash } => {
+            // Only what this node serves to the network: never a private service's code, and
+            // the hash never names a file unless it is one of ours.
+            let served = node
+                .registry
+                .all_live()
+                .into_iter()
+                .any(|(d, _)| d.record.component == hash && !d.record.private);
+            match served.then(|| node.registry.component(&hash)) {
+                Some(Ok(wasm)) => (Reply::Component(Ok(wasm.len() as u64)), wasm),
+                _ => (
+                    Reply::Component(Err(format!("no component {hash:.64} served here"))),
+                    Vec::new(),
+                ),
+            }
         }
         Request::Wit { service } => {
             let wit = match node.registry.get(&service) {

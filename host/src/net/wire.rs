@@ -41,6 +41,8 @@ pub enum Request {
     Sync { known: Vec<([u8; 32], u64)> },
     /// The WIT of a service served by the peer.
     Wit { service: String },
+    /// A component the peer keeps, by content hash (hex SHA-256): to run a replica of it.
+    Component { hash: String },
     /// A record handed over directly (a node's goodbye); answered with an empty `Records`.
     Push { record: SignedRecord },
     /// Stream the messages of a topic published on the peer, optionally replaying its
@@ -79,6 +81,8 @@ pub enum Reply {
     /// issued, as far as the sender knows) so relaying never extends a record's life.
     Records(Vec<(SignedRecord, u64)>),
     Wit(Result<String, String>),
+    /// A component's size; its bytes are the payload.
+    Component(Result<u64, String>),
     /// Messages of a subscribed topic: `count` of them, postcard-encoded in the payload (a
     /// batch can be far bigger than a header may be). The first, empty one says the
     /// subscription is in place.

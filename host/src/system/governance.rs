@@ -24,8 +24,8 @@ pub mod bindings {
 }
 
 pub use bindings::exports::micro::network::governance::{
-    CallRequest, Decision, DeployRequest, Obligation, Observation, Online, PeerRequest, Served,
-    Subject, Visibility,
+    CallRequest, Candidate, Decision, DeployRequest, Obligation, Observation, Online, PeerRequest,
+    PlacementRequest, Report, Served, Subject, Visibility,
 };
 
 include!(concat!(env!("OUT_DIR"), "/governance.rs"));
@@ -60,6 +60,7 @@ impl WasiView for GovernanceState {
 }
 
 /// Who asks: a node id, whether it is this node, and how long this node has known it.
+#[derive(Clone, Copy)]
 pub struct Asker<'a> {
     pub node: &'a str,
     pub local: bool,
@@ -270,6 +271,8 @@ pub struct Governance {
     observations: Mutex<Vec<Observation>>,
     /// How far governance's clock is ahead of the system clock (tests move it).
     clock_offset_ms: AtomicU64,
+    /// Governance's clock when the slot was made: where time online starts counting.
+    pub started_ms: u64,
 }
 
 impl Governance {
@@ -301,6 +304,7 @@ impl Governance {
             counts: Counts::default(),
             observations: Mutex::default(),
             clock_offset_ms: AtomicU64::new(0),
+            started_ms: crate::registry::now_ms(),
         })
     }
 
@@ -386,6 +390,17 @@ impl Governance {
         {
             tracing::warn!(governance = %governance.label(), error = %e, "observations not taken");
         }
+        // A misbehaving peer must not keep an allowance given before: ask about it afresh.
+        let misbehaved = list
+            .iter()
+            .filter_map(|o| match o {
+                Observation::Invalid(node)
+                | Observation::Failed(node)
+                | Observation::TimedOut(node) => Some(node.clone()),
+                _ => None,
+            })
+            .collect();
+        self.forget_subjects(&misbehaved);
     }
 
     /// Counters of the decisions so far.
@@ -438,7 +453,30 @@ impl Governance {
         .await
     }
 
-    /// May `deployer` deploy `service` (a component of `size` bytes, from `source`) here?
+    /// May `peer` exchange records and requests with this node? Asked for every connection,
+    /// gossip message and request other than a call (those ask [`Self::authorize_call`]), so a
+    /// rate limit that comes with the allowance throttles the peer.
+    pub async fn admit_peer(&self, peer: &Asker<'_>) -> Result<(), Refusal> {
+        self.decide(
+            Kind::AdmitPeer,
+            peer.node.to_string(),
+            peer.node,
+            || "admit".to_string(),
+            async |g, store| {
+                let now_ms = self.now_ms();
+                let request = PeerRequest {
+                    peer: peer.subject(g, store, now_ms).await?,
+                    now_ms,
+                };
+                g.call_admit_peer(store, &request).await
+            },
+        )
+        .await
+    }
+
+    /// May `deployer` deploy `service` (a component of `size` bytes, from `source`) here? A
+    /// `replica` is one placed here by `deployer`, the node the service was deployed on.
+    #[allow(clippy::too_many_arguments)]
     pub async fn approve_deploy(
         &self,
         deployer: &Asker<'_>,
@@ -447,16 +485,23 @@ impl Governance {
         source: Option<&str>,
         memory_mib: u64,
         running: u32,
+        replica: bool,
     ) -> Result<(), Refusal> {
         let key = format!(
-            "{}\n{service}\n{size}\n{memory_mib}\n{source:?}\n{running}",
+            "{}\n{service}\n{size}\n{memory_mib}\n{source:?}\n{running}\n{replica}",
             deployer.node
         );
         self.decide(
             Kind::ApproveDeploy,
             key,
             deployer.node,
-            || format!("deploy {service}"),
+            || {
+                if replica {
+                    format!("replica of {service}")
+                } else {
+                    format!("deploy {service}")
+                }
+            },
             async |g, store| {
                 let now_ms = self.now_ms();
                 let request = DeployRequest {
@@ -466,12 +511,77 @@ impl Governance {
                     source: source.map(str::to_string),
                     memory_mib,
                     running,
+                    replica,
                     now_ms,
                 };
                 g.call_approve_deploy(store, &request).await
             },
         )
         .await
+    }
+
+    /// Which of `candidates` (with their load, and whether they run it already) should run
+    /// `service`, best first; empty to leave it where it is. Never cached: demand and
+    /// candidates change between rounds. A failure places nothing.
+    pub async fn place(
+        &self,
+        service: &str,
+        calls_per_minute: u64,
+        candidates: &[(Asker<'_>, u32, bool)],
+    ) -> Result<Vec<String>, String> {
+        let governance = self.current();
+        governance
+            .ask("place", async |g, store| {
+                let now_ms = self.now_ms();
+                let mut list = Vec::with_capacity(candidates.len());
+                for (asker, load, runs_it) in candidates {
+                    list.push(Candidate {
+                        node: asker.subject(g, store, now_ms).await?,
+                        load: *load,
+                        runs_it: *runs_it,
+                    });
+                }
+                let request = PlacementRequest {
+                    service: service.to_string(),
+                    calls_per_minute,
+                    candidates: list,
+                    now_ms,
+                };
+                g.call_place(store, &request).await
+            })
+            .await
+    }
+
+    /// How trusted each of `nodes` is now, as governance says (for the reports this node
+    /// announces); `None` when governance failed.
+    pub async fn reputations(&self, nodes: &[String]) -> Option<Vec<f64>> {
+        let governance = self.current();
+        let now_ms = self.now_ms();
+        governance
+            .ask("reputation", async |g, store| {
+                let mut out = Vec::with_capacity(nodes.len());
+                for node in nodes {
+                    out.push(g.call_reputation(&mut *store, node, now_ms).await?);
+                }
+                Ok(out)
+            })
+            .await
+            .ok()
+    }
+
+    /// Drops the cached answers about `subjects`: something they did changes what governance
+    /// would say of them now (their reputation moved).
+    fn forget_subjects(&self, subjects: &std::collections::HashSet<String>) {
+        if subjects.is_empty() {
+            return;
+        }
+        self.cache
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|(_, key), _| {
+                let subject = key.split('\n').next().unwrap_or_default();
+                !subjects.contains(subject)
+            });
     }
 
     async fn decide(

@@ -196,10 +196,12 @@ pub async fn use_governance(
 
 /// Feeds governance what this node sees: every `governance.observe_interval_ms`, the time each
 /// healthy peer was online since the last round (by governance's clock), then everything noted
-/// since (calls peers answered, failed or let time out). Nothing happens until governance is
-/// loaded (the first decision loads it).
+/// since (calls peers answered, failed or let time out; invalid data peers sent; what peers'
+/// records report of others). Then asks governance how it trusts each healthy peer, for this
+/// node's next record. Nothing happens until governance is loaded (the first decision loads
+/// it).
 pub async fn observe_loop(node: Arc<Node>) {
-    use governance::{Observation, Online};
+    use governance::{Observation, Online, Report};
     let every =
         std::time::Duration::from_millis(node.config.governance.observe_interval_ms.max(10));
     let mut ticks = tokio::time::interval(every);
@@ -211,18 +213,64 @@ pub async fn observe_loop(node: Arc<Node>) {
             continue;
         };
         let now = governance.now_ms();
-        let elapsed = last.map_or(0, |at| now.saturating_sub(at));
+        let elapsed = now.saturating_sub(last.unwrap_or(governance.started_ms));
         last = Some(now);
-        if let (Some(net), true) = (node.network(), elapsed > 0) {
-            for (id, peer) in net.peers.all() {
-                if peer.healthy() {
-                    governance.observe(Observation::Online(Online {
-                        node: id.to_string(),
-                        ms: elapsed,
-                    }));
+        let Some(net) = node.network() else {
+            governance.flush_observations().await;
+            continue;
+        };
+        let healthy: Vec<String> = net
+            .peers
+            .all()
+            .into_iter()
+            .filter(|(_, p)| p.healthy())
+            .map(|(id, _)| id.to_string())
+            .collect();
+        if elapsed > 0 {
+            for id in &healthy {
+                governance.observe(Observation::Online(Online {
+                    node: id.clone(),
+                    ms: elapsed,
+                }));
+            }
+        }
+        let trusted = &node.config.governance.trusted;
+        for noted in net.conduct.take() {
+            governance.observe(match noted {
+                crate::net::conduct::Noted::Invalid { peer, why } => {
+                    tracing::info!(peer = %peer.fmt_short(), %why, "a peer sent invalid data");
+                    Observation::Invalid(peer.to_string())
+                }
+                crate::net::conduct::Noted::Reported {
+                    reporter,
+                    about,
+                    score,
+                } => {
+                    let reporter = reporter.to_string();
+                    Observation::Reported(Report {
+                        reporter_pre_trusted: trusted.contains(&reporter),
+                        reporter,
+                        about: about.to_string(),
+                        score,
+                    })
+                }
+            });
+        }
+        governance.flush_observations().await;
+        let mut reports: Vec<crate::net::records::Report> = Vec::new();
+        if let Some(scores) = governance.reputations(&healthy).await {
+            for (id, score) in healthy.iter().zip(scores) {
+                if let Ok(key) = crate::identity::parse_node_id(id) {
+                    reports.push(crate::net::records::Report {
+                        node: *key.as_bytes(),
+                        score: (score.clamp(0.0, 1.0) * 10_000.0).round() as u16,
+                    });
                 }
             }
         }
-        governance.flush_observations().await;
+        // The peers it knows best: the most trusted first.
+        reports.sort_by_key(|r| std::cmp::Reverse(r.score));
+        reports.truncate(crate::net::conduct::MAX_REPORTS);
+        net.conduct.set_reports(reports);
     }
 }
