@@ -121,7 +121,7 @@ impl Node {
             node: &self.id,
             local: true,
             pre_trusted: false,
-            age_ms: self.started.elapsed().as_millis() as u64,
+            age: crate::system::governance::Age::Ms(self.started.elapsed().as_millis() as u64),
         }
     }
 
@@ -131,16 +131,22 @@ impl Node {
         if node_id == self.id {
             return self.as_asker();
         }
-        let first_seen_ms = crate::identity::parse_node_id(node_id)
-            .ok()
-            .and_then(|id| self.network()?.peers.get(&id))
-            .map(|p| p.first_seen_ms);
         crate::system::governance::Asker {
             node: node_id,
             local: false,
             pre_trusted: self.config.governance.trusted.iter().any(|t| t == node_id),
-            age_ms: first_seen_ms.map_or(0, |at| crate::registry::now_ms().saturating_sub(at)),
+            age: crate::system::governance::Age::PeerOf(self),
         }
+    }
+
+    /// How long this node has known peer `node_id` (0 when it does not know it).
+    pub fn peer_age_ms(&self, node_id: &str) -> u64 {
+        crate::identity::parse_node_id(node_id)
+            .ok()
+            .and_then(|id| self.network()?.peers.get(&id))
+            .map_or(0, |p| {
+                crate::registry::now_ms().saturating_sub(p.first_seen_ms)
+            })
     }
 
     /// Attaches the started peer layer.

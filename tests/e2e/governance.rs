@@ -424,3 +424,44 @@ fn placement_replicates_a_service_in_demand_to_two_of_four_nodes_that_outlive_it
         );
     }
 }
+
+/// How `node` trusts `peer` now, as its `/api/network/nodes` says.
+fn reputation_of(node: &TestNode, peer: &str) -> Option<f64> {
+    node.get_json("/api/network/nodes")
+        .as_array()?
+        .iter()
+        .find(|n| n["node"] == peer)?["reputation"]
+        .as_f64()
+}
+
+#[test]
+fn reports_of_pre_trusted_peers_move_reputation_and_newcomers_reports_do_not() {
+    let config = "[governance]\ntest_clock = true\nobserve_interval_ms = 100\n";
+    let a = TestNode::new(config);
+    let b = TestNode::joining(config, &[a.ticket()]);
+    // C's operator trusts A; D trusts no one.
+    let c = TestNode::joining(
+        &format!("{config}trusted = [\"{}\"]\n", a.id()),
+        &[a.ticket()],
+    );
+    let d = TestNode::joining(config, &[a.ticket()]);
+    let b_id = b.id();
+    for n in [&c, &d] {
+        eventually("a reputation of B", || reputation_of(n, &b_id));
+    }
+    // A has known B for a day (as A's clock says): it trusts B at 0.5 and says so in its
+    // signed record.
+    let (status, body) = a.post("/api/governance/clock", r#"{"advance_ms": 86400000}"#);
+    assert_eq!(status, 200, "{body}");
+    eventually("A to trust B", || {
+        reputation_of(&a, &b_id).filter(|r| *r >= 0.5)
+    });
+    // C weighs A's word fully (pre-trusted): B rises from the base level without C having seen
+    // more of it. To D, A is a newcomer whose word counts for nothing.
+    let at_c = eventually("C to take A's report on B", || {
+        reputation_of(&c, &b_id).filter(|r| *r > 0.2)
+    });
+    assert!((0.25..=0.35).contains(&at_c), "{at_c}");
+    let at_d = reputation_of(&d, &b_id).expect("D's view of B");
+    assert!((at_d - 0.1).abs() < 0.01, "{at_d}");
+}

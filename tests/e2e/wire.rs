@@ -305,3 +305,67 @@ fn a_peer_that_sends_bad_records_is_throttled_then_refused() {
     drop(node);
     runtime.block_on(ep.close());
 }
+
+#[test]
+fn a_private_service_answers_its_own_node_only() {
+    let node = TestNode::new("");
+    let hello = micro_tests::component("hello");
+    let path = hello.to_str().expect("a UTF-8 path");
+    node.cli_ok(&["run", path, "--name", "secret", "--private"]);
+    node.deploy("open", "hello");
+    let listed = node.get_json("/api/services");
+    let secret = listed
+        .as_array()
+        .expect("a list")
+        .iter()
+        .find(|s| s["name"] == "secret")
+        .cloned()
+        .expect("secret listed");
+    assert_eq!(secret["private"], true, "{secret}");
+    // Its own node calls it.
+    let (status, body) = node.post_json("/secret/whoami", "");
+    assert_eq!(status, 200, "{body}");
+    // Another node calling it directly (it is not announced, so it has to know the name) is
+    // refused by the default governance; a public service on the same node answers.
+    let addr: EndpointAddr = ticket::decode(&node.ticket()).expect("the node's ticket");
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    runtime.block_on(async {
+        let ep = endpoint(None).await;
+        let conn = ep.connect(addr, wire::RPC_ALPN).await.expect("connecting");
+        let call = |service: &str| {
+            let header = CallHeader {
+                service: service.into(),
+                method: "whoami".into(),
+                content_type: "application/json".into(),
+                metadata: vec![],
+                caller_service: None,
+                depth: 0,
+                timeout_ms: 5000,
+            };
+            async move {
+                let mut frame = Vec::new();
+                wire::write_frame(&mut frame, &Request::Call(header), b"")
+                    .await
+                    .expect("framing");
+                frame
+            }
+        };
+        let refused = raw(&conn, &call("secret").await).await;
+        let Some(Reply::Called(Err(e))) = refused else {
+            panic!("a remote call to a private service was not refused: {refused:?}");
+        };
+        let e = format!("{e:?}");
+        assert!(e.contains("private to its node"), "{e}");
+        let open = raw(&conn, &call("open").await).await;
+        assert!(matches!(open, Some(Reply::Called(Ok(_)))), "{open:?}");
+        ep.close().await;
+    });
+    // Not in the node's record: the network does not learn of it.
+    let other = TestNode::joining("", &[node.ticket()]);
+    eventually("the other node to learn the public service", || {
+        let routes = other.get_json("/api/network/routes?service=open");
+        (routes[0]["routes"][0]["node"] == node.id().as_str()).then_some(())
+    });
+    let (status, body) = other.post_json("/secret/whoami", "");
+    assert_eq!(status, 404, "{body}");
+}

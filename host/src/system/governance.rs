@@ -66,7 +66,16 @@ pub struct Asker<'a> {
     pub local: bool,
     /// Listed in the node's `governance.trusted`.
     pub pre_trusted: bool,
-    pub age_ms: u64,
+    pub age: Age<'a>,
+}
+
+/// How long a node has known an asker: known already, or looked up in its peer table only
+/// when governance is actually asked (a cache hit needs no age, and parsing a node id is the
+/// most expensive step of a call's check).
+#[derive(Clone, Copy)]
+pub enum Age<'a> {
+    Ms(u64),
+    PeerOf(&'a crate::node::Node),
 }
 
 impl Asker<'_> {
@@ -88,7 +97,10 @@ impl Asker<'_> {
             local: self.local,
             pre_trusted: self.pre_trusted,
             reputation,
-            age_ms: self.age_ms,
+            age_ms: match self.age {
+                Age::Ms(ms) => ms,
+                Age::PeerOf(node) => node.peer_age_ms(self.node),
+            },
         })
     }
 }
