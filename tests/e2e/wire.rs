@@ -46,6 +46,24 @@ async fn raw_with_payload(
         .flatten()
 }
 
+/// A framed call of `service`.whoami with an empty body.
+async fn whoami_frame(service: &str) -> Vec<u8> {
+    let header = CallHeader {
+        service: service.into(),
+        method: "whoami".into(),
+        content_type: "application/json".into(),
+        metadata: vec![],
+        caller_service: None,
+        depth: 0,
+        timeout_ms: 5000,
+    };
+    let mut frame = Vec::new();
+    wire::write_frame(&mut frame, &Request::Call(header), b"")
+        .await
+        .expect("framing");
+    frame
+}
+
 /// A record of node `key` reachable at `ep`, serving nothing.
 fn bare_record(key: &Identity, seq: u64, ep: &Endpoint) -> NodeRecord {
     NodeRecord {
@@ -109,19 +127,7 @@ fn garbage_frames_stalled_streams_and_unknown_protocols_are_refused_and_counted(
         let (mut stalled, _keep) = conn.open_bi().await.expect("a stream");
         stalled.write_all(&[0, 0]).await.expect("writing");
         // The same connection still carries good requests: a real call.
-        let mut frame = Vec::new();
-        let header = CallHeader {
-            service: "hello".into(),
-            method: "whoami".into(),
-            content_type: "application/json".into(),
-            metadata: vec![],
-            caller_service: None,
-            depth: 0,
-            timeout_ms: 5000,
-        };
-        wire::write_frame(&mut frame, &Request::Call(header), b"")
-            .await
-            .expect("framing");
+        let frame = whoami_frame("hello").await;
         let reply = raw_with_payload(&conn, &frame).await;
         let Some((Reply::Called(Ok(_)), payload)) = reply else {
             panic!("a good call after the garbage failed: {reply:?}");
@@ -332,31 +338,13 @@ fn a_private_service_answers_its_own_node_only() {
     runtime.block_on(async {
         let ep = endpoint(None).await;
         let conn = ep.connect(addr, wire::RPC_ALPN).await.expect("connecting");
-        let call = |service: &str| {
-            let header = CallHeader {
-                service: service.into(),
-                method: "whoami".into(),
-                content_type: "application/json".into(),
-                metadata: vec![],
-                caller_service: None,
-                depth: 0,
-                timeout_ms: 5000,
-            };
-            async move {
-                let mut frame = Vec::new();
-                wire::write_frame(&mut frame, &Request::Call(header), b"")
-                    .await
-                    .expect("framing");
-                frame
-            }
-        };
-        let refused = raw(&conn, &call("secret").await).await;
+        let refused = raw(&conn, &whoami_frame("secret").await).await;
         let Some(Reply::Called(Err(e))) = refused else {
             panic!("a remote call to a private service was not refused: {refused:?}");
         };
         let e = format!("{e:?}");
         assert!(e.contains("private to its node"), "{e}");
-        let open = raw(&conn, &call("open").await).await;
+        let open = raw(&conn, &whoami_frame("open").await).await;
         assert!(matches!(open, Some(Reply::Called(Ok(_)))), "{open:?}");
         ep.close().await;
     });
