@@ -1,7 +1,9 @@
 //! Governance in code: a node asks its governance component before every deploy and call;
 //! a denial is a 403 with the component's reason; a governance that traps or loops denies
 //! rather than allows and the node keeps serving; governance is swapped while calls run, with
-//! none failing; a newcomer's calls from another node are rate-limited.
+//! none failing, and built from Rust source; a newcomer's calls from another node are
+//! rate-limited and its rate grows with reputation; reports of pre-trusted peers move
+//! reputation; a service in demand is placed on other nodes and outlives its origin.
 
 use micro_tests::{TestNode, component, eventually};
 use std::sync::Arc;
@@ -464,4 +466,54 @@ fn reports_of_pre_trusted_peers_move_reputation_and_newcomers_reports_do_not() {
     assert!((0.25..=0.35).contains(&at_c), "{at_c}");
     let at_d = reputation_of(&d, &b_id).expect("D's view of B");
     assert!((at_d - 0.1).abs() < 0.01, "{at_d}");
+}
+
+#[test]
+fn governance_is_built_from_rust_source_and_swapped_in() {
+    // A fork of the default governance in a git repository of its own: the same code under
+    // another name and version, with the WIT beside it.
+    let root = micro_tests::repo_root();
+    let repo = micro_tests::GitRepo::new();
+    repo.write(
+        "Cargo.toml",
+        "[package]\nname = \"forked-governance\"\nversion = \"0.2.0\"\nedition = \"2024\"\n\n\
+         [lib]\ncrate-type = [\"cdylib\"]\n\n[dependencies]\nwit-bindgen = \"0.62.0\"\n\n\
+         [workspace]\n",
+    );
+    // The workspace's lock: the same dependency versions, resolved without the index.
+    repo.write(
+        "Cargo.lock",
+        std::fs::read(root.join("Cargo.lock")).expect("the workspace has a Cargo.lock"),
+    );
+    for entry in std::fs::read_dir(root.join("wit")).expect("wit/") {
+        let path = entry.expect("an entry").path();
+        let name = path.file_name().and_then(|n| n.to_str()).expect("a name");
+        repo.write(
+            &format!("wit/{name}"),
+            std::fs::read(&path).expect("a WIT file"),
+        );
+    }
+    let source = |name: &str| {
+        std::fs::read_to_string(root.join("components/governance/src").join(name))
+            .expect("the default governance's source")
+    };
+    let lib = source("lib.rs")
+        .replace("\"../../wit\"", "\"wit\"")
+        .replace("name: \"default\".into()", "name: \"forked\".into()");
+    assert!(lib.contains("\"forked\""), "the fork renames itself");
+    repo.write("src/lib.rs", lib);
+    repo.write("src/reputation.rs", source("reputation.rs"));
+    repo.commit("a fork of the default governance");
+
+    let node = TestNode::new("");
+    node.deploy("hello", "hello");
+    let out = node.cli_ok(&["governance", "use", &repo.url()]);
+    assert!(out.contains("forked 0.2.0"), "{out}");
+    let show = node.get_json("/api/governance");
+    assert_eq!(show["name"], "forked", "{show}");
+    assert_eq!(show["origin"], repo.url().as_str(), "{show}");
+    // The next decision is the fork's.
+    assert_eq!(node.post("/hello/greet", r#"{"name":"Ada"}"#).0, 200);
+    let log = node.get_json("/api/governance/log");
+    assert_eq!(log[0]["governance"], "forked 0.2.0", "{log}");
 }
