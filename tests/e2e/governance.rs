@@ -466,6 +466,11 @@ fn reports_of_pre_trusted_peers_move_reputation_and_newcomers_reports_do_not() {
     assert!((0.25..=0.35).contains(&at_c), "{at_c}");
     let at_d = reputation_of(&d, &b_id).expect("D's view of B");
     assert!((at_d - 0.1).abs() < 0.01, "{at_d}");
+    let listing = d.cli_ok(&["network", "nodes"]);
+    assert!(
+        listing.contains("REPUTATION") && listing.contains("0.10"),
+        "{listing}"
+    );
 }
 
 #[test]

@@ -61,13 +61,14 @@ function renderIdentity(n) {
 
 function renderNodes(list) {
   return table(
-    ["Node", "State", "RTT", "Load", "Services", "Governance", "Record expires in"],
+    ["Node", "State", "RTT", "Load", "Services", "Reputation", "Governance", "Record expires in"],
     list.map((n) => [
       nodeId(n.node, n.self),
       n.self ? "this node" : n.healthy ? "up" : "down",
       n.self ? "–" : us(n.rtt_us),
       String(n.load ?? 0),
       (n.services ?? []).join(", ") || "–",
+      typeof n.reputation === "number" ? n.reputation.toFixed(2) : "–",
       n.governance || "–",
       n.self ? "–" : n.expires_in_ms === undefined ? "no record yet" : duration(n.expires_in_ms),
     ]),

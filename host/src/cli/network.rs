@@ -46,8 +46,8 @@ pub fn run(client: &Client, command: NetworkCommand) -> Result<(), CliError> {
                 return print_json(&v);
             }
             println!(
-                "{:<14} {:>9} {:>5} {:<8} {:>7}  {:<16} SERVICES",
-                "NODE", "RTT", "LOAD", "STATE", "TTL", "GOVERNANCE"
+                "{:<14} {:>9} {:>5} {:<8} {:>7} {:>10}  {:<16} SERVICES",
+                "NODE", "RTT", "LOAD", "STATE", "TTL", "REPUTATION", "GOVERNANCE"
             );
             for n in rows(&v) {
                 let state = if n["self"].as_bool() == Some(true) {
@@ -58,7 +58,7 @@ pub fn run(client: &Client, command: NetworkCommand) -> Result<(), CliError> {
                     "down"
                 };
                 println!(
-                    "{:<14} {:>9} {:>5} {:<8} {:>7}  {:<16} {}",
+                    "{:<14} {:>9} {:>5} {:<8} {:>7} {:>10}  {:<16} {}",
                     short(&n["node"]),
                     rtt(&n["rtt_us"]),
                     n["load"].as_u64().unwrap_or(0),
@@ -66,6 +66,9 @@ pub fn run(client: &Client, command: NetworkCommand) -> Result<(), CliError> {
                     n["expires_in_ms"]
                         .as_u64()
                         .map_or("-".to_string(), |ms| format!("{}s", ms / 1000)),
+                    n["reputation"]
+                        .as_f64()
+                        .map_or("-".to_string(), |r| format!("{r:.2}")),
                     n["governance"]
                         .as_str()
                         .filter(|g| !g.is_empty())
