@@ -23,7 +23,85 @@ pub fn run(args: &Args) -> Result<()> {
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
-    runtime.block_on(measure(args))
+    runtime.block_on(measure(args))?;
+    drop(runtime);
+    swaps_under_load(args)
+}
+
+/// A node under wrk load (gateway calls to hello), once steady and once while governance is
+/// swapped five times over the API (`micro governance use <dir>`): latency and errors of both.
+fn swaps_under_load(args: &Args) -> Result<()> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let (_node, url) = crate::start_micro(args, &dir.path().join("node"), "")?;
+    crate::deploy(&url, "hello", &args.components.join("hello.wasm"))?;
+    let source = dir.path().join("governance");
+    std::fs::create_dir_all(&source).map_err(|e| e.to_string())?;
+    std::fs::copy(
+        args.components.join("micro_governance.wasm"),
+        source.join("micro_governance.wasm"),
+    )
+    .map_err(|e| format!("copying micro_governance.wasm: {e}"))?;
+    let target = format!("{url}/hello/greet");
+    let body = Some(r#"{"name":"Ada"}"#);
+    let steady = crate::wrk(&target, args.seconds, body, dir.path())?;
+    let swapping = std::sync::Arc::new(AtomicBool::new(true));
+    let swapper = {
+        let (url, source, swapping) = (url.clone(), source.clone(), swapping.clone());
+        let pause = Duration::from_millis(args.seconds * 1000 / 6);
+        std::thread::spawn(move || -> Result<Vec<Duration>> {
+            let mut took = Vec::new();
+            for _ in 0..5 {
+                std::thread::sleep(pause);
+                let started = Instant::now();
+                let mut answer = crate::agent()
+                    .post(format!("{url}/api/governance"))
+                    .send_json(serde_json::json!({ "source": source }))
+                    .map_err(|e| e.to_string())?;
+                let text = answer
+                    .body_mut()
+                    .read_to_string()
+                    .map_err(|e| e.to_string())?;
+                if !text.contains("in use") {
+                    return Err(format!("the swap failed: {text}"));
+                }
+                took.push(started.elapsed());
+            }
+            swapping.store(false, Ordering::Relaxed);
+            Ok(took)
+        })
+    };
+    let during = crate::wrk(&target, args.seconds, body, dir.path())?;
+    let took = swapper
+        .join()
+        .map_err(|_| "the swapping thread panicked".to_string())??;
+    if swapping.load(Ordering::Relaxed) {
+        return Err("the swaps did not finish within the load run".into());
+    }
+    let generation = crate::network::get_json(&url, "/api/governance")?["generation"].clone();
+    println!("\n## Swapping governance under load (gateway calls to hello, wrk -t2 -c16)\n");
+    println!("| run | calls/s | p50 | p99 | errors |");
+    println!("| --- | --- | --- | --- | --- |");
+    for (what, w) in [("steady", &steady), ("5 swaps during the run", &during)] {
+        println!(
+            "| {what} | {:.0} | {} | {} | {} |",
+            w.rps,
+            w.p50,
+            w.p99,
+            if w.errors.is_empty() {
+                "none"
+            } else {
+                &w.errors
+            }
+        );
+    }
+    let (p50, _) = percentiles(took.clone());
+    let max = took.iter().max().copied().unwrap_or_default();
+    println!(
+        "\nA swap over the API (build the directory's component with the builders, load, replace; generation now {generation}): median {:.1} ms, max {:.1} ms.",
+        p50 / 1000.0,
+        max.as_secs_f64() * 1000.0
+    );
+    Ok(())
 }
 
 async fn measure(args: &Args) -> Result<()> {

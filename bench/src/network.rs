@@ -31,7 +31,7 @@ struct Node {
     _dir: tempfile::TempDir,
 }
 
-fn get_json(url: &str, path: &str) -> Result<serde_json::Value> {
+pub(crate) fn get_json(url: &str, path: &str) -> Result<serde_json::Value> {
     let mut r = agent()
         .get(format!("{url}{path}"))
         .call()
