@@ -24,6 +24,9 @@ const WINDOW: Duration = Duration::from_secs(60);
 const RETRY_AFTER: Duration = Duration::from_secs(30);
 /// How long fetching a component from one peer may take.
 const FETCH_TIME: Duration = Duration::from_secs(30);
+/// How long a replica's origin must go on not placing it before it stops: an origin that just
+/// restarted has not measured demand again yet, and one round's answer is no reason to churn.
+const UNPLACED_GRACE: Duration = Duration::from_secs(60);
 
 /// What this node placed, and how busy its services are.
 #[derive(Default)]
@@ -34,6 +37,8 @@ pub struct Placement {
     demand: Mutex<HashMap<String, VecDeque<(Instant, u64)>>>,
     /// Replicas that failed to fetch or deploy, by (service, component), and when.
     failed: Mutex<HashMap<(String, String), Instant>>,
+    /// Replicas (by service) whose origin, still here, stopped placing them, and since when.
+    unplaced: Mutex<HashMap<String, Instant>>,
 }
 
 impl Placement {
@@ -80,6 +85,20 @@ impl Placement {
     fn forget_gone(&self, here: impl Fn(&str) -> bool) {
         let mut demand = self.demand.lock().unwrap_or_else(|p| p.into_inner());
         demand.retain(|service, _| here(service));
+    }
+
+    /// Whether the replica of `service` has gone unplaced for the grace period; `placed`
+    /// says whether its origin places it this round (or the replica is gone: forget it).
+    fn unplaced_for_long(&self, service: &str, placed: bool) -> bool {
+        let mut unplaced = self.unplaced.lock().unwrap_or_else(|p| p.into_inner());
+        if placed {
+            unplaced.remove(service);
+            return false;
+        }
+        let since = *unplaced
+            .entry(service.to_string())
+            .or_insert_with(Instant::now);
+        since.elapsed() >= UNPLACED_GRACE
     }
 
     fn failed_lately(&self, key: &(String, String)) -> bool {
@@ -219,8 +238,8 @@ async fn run_placed(node: &Arc<Node>, net: &Network) {
             }
         }
     }
-    // A replica whose origin is still here but places it no more is stopped; one whose origin
-    // left keeps serving.
+    // A replica whose origin is still here but has placed it no more for a while is stopped;
+    // one whose origin left keeps serving.
     for deployment in node.registry.list() {
         let Some(origin) = deployment.record.replica_of.clone() else {
             continue;
@@ -228,9 +247,12 @@ async fn run_placed(node: &Arc<Node>, net: &Network) {
         let origin_here = crate::identity::parse_node_id(&origin)
             .ok()
             .is_some_and(|id| live.contains_key(&id));
-        if origin_here && !wanted.contains(&(deployment.record.name.clone(), origin)) {
+        let name = &deployment.record.name;
+        let placed = !origin_here || wanted.contains(&(name.clone(), origin));
+        if node.placement.unplaced_for_long(name, placed) {
             match crate::deploy::stop(node, &deployment.record.name) {
                 Ok(_) => {
+                    node.placement.unplaced_for_long(name, true);
                     tracing::info!(service = %deployment.record.name, "replica no longer placed here; stopped")
                 }
                 Err(e) => {

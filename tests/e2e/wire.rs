@@ -234,9 +234,14 @@ fn a_peer_that_sends_bad_records_is_throttled_then_refused() {
     let conn = runtime
         .block_on(ep.connect(addr.clone(), wire::RPC_ALPN))
         .expect("connecting");
-    // A record in the rogue's name, signed by another key: it does not verify, and the rogue
-    // handed it over itself, so it is to blame.
-    let forged = bare_record(&rogue, 1, &ep).sign(&other);
+    // A record in the rogue's name, signed by another key, spoofing a report that the rogue is
+    // fully trusted: it does not verify, and the rogue handed it over itself, so it is to blame.
+    let mut spoofed = bare_record(&rogue, 1, &ep);
+    spoofed.reports = vec![micro_host::net::records::Report {
+        node: *rogue.public().as_bytes(),
+        score: 10_000,
+    }];
+    let forged = spoofed.sign(&other);
     let frame = |request: &Request| {
         let mut bytes = Vec::new();
         runtime
