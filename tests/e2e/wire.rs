@@ -236,7 +236,8 @@ fn a_peer_that_sends_bad_records_is_throttled_then_refused() {
         .expect("connecting");
     // A record in the rogue's name, signed by another key, spoofing a report that the rogue is
     // fully trusted: it does not verify, and the rogue handed it over itself, so it is to blame.
-    let mut spoofed = bare_record(&rogue, 1, &ep);
+    let genuine = bare_record(&rogue, 1, &ep).sign(&rogue);
+    let mut spoofed = bare_record(&rogue, 2, &ep);
     spoofed.reports = vec![micro_host::net::records::Report {
         node: *rogue.public().as_bytes(),
         score: 10_000,
@@ -256,8 +257,19 @@ fn a_peer_that_sends_bad_records_is_throttled_then_refused() {
         runtime.block_on(raw(&conn, &bytes))
     };
     let ping = || runtime.block_on(raw(&conn, &frame(&Request::Ping)));
-    // Admitted at first: a fresh key starts at the base reputation.
+    let has_record = || {
+        node.get_json("/api/network/nodes")
+            .as_array()
+            .expect("a list")
+            .iter()
+            .any(|n| n["node"] == rogue.public().to_string().as_str() && n["record_seq"].is_u64())
+    };
+    // Admitted at first: a fresh key starts at the base reputation, and its own genuine
+    // record is taken.
     assert!(matches!(ping(), Some(Reply::Pong { .. })));
+    let taken = runtime.block_on(raw(&conn, &frame(&Request::Push { record: genuine })));
+    assert!(matches!(taken, Some(Reply::Records(_))), "{taken:?}");
+    assert!(has_record(), "the rogue's genuine record was not taken");
     assert!(matches!(push(), Some(Reply::Records(_))), "first push");
     // Once governance hears of the bad record, the rogue is below the base level: throttled.
     // Pings (harmless, but still requests) soon meet the rate limit.
@@ -309,6 +321,8 @@ fn a_peer_that_sends_bad_records_is_throttled_then_refused() {
     );
     assert!(stat(&node, "throttled") >= 1);
     assert!(stat(&node, "refused_peers") >= 1);
+    // Nothing is routed to a refused peer: its record is gone.
+    assert!(!has_record(), "a refused peer's record is still held");
     assert!(stat(&node, "bad_records") >= 3);
     // The node serves the rest as before.
     node.deploy("hello", "hello");

@@ -142,7 +142,11 @@ pub async fn admit(node: &Node, net: &Network, peer: &PublicKey) -> Admission {
             Admission::Refused(refusal.to_string())
         }
     };
-    net.conduct
-        .mark_refused(*peer, matches!(admission, Admission::Refused(_)));
+    let refused = matches!(admission, Admission::Refused(_));
+    net.conduct.mark_refused(*peer, refused);
+    if refused {
+        // No more calls routed to it: its record goes now, not when it expires.
+        net.directory.remove(peer);
+    }
     admission
 }

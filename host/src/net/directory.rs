@@ -227,7 +227,7 @@ impl Directory {
             .collect()
     }
 
-    /// Forgets a node's record now (it said it is leaving, or a test asked).
+    /// Forgets a node's record now (it said it is leaving, or governance refused it).
     pub fn remove(&self, id: &PublicKey) {
         if self.entries().remove(id).is_some() {
             self.notify();
