@@ -16,7 +16,7 @@ macro_rules! embed {
 }
 
 /// The WIT package, file by file.
-pub const WIT: [(&str, &str); 8] = embed!(
+pub const WIT: [(&str, &str); 10] = embed!(
     "wit/types.wit",
     "wit/service.wit",
     "wit/registry.wit",
@@ -25,6 +25,8 @@ pub const WIT: [(&str, &str); 8] = embed!(
     "wit/storage.wit",
     "wit/builder.wit",
     "wit/governance.wit",
+    "wit/identity.wit",
+    "wit/ledger.wit",
 );
 
 /// The Python SDK (`import micro`), put on componentize-py's search path by the builder.
