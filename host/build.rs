@@ -1,6 +1,7 @@
-//! Builds the node's default system components — the builders (`components/builder-*`) and
-//! the governance (`components/governance`) — for wasm32-wasip2 so the binary can embed them:
-//! a node builds services from source and governs itself with nothing beside it.
+//! Builds the node's default system components — the builders (`components/builder-*`), the
+//! governance (`components/governance`) and the ledger (`components/ledger`) — for
+//! wasm32-wasip2 so the binary can embed them: a node builds services from source and governs
+//! itself with nothing beside it.
 //!
 //! They are built by a nested cargo in a target directory of their own (the outer build holds
 //! the lock on its own), from the same workspace and lock file.
@@ -43,7 +44,7 @@ fn main() {
     for b in BUILDERS {
         command.args(["-p", &format!("micro-builder-{b}")]);
     }
-    command.args(["-p", "micro-governance"]);
+    command.args(["-p", "micro-governance", "-p", "micro-ledger"]);
     // What the outer cargo tells build scripts is not meant for this build.
     for var in [
         "RUSTC_WRAPPER",
@@ -96,6 +97,17 @@ fn main() {
          include_bytes!(concat!(env!(\"OUT_DIR\"), \"/governance.wasm\"));\n",
     )
     .expect("writing governance.rs");
+    copy_file(
+        &release.join("micro_ledger.wasm"),
+        &out_dir.join("ledger.wasm"),
+    );
+    std::fs::write(
+        out_dir.join("ledger.rs"),
+        "/// The default ledger component.\n\
+         pub const DEFAULT_LEDGER: &[u8] = \
+         include_bytes!(concat!(env!(\"OUT_DIR\"), \"/ledger.wasm\"));\n",
+    )
+    .expect("writing ledger.rs");
 }
 
 fn copy_file(from: &Path, to: &Path) {

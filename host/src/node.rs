@@ -33,6 +33,8 @@ pub struct Node {
     builders: tokio::sync::OnceCell<Builders>,
     /// The governance component (a system slot), loaded on first use.
     governance: tokio::sync::OnceCell<crate::system::governance::Governance>,
+    /// The ledger component (a system slot), loaded on first use.
+    ledger: tokio::sync::OnceCell<crate::system::ledger::Ledger>,
     /// Calls running on this node now: its load, as peers see it.
     pub load: AtomicU32,
     /// Where governance placed this node's services, and their demand.
@@ -79,6 +81,7 @@ impl Node {
             evolve,
             builders: tokio::sync::OnceCell::new(),
             governance: tokio::sync::OnceCell::new(),
+            ledger: tokio::sync::OnceCell::new(),
             load: AtomicU32::new(0),
             placement: crate::placement::Placement::default(),
             network: OnceLock::new(),
@@ -107,6 +110,20 @@ impl Node {
             .get_or_try_init(|| crate::system::load_governance(self))
             .await
             .map_err(|e| format!("loading the governance: {e:#}"))
+    }
+
+    /// The ledger in use, loaded on first use (the embedded default).
+    pub async fn ledger(&self) -> Result<&crate::system::ledger::Ledger, String> {
+        self.ledger
+            .get_or_try_init(|| {
+                crate::system::ledger::Ledger::with_default(
+                    &self.runtime,
+                    self.identity.clone(),
+                    self.storage.clone(),
+                )
+            })
+            .await
+            .map_err(|e| format!("loading the ledger: {e:#}"))
     }
 
     /// The governance, if something asked it already (observations before that are not

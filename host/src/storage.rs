@@ -37,6 +37,7 @@ pub struct Page {
 }
 
 /// The node's key-value store.
+#[derive(Clone)]
 pub struct Storage {
     db: Arc<Database>,
     limits: StorageLimits,
@@ -182,46 +183,114 @@ impl From<StorageError> for wit::StorageError {
     }
 }
 
-impl wit::Host for HostState {
-    async fn get(&mut self, key: String) -> Result<Option<Vec<u8>>, wit::StorageError> {
-        Ok(self.node.storage.get(&self.scope.service, &key)?)
+/// A store that may use storage: the node's store and the namespace that is its own (a
+/// service's name; `system/ledger` for the ledger).
+pub trait Namespaced {
+    fn storage(&self) -> (&Storage, &str);
+}
+
+impl Namespaced for HostState {
+    fn storage(&self) -> (&Storage, &str) {
+        (&self.node.storage, &self.scope.service)
+    }
+}
+
+/// Implements the storage interface for a store data type that is [`Namespaced`] (a blanket
+/// impl would clash with the bindings' own impl for `&mut T`).
+#[macro_export]
+macro_rules! namespaced_storage {
+    ($t:ty) => {
+        impl $crate::wit::micro::network::storage::Host for $t {
+            async fn get(
+                &mut self,
+                key: String,
+            ) -> Result<Option<Vec<u8>>, $crate::wit::micro::network::storage::StorageError> {
+                $crate::storage::host::get(self, key)
+            }
+
+            async fn set(
+                &mut self,
+                key: String,
+                value: Vec<u8>,
+            ) -> Result<(), $crate::wit::micro::network::storage::StorageError> {
+                $crate::storage::host::set(self, key, value)
+            }
+
+            async fn delete(
+                &mut self,
+                key: String,
+            ) -> Result<bool, $crate::wit::micro::network::storage::StorageError> {
+                $crate::storage::host::delete(self, key)
+            }
+
+            async fn list(
+                &mut self,
+                prefix: String,
+                start_after: Option<String>,
+                limit: u32,
+            ) -> Result<
+                $crate::wit::micro::network::storage::Page,
+                $crate::wit::micro::network::storage::StorageError,
+            > {
+                $crate::storage::host::list(self, prefix, start_after, limit)
+            }
+
+            async fn compare_and_swap(
+                &mut self,
+                key: String,
+                expected: Option<Vec<u8>>,
+                new: Option<Vec<u8>>,
+            ) -> Result<bool, $crate::wit::micro::network::storage::StorageError> {
+                $crate::storage::host::compare_and_swap(self, key, expected, new)
+            }
+        }
+    };
+}
+
+namespaced_storage!(HostState);
+
+/// The storage interface's functions over any [`Namespaced`] store.
+pub mod host {
+    use super::{Namespaced, durable_write, wit};
+
+    pub fn get(s: &impl Namespaced, key: String) -> Result<Option<Vec<u8>>, wit::StorageError> {
+        let (storage, namespace) = s.storage();
+        Ok(storage.get(namespace, &key)?)
     }
 
-    async fn set(&mut self, key: String, value: Vec<u8>) -> Result<(), wit::StorageError> {
-        let (storage, service) = (&self.node.storage, &self.scope.service);
-        Ok(durable_write(|| storage.set(service, &key, &value))?)
+    pub fn set(s: &impl Namespaced, key: String, value: Vec<u8>) -> Result<(), wit::StorageError> {
+        let (storage, namespace) = s.storage();
+        Ok(durable_write(|| storage.set(namespace, &key, &value))?)
     }
 
-    async fn delete(&mut self, key: String) -> Result<bool, wit::StorageError> {
-        let (storage, service) = (&self.node.storage, &self.scope.service);
-        Ok(durable_write(|| storage.delete(service, &key))?)
+    pub fn delete(s: &impl Namespaced, key: String) -> Result<bool, wit::StorageError> {
+        let (storage, namespace) = s.storage();
+        Ok(durable_write(|| storage.delete(namespace, &key))?)
     }
 
-    async fn list(
-        &mut self,
+    pub fn list(
+        s: &impl Namespaced,
         prefix: String,
         start_after: Option<String>,
         limit: u32,
     ) -> Result<wit::Page, wit::StorageError> {
-        let page =
-            self.node
-                .storage
-                .list(&self.scope.service, &prefix, start_after.as_deref(), limit)?;
+        let (storage, namespace) = s.storage();
+        let page = storage.list(namespace, &prefix, start_after.as_deref(), limit)?;
         Ok(wit::Page {
             entries: page.entries,
             next: page.next,
         })
     }
 
-    async fn compare_and_swap(
-        &mut self,
+    pub fn compare_and_swap(
+        s: &impl Namespaced,
         key: String,
         expected: Option<Vec<u8>>,
         new: Option<Vec<u8>>,
     ) -> Result<bool, wit::StorageError> {
-        let (storage, service) = (&self.node.storage, &self.scope.service);
+        let (storage, namespace) = s.storage();
         Ok(durable_write(|| {
-            storage.compare_and_swap(service, &key, expected.as_deref(), new.as_deref())
+            storage.compare_and_swap(namespace, &key, expected.as_deref(), new.as_deref())
         })?)
     }
 }

@@ -73,7 +73,9 @@ pub fn run(client: &Client, command: Command) -> Result<(), CliError> {
         | Command::New { .. }
         | Command::Network { .. }
         | Command::System { .. }
-        | Command::Governance { .. } => {
+        | Command::Governance { .. }
+        | Command::Ledger { .. }
+        | Command::Token { .. } => {
             unreachable!("handled by cli::main")
         }
     }

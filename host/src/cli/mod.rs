@@ -5,6 +5,7 @@ mod client;
 mod commands;
 mod evolve;
 mod governance;
+mod ledger;
 mod network;
 mod new;
 mod server;
@@ -110,6 +111,16 @@ enum Command {
         #[command(subcommand)]
         command: GovernanceCommand,
     },
+    /// The ledger that runs here (tokens today; pricing and balances to come).
+    Ledger {
+        #[command(subcommand)]
+        command: LedgerCommand,
+    },
+    /// API tokens of this node: signed, with a lifetime and the services they open.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
     /// The node's system components.
     System {
         #[command(subcommand)]
@@ -207,6 +218,57 @@ enum GovernanceCommand {
     },
 }
 
+/// `micro ledger …`
+#[derive(Debug, Subcommand)]
+enum LedgerCommand {
+    /// The ledger in use: name, version, where it came from.
+    Show {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `micro token …`
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Issue a token signed by this node; prints it.
+    Create {
+        /// The account it acts for [default: this node].
+        #[arg(long)]
+        account: Option<String>,
+        /// How long it lives, e.g. 30m, 1h, 7d [default: the ledger's, 1h].
+        #[arg(long, value_parser = parse_duration_ms)]
+        ttl: Option<u64>,
+        /// The services it opens (comma-separated) [default: all of this node's].
+        #[arg(long, value_delimiter = ',')]
+        services: Vec<String>,
+        /// The methods it opens, as service.method (comma-separated) [default: all].
+        #[arg(long, value_delimiter = ',')]
+        methods: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check a token (optionally for one service and method) and print its claims.
+    Inspect {
+        token: String,
+        #[arg(long)]
+        service: Option<String>,
+        #[arg(long)]
+        method: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// A new token for the same account and rights (from a valid token, or one expired less
+    /// than 10 minutes ago); prints it.
+    Refresh {
+        token: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a token by its id (`micro token inspect` shows it).
+    Revoke { id: String },
+}
+
 /// `micro system builders …`
 #[derive(Debug, Subcommand)]
 enum BuildersCommand {
@@ -293,6 +355,8 @@ pub fn main() -> ExitCode {
         Command::Governance { command } => {
             governance::run(&client::Client::new(&cli.node), command)
         }
+        Command::Ledger { command } => ledger::show(&client::Client::new(&cli.node), command),
+        Command::Token { command } => ledger::token(&client::Client::new(&cli.node), command),
         command => commands::run(&client::Client::new(&cli.node), command),
     };
     match result {

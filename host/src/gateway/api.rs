@@ -4,6 +4,7 @@ use super::builds;
 use super::calls;
 use super::events;
 use super::governance;
+use super::ledger;
 use super::live;
 use super::network;
 use super::node_stats;
@@ -42,6 +43,11 @@ pub async fn handle(node: &Arc<Node>, request: Request<Incoming>, rest: &[&str])
             builds::use_system(node, request, builds::Slot::Builder).await
         }
         (&Method::GET, ["governance"]) => governance::show(node).await,
+        (&Method::GET, ["ledger"]) => ledger::show(node).await,
+        (&Method::POST, ["tokens"]) => ledger::create(node, request).await,
+        (&Method::POST, ["tokens", "verify"]) => ledger::verify(node, request).await,
+        (&Method::POST, ["tokens", "refresh"]) => ledger::refresh(node, request).await,
+        (&Method::DELETE, ["tokens", id]) => ledger::revoke(node, id).await,
         (&Method::GET, ["governance", "log"]) => {
             governance::log(node, request.uri().query().unwrap_or("")).await
         }

@@ -8,6 +8,7 @@ mod calls;
 mod dashboard;
 mod events;
 mod governance;
+mod ledger;
 mod live;
 mod network;
 mod node_stats;

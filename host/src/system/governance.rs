@@ -33,8 +33,6 @@ include!(concat!(env!("OUT_DIR"), "/governance.rs"));
 /// How long one question may take: decisions are meant to take microseconds; this only stops
 /// a governance that loops.
 const DECIDE_TIME: Duration = Duration::from_millis(100);
-/// Slack past the deadline for a question stuck outside wasm.
-const GRACE: Duration = Duration::from_millis(100);
 /// Decisions kept in the log.
 const LOG_SIZE: usize = 1000;
 /// Cached answers at most; past it the cache starts over (answers are cheap to ask again).
@@ -48,6 +46,12 @@ pub struct GovernanceState {
     wasi: WasiCtx,
     table: ResourceTable,
     limiter: CallLimiter,
+}
+
+impl super::instance::Limited for GovernanceState {
+    fn limiter(&mut self) -> &mut CallLimiter {
+        &mut self.limiter
+    }
 }
 
 impl WasiView for GovernanceState {
@@ -190,8 +194,8 @@ pub struct Loaded {
     pre: bindings::GovernanceWorldPre<GovernanceState>,
     engine: Engine,
     memory_mib: u64,
-    /// The instance; `None` after a trap (the next question instantiates it again).
-    live: tokio::sync::Mutex<Option<(Store<GovernanceState>, bindings::GovernanceWorld)>>,
+    /// The instance, made again after a trap.
+    live: super::instance::Live<GovernanceState, bindings::GovernanceWorld>,
 }
 
 impl Loaded {
@@ -210,37 +214,23 @@ impl Loaded {
             &mut Store<GovernanceState>,
         ) -> wasmtime::Result<T>,
     ) -> Result<T, String> {
-        let deadline = Instant::now() + DECIDE_TIME;
-        let mut live = self.live.lock().await;
-        let run = async {
-            if live.is_none() {
-                let mut store = Store::new(
-                    &self.engine,
-                    GovernanceState {
+        self.live
+            .ask(
+                what,
+                DECIDE_TIME,
+                async |deadline| {
+                    let state = GovernanceState {
                         wasi: crate::runtime::denied_wasi(),
                         table: ResourceTable::new(),
                         limiter: CallLimiter::new(self.memory_mib),
-                    },
-                );
-                store.limiter(|s| &mut s.limiter);
-                crate::runtime::arm_deadline(&mut store, deadline);
-                let world = self.pre.instantiate_async(&mut store).await?;
-                *live = Some((store, world));
-            }
-            let Some((store, world)) = live.as_mut() else {
-                unreachable!("instantiated above");
-            };
-            crate::runtime::arm_deadline(store, deadline);
-            question(world.micro_network_governance(), store).await
-        };
-        let outcome = match tokio::time::timeout_at((deadline + GRACE).into(), run).await {
-            Ok(Ok(answer)) => return Ok(answer),
-            Ok(Err(e)) => super::describe_trap(&e, what),
-            Err(_) => format!("{what} ran past its time limit and was stopped"),
-        };
-        // An instance that trapped cannot be entered again.
-        *live = None;
-        Err(outcome)
+                    };
+                    let mut store = super::instance::store(&self.engine, state, deadline);
+                    let world = self.pre.instantiate_async(&mut store).await?;
+                    Ok((store, world))
+                },
+                async |world, store| question(world.micro_network_governance(), store).await,
+            )
+            .await
     }
 }
 
@@ -760,7 +750,7 @@ async fn load_with(
         pre,
         engine: engine.clone(),
         memory_mib,
-        live: tokio::sync::Mutex::new(None),
+        live: super::instance::Live::default(),
     };
     let info = loaded
         .ask("info", async |g, store| g.call_info(store).await)

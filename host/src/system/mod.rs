@@ -1,8 +1,10 @@
 //! Slots for the swappable system components: the policy a node runs is wasm, chosen and
-//! replaced while the node runs: the builders and the governance.
+//! replaced while the node runs: the builders, the governance and the ledger.
 
 pub mod builders;
 pub mod governance;
+pub mod instance;
+pub mod ledger;
 
 use crate::evolve::log::BuildLog;
 use crate::evolve::source::Source;

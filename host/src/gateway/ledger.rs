@@ -1,0 +1,182 @@
+//! `/api/ledger` and `/api/tokens…`: which ledger runs here, and API tokens — issue, check,
+//! refresh, revoke — as the ledger component answers them. A refused token is a 401 whose kind
+//! names why (malformed, forged, tampered, expired, revoked, not allowed).
+
+use super::reply::{self, Body};
+use crate::node::Node;
+use crate::system::ledger::{Rights, TokenClaims, TokenRefusal, token_error_kind};
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+/// Largest token request body.
+const MAX_BODY: usize = 16 * 1024;
+
+/// `GET /api/ledger`: the ledger in use.
+pub async fn show(node: &Arc<Node>) -> Response<Body> {
+    match node.ledger().await {
+        Ok(l) => reply::json(
+            StatusCode::OK,
+            &json!({
+                "name": l.name,
+                "version": l.version,
+                "origin": l.origin,
+                "component": l.component,
+            }),
+        ),
+        Err(e) => reply::error(StatusCode::INTERNAL_SERVER_ERROR, "failed", e),
+    }
+}
+
+/// A token's claims as the API shows them.
+pub fn claims_json(c: &TokenClaims) -> Value {
+    json!({
+        "id": c.id,
+        "account": c.account,
+        "issuer": c.issuer,
+        "services": c.rights.services,
+        "methods": c.rights.methods,
+        "issued_ms": c.issued_ms,
+        "expires_ms": c.expires_ms,
+    })
+}
+
+/// The answer to a refused token question.
+pub fn refusal(e: &TokenRefusal) -> Response<Body> {
+    match e {
+        TokenRefusal::Refused(t) => reply::error(StatusCode::UNAUTHORIZED, token_error_kind(t), e),
+        TokenRefusal::Invalid(_) => reply::error(StatusCode::BAD_REQUEST, "bad-request", e),
+        TokenRefusal::Failed(_) => reply::error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e),
+    }
+}
+
+async fn body<T: for<'de> Deserialize<'de>>(
+    request: Request<Incoming>,
+    example: &str,
+) -> Result<T, Response<Body>> {
+    let bytes = reply::read_body(request.into_body(), MAX_BODY).await?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        reply::error(
+            StatusCode::BAD_REQUEST,
+            "bad-request",
+            format!("the body must be JSON like {example}: {e}"),
+        )
+    })
+}
+
+/// Issues, checks and refreshes a token, then answers it with its claims.
+async fn answer_token(
+    node: &Node,
+    ledger: &crate::system::ledger::Ledger,
+    token: Result<String, TokenRefusal>,
+    now: u64,
+    status: StatusCode,
+) -> Response<Body> {
+    let token = match token {
+        Ok(t) => t,
+        Err(e) => return refusal(&e),
+    };
+    match ledger.verify_token(&token, "", "", now).await {
+        Ok(claims) => reply::json(
+            status,
+            &json!({ "token": token, "claims": claims_json(&claims), "node": node.id }),
+        ),
+        Err(e) => refusal(&e),
+    }
+}
+
+/// `POST /api/tokens` with `{"account", "services"?, "methods"?, "ttl_ms"?}`: a new token.
+pub async fn create(node: &Arc<Node>, request: Request<Incoming>) -> Response<Body> {
+    #[derive(Deserialize)]
+    struct Create {
+        account: Option<String>,
+        #[serde(default)]
+        services: Vec<String>,
+        #[serde(default)]
+        methods: Vec<String>,
+        #[serde(default)]
+        ttl_ms: u64,
+    }
+    let create: Create = match body(request, r#"{"account": "ada", "ttl_ms": 3600000}"#).await {
+        Ok(c) => c,
+        Err(response) => return response,
+    };
+    let ledger = match node.ledger().await {
+        Ok(l) => l,
+        Err(e) => return reply::error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e),
+    };
+    let account = create.account.unwrap_or_else(|| node.id.clone());
+    let rights = Rights {
+        services: create.services,
+        methods: create.methods,
+    };
+    let now = crate::registry::now_ms();
+    let token = ledger
+        .issue_token(&account, rights, create.ttl_ms, now)
+        .await;
+    answer_token(node, ledger, token, now, StatusCode::CREATED).await
+}
+
+/// `POST /api/tokens/verify` with `{"token", "service"?, "method"?, "at_ms"?}`: the claims of
+/// a token that opens that service and method now (or at `at_ms`), or the 401 that says why
+/// not.
+pub async fn verify(node: &Arc<Node>, request: Request<Incoming>) -> Response<Body> {
+    #[derive(Deserialize)]
+    struct Verify {
+        token: String,
+        #[serde(default)]
+        service: String,
+        #[serde(default)]
+        method: String,
+        at_ms: Option<u64>,
+    }
+    let v: Verify = match body(request, r#"{"token": "micro1…", "service": "hello"}"#).await {
+        Ok(v) => v,
+        Err(response) => return response,
+    };
+    let ledger = match node.ledger().await {
+        Ok(l) => l,
+        Err(e) => return reply::error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e),
+    };
+    let now = v.at_ms.unwrap_or_else(crate::registry::now_ms);
+    match ledger
+        .verify_token(&v.token, &v.service, &v.method, now)
+        .await
+    {
+        Ok(claims) => reply::json(StatusCode::OK, &claims_json(&claims)),
+        Err(e) => refusal(&e),
+    }
+}
+
+/// `POST /api/tokens/refresh` with `{"token"}`: a new token for the same account and rights.
+pub async fn refresh(node: &Arc<Node>, request: Request<Incoming>) -> Response<Body> {
+    #[derive(Deserialize)]
+    struct Refresh {
+        token: String,
+    }
+    let r: Refresh = match body(request, r#"{"token": "micro1…"}"#).await {
+        Ok(r) => r,
+        Err(response) => return response,
+    };
+    let ledger = match node.ledger().await {
+        Ok(l) => l,
+        Err(e) => return reply::error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e),
+    };
+    let now = crate::registry::now_ms();
+    let token = ledger.refresh_token(&r.token, now).await;
+    answer_token(node, ledger, token, now, StatusCode::OK).await
+}
+
+/// `DELETE /api/tokens/{id}`: revokes a token this node issued.
+pub async fn revoke(node: &Arc<Node>, id: &str) -> Response<Body> {
+    let ledger = match node.ledger().await {
+        Ok(l) => l,
+        Err(e) => return reply::error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e),
+    };
+    match ledger.revoke_token(id, crate::registry::now_ms()).await {
+        Ok(()) => reply::json(StatusCode::OK, &json!({ "revoked": id })),
+        Err(e) => refusal(&e),
+    }
+}
