@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-fn percentiles(mut samples: Vec<Duration>) -> (f64, f64) {
+pub(crate) fn percentiles(mut samples: Vec<Duration>) -> (f64, f64) {
     samples.sort_unstable();
     let at = |q: f64| samples[((samples.len() as f64 * q) as usize).min(samples.len() - 1)];
     (

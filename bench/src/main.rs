@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 mod evolve;
 mod governance;
 mod languages;
+mod ledger;
 mod network;
 
 type Result<T> = std::result::Result<T, String>;
@@ -405,6 +406,7 @@ fn run() -> Result<()> {
         Ok("evolve") => return evolve::run_all(&args),
         Ok("languages") => return languages::run(&args),
         Ok("governance") => return governance::run(&args),
+        Ok("ledger") => return ledger::run(),
         _ => {}
     }
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;

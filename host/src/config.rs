@@ -35,6 +35,16 @@ pub struct Config {
     pub network: NetworkConfig,
     pub evolve: EvolveConfig,
     pub governance: GovernanceConfig,
+    pub ledger: LedgerConfig,
+}
+
+/// How the node works with its ledger.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LedgerConfig {
+    /// Calls through the gateway must carry `Authorization: Bearer <token>` (for a gateway
+    /// that others reach); otherwise a token is checked only when one is given.
+    pub require_token: bool,
 }
 
 /// How the node works with its governance component.

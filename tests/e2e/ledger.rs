@@ -167,3 +167,78 @@ fn tokens_are_issued_checked_anywhere_and_every_bad_one_is_refused_with_its_reas
         "{v}"
     );
 }
+
+/// POSTs `body` to `path` with `Authorization: Bearer <token>` when given.
+fn call_with(node: &TestNode, path: &str, token: Option<&str>) -> (u16, Value) {
+    let mut request = micro_tests::agent()
+        .post(format!("{}{path}", node.url))
+        .header("content-type", "application/json");
+    if let Some(token) = token {
+        request = request.header("authorization", format!("Bearer {token}"));
+    }
+    let mut answer = request.send(r#"{"name":"Ada"}"#).expect("a response");
+    let status = answer.status().as_u16();
+    let text = answer.body_mut().read_to_string().expect("a body");
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+#[test]
+fn the_gateway_takes_bearer_tokens_and_can_require_them() {
+    let open = TestNode::new("");
+    let closed = TestNode::new("[ledger]\nrequire_token = true\n");
+    for node in [&open, &closed] {
+        node.deploy("hello", "hello");
+        node.deploy("counter", "counter");
+    }
+    // A node that requires tokens refuses a call without one, takes a good one for the
+    // service, and refuses one that opens another service.
+    let (status, v) = call_with(&closed, "/hello/greet", None);
+    assert_eq!(
+        (status, v["error"].as_str()),
+        (401, Some("token-required")),
+        "{v}"
+    );
+    let (hello_only, _) = create(&closed, &["--services", "hello"]);
+    let (status, v) = call_with(&closed, "/hello/greet", Some(&hello_only));
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["message"], "Hello, Ada!");
+    let (status, v) = call_with(&closed, "/counter/increment", Some(&hello_only));
+    assert_eq!(
+        (status, v["error"].as_str()),
+        (401, Some("token-not-allowed")),
+        "{v}"
+    );
+    // Its own method list narrows it further.
+    let (greet_only, _) = create(&closed, &["--methods", "hello.greet"]);
+    assert_eq!(call_with(&closed, "/hello/greet", Some(&greet_only)).0, 200);
+    let (status, v) = call_with(&closed, "/hello/whoami", Some(&greet_only));
+    assert_eq!(
+        (status, v["error"].as_str()),
+        (401, Some("token-not-allowed")),
+        "{v}"
+    );
+    // A revoked token stops working at once (no cached verification is reused).
+    let (revocable, claims) = create(&closed, &["--services", "hello"]);
+    assert_eq!(call_with(&closed, "/hello/greet", Some(&revocable)).0, 200);
+    let revocable_id = claims["id"].as_str().expect("an id").to_string();
+    closed.cli_ok(&["token", "revoke", &revocable_id]);
+    let (status, v) = call_with(&closed, "/hello/greet", Some(&revocable));
+    assert_eq!(
+        (status, v["error"].as_str()),
+        (401, Some("revoked-token")),
+        "{v}"
+    );
+    // An open node needs no token, but a bad one is still refused.
+    assert_eq!(call_with(&open, "/hello/greet", None).0, 200);
+    let (status, v) = call_with(&open, "/hello/greet", Some("not-a-token"));
+    assert_eq!(
+        (status, v["error"].as_str()),
+        (401, Some("malformed-token")),
+        "{v}"
+    );
+    // A token of another node is checked with that node's key: the open node takes it.
+    assert_eq!(call_with(&open, "/hello/greet", Some(&hello_only)).0, 200);
+}

@@ -77,6 +77,9 @@ pub async fn call(
             "call a method with POST (or GET without a body)",
         );
     }
+    if let Err(refused) = super::ledger::bearer(node, request.headers(), service, method).await {
+        return refused;
+    }
     let content_type = content_type(&request);
     let payload =
         match reply::read_body(request.into_body(), node.config.limits.max_request_bytes).await {
@@ -115,7 +118,15 @@ async fn serve_http(
     name: &str,
     rest: &[&str],
 ) -> Response<Body> {
+    let checked = match super::ledger::bearer(node, request.headers(), name, "").await {
+        Ok(claims) => claims.is_some(),
+        Err(refused) => return refused,
+    };
     let (mut parts, body) = request.into_parts();
+    if checked {
+        // The node's token was for the node: the component does not get it.
+        parts.headers.remove(header::AUTHORIZATION);
+    }
     let mut path = format!("/{}", rest.join("/"));
     if let Some(query) = parts.uri.query() {
         path = format!("{path}?{query}");

@@ -14,6 +14,50 @@ use std::sync::Arc;
 /// Largest token request body.
 const MAX_BODY: usize = 16 * 1024;
 
+/// Checks the `Authorization: Bearer <token>` of a call of `service`.`method` (empty: any
+/// path of a `wasi:http` service): a bad token is a 401 that says why; no token is fine
+/// unless the node requires one (`ledger.require_token`).
+pub async fn bearer(
+    node: &Node,
+    headers: &hyper::HeaderMap,
+    service: &str,
+    method: &str,
+) -> Result<Option<TokenClaims>, Response<Body>> {
+    let Some(value) = headers.get(hyper::header::AUTHORIZATION) else {
+        if node.config.ledger.require_token {
+            return Err(reply::error(
+                StatusCode::UNAUTHORIZED,
+                "token-required",
+                "this node takes calls with a token only: Authorization: Bearer <token> \
+                 (micro token create)",
+            ));
+        }
+        return Ok(None);
+    };
+    let token = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .ok_or_else(|| {
+            reply::error(
+                StatusCode::UNAUTHORIZED,
+                "malformed-token",
+                "the Authorization header must be `Bearer <token>`",
+            )
+        })?;
+    let ledger = node
+        .ledger()
+        .await
+        .map_err(|e| reply::error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e))?;
+    let (name, _) = crate::transport::split_version(service);
+    ledger
+        .verify_token(token, name, method, crate::registry::now_ms())
+        .await
+        .map(Some)
+        .map_err(|e| refusal(&e))
+}
+
 /// `GET /api/ledger`: the ledger in use.
 pub async fn show(node: &Arc<Node>) -> Response<Body> {
     match node.ledger().await {

@@ -10,6 +10,8 @@
 use crate::identity::Identity;
 use crate::runtime::CallLimiter;
 use crate::storage::{Namespaced, Storage};
+use std::collections::HashMap;
+use std::sync::RwLock;
 use std::time::Duration;
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime::{Engine, Store};
@@ -38,6 +40,8 @@ include!(concat!(env!("OUT_DIR"), "/ledger.rs"));
 const NAMESPACE: &str = "system/ledger";
 /// How long one question may take.
 const ASK_TIME: Duration = Duration::from_millis(100);
+/// Verified tokens cached at most; past it the cache starts over.
+const VERIFIED_CACHE: usize = 65_536;
 
 /// A store's data while the ledger runs: no files, no sockets; the node's key to sign with and
 /// its own storage namespace.
@@ -143,6 +147,9 @@ pub struct Ledger {
     identity: Identity,
     storage: Storage,
     live: super::instance::Live<LedgerState, bindings::LedgerWorld>,
+    /// Tokens verified for a service and method, until they expire: a call with a token pays
+    /// a hash lookup, not a signature check in wasm. Dropped on every revocation.
+    verified: RwLock<HashMap<String, TokenClaims>>,
 }
 
 impl Ledger {
@@ -178,6 +185,7 @@ impl Ledger {
             identity,
             storage,
             live: super::instance::Live::default(),
+            verified: RwLock::default(),
         };
         let info = ledger
             .ask("info", async |l, store| l.call_info(store).await)
@@ -244,7 +252,8 @@ impl Ledger {
         .map_err(TokenRefusal::Invalid)
     }
 
-    /// Checks `token` for a call of `service`.`method` (empty: any).
+    /// Checks `token` for a call of `service`.`method` (empty: any), from the cache of
+    /// verified tokens when it can.
     pub async fn verify_token(
         &self,
         token: &str,
@@ -252,13 +261,30 @@ impl Ledger {
         method: &str,
         now_ms: u64,
     ) -> Result<TokenClaims, TokenRefusal> {
-        self.ask("verify-token", async |l, store| {
-            l.call_verify_token(store, token, service, method, now_ms)
-                .await
-        })
-        .await
-        .map_err(TokenRefusal::Failed)?
-        .map_err(TokenRefusal::Refused)
+        let key = format!("{service}\n{method}\n{token}");
+        {
+            let verified = self.verified.read().unwrap_or_else(|p| p.into_inner());
+            if let Some(claims) = verified.get(&key)
+                && now_ms < claims.expires_ms
+                && now_ms >= claims.issued_ms
+            {
+                return Ok(claims.clone());
+            }
+        }
+        let claims = self
+            .ask("verify-token", async |l, store| {
+                l.call_verify_token(store, token, service, method, now_ms)
+                    .await
+            })
+            .await
+            .map_err(TokenRefusal::Failed)?
+            .map_err(TokenRefusal::Refused)?;
+        let mut verified = self.verified.write().unwrap_or_else(|p| p.into_inner());
+        if verified.len() >= VERIFIED_CACHE {
+            verified.clear();
+        }
+        verified.insert(key, claims.clone());
+        Ok(claims)
     }
 
     /// A new token from `token`, as long as it is its issuer's to refresh.
@@ -271,13 +297,18 @@ impl Ledger {
         .map_err(TokenRefusal::Refused)
     }
 
-    /// Revokes token `id`.
+    /// Revokes token `id`; no verification of it is reused from then on.
     pub async fn revoke_token(&self, id: &str, now_ms: u64) -> Result<(), TokenRefusal> {
         self.ask("revoke-token", async |l, store| {
             l.call_revoke_token(store, id, now_ms).await
         })
         .await
         .map_err(TokenRefusal::Failed)?
-        .map_err(TokenRefusal::Invalid)
+        .map_err(TokenRefusal::Invalid)?;
+        self.verified
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+        Ok(())
     }
 }
