@@ -187,8 +187,9 @@ fn call_with(node: &TestNode, path: &str, token: Option<&str>) -> (u16, Value) {
 
 #[test]
 fn the_gateway_takes_bearer_tokens_and_can_require_them() {
-    let open = TestNode::new("");
     let closed = TestNode::new("[ledger]\nrequire_token = true\n");
+    // The open node takes tokens of the closed one: its operator trusts it.
+    let open = TestNode::new(&format!("[governance]\ntrusted = [\"{}\"]\n", closed.id()));
     for node in [&open, &closed] {
         node.deploy("hello", "hello");
         node.deploy("counter", "counter");
@@ -239,6 +240,22 @@ fn the_gateway_takes_bearer_tokens_and_can_require_them() {
         (401, Some("malformed-token")),
         "{v}"
     );
-    // A token of another node is checked with that node's key: the open node takes it.
+    // A token of another node is checked with that node's key: the open node takes the
+    // closed node's, whose operator it trusts; the closed node does not take the open node's
+    // (anyone can run a node and sign tokens).
     assert_eq!(call_with(&open, "/hello/greet", Some(&hello_only)).0, 200);
+    let (opens, _) = create(&open, &["--services", "hello"]);
+    let (status, v) = call_with(&closed, "/hello/greet", Some(&opens));
+    assert_eq!(
+        (status, v["error"].as_str()),
+        (401, Some("token-not-allowed")),
+        "{v}"
+    );
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("does not take tokens from"),
+        "{v}"
+    );
 }

@@ -15,8 +15,9 @@ use std::sync::Arc;
 const MAX_BODY: usize = 16 * 1024;
 
 /// Checks the `Authorization: Bearer <token>` of a call of `service`.`method` (empty: any
-/// path of a `wasi:http` service): a bad token is a 401 that says why; no token is fine
-/// unless the node requires one (`ledger.require_token`).
+/// path of a `wasi:http` service): a bad token, or one issued by a node this one does not
+/// trust, is a 401 that says why; no token is fine unless the node requires one
+/// (`ledger.require_token`).
 pub async fn bearer(
     node: &Node,
     headers: &hyper::HeaderMap,
@@ -51,11 +52,25 @@ pub async fn bearer(
         .await
         .map_err(|e| reply::error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e))?;
     let (name, _) = crate::transport::split_version(service);
-    ledger
+    let claims = ledger
         .verify_token(token, name, method, crate::registry::now_ms())
         .await
-        .map(Some)
-        .map_err(|e| refusal(&e))
+        .map_err(|e| refusal(&e))?;
+    // Anyone can run a node and sign tokens: a call is let in by tokens of this node and of
+    // the nodes its operator trusts, not by any genuine token.
+    let trusted = node.config.governance.trusted.contains(&claims.issuer);
+    if claims.issuer != node.id && !trusted {
+        return Err(reply::error(
+            StatusCode::UNAUTHORIZED,
+            "token-not-allowed",
+            format!(
+                "token {} was issued by node {}, which this node does not take tokens from \
+                 (its own, and those in governance.trusted)",
+                claims.id, claims.issuer
+            ),
+        ));
+    }
+    Ok(Some(claims))
 }
 
 /// `GET /api/ledger`: the ledger in use.
