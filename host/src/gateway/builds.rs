@@ -23,14 +23,12 @@ const MAX_REQUEST: usize = 64 << 10;
 async fn read_json<T: serde::de::DeserializeOwned>(
     request: Request<Incoming>,
 ) -> Result<T, Response<Body>> {
-    let body = reply::read_body(request.into_body(), MAX_REQUEST).await?;
-    serde_json::from_slice(&body).map_err(|e| {
-        reply::error(
-            StatusCode::BAD_REQUEST,
-            "bad-request",
-            format!("the body must be JSON like {{\"source\": \"file:///path/to/repo\"}}: {e}"),
-        )
-    })
+    reply::read_json(
+        request,
+        MAX_REQUEST,
+        r#"{"source": "file:///path/to/repo"}"#,
+    )
+    .await
 }
 
 /// A response streaming the build's events as JSON lines.

@@ -63,20 +63,11 @@ pub async fn advance_clock(
             "governance's clock is the system clock here (governance.test_clock is for tests)",
         );
     }
-    let body = match reply::read_body(request.into_body(), 4096).await {
-        Ok(body) => body,
-        Err(response) => return response,
-    };
-    let advance: Advance = match serde_json::from_slice(&body) {
-        Ok(a) => a,
-        Err(e) => {
-            return reply::error(
-                StatusCode::BAD_REQUEST,
-                "bad-request",
-                format!("the body must be JSON like {{\"advance_ms\": 86400000}}: {e}"),
-            );
-        }
-    };
+    let advance: Advance =
+        match reply::read_json(request, 4096, r#"{"advance_ms": 86400000}"#).await {
+            Ok(a) => a,
+            Err(response) => return response,
+        };
     match node.governance().await {
         Ok(governance) => {
             governance.advance_clock(advance.advance_ms);

@@ -111,18 +111,11 @@ pub fn refusal(e: &TokenRefusal) -> Response<Body> {
     }
 }
 
-async fn body<T: for<'de> Deserialize<'de>>(
+async fn body<T: serde::de::DeserializeOwned>(
     request: Request<Incoming>,
     example: &str,
 ) -> Result<T, Response<Body>> {
-    let bytes = reply::read_body(request.into_body(), MAX_BODY).await?;
-    serde_json::from_slice(&bytes).map_err(|e| {
-        reply::error(
-            StatusCode::BAD_REQUEST,
-            "bad-request",
-            format!("the body must be JSON like {example}: {e}"),
-        )
-    })
+    reply::read_json(request, MAX_BODY, example).await
 }
 
 /// Issues, checks and refreshes a token, then answers it with its claims.

@@ -102,6 +102,23 @@ where
 /// How much of an oversized body is drained before answering, as a multiple of the limit.
 pub const DRAIN_FACTOR: usize = 4;
 
+/// Reads a JSON request body of at most `limit` bytes; a body that is not that JSON is a 400
+/// that shows `example`.
+pub async fn read_json<T: serde::de::DeserializeOwned>(
+    request: hyper::Request<hyper::body::Incoming>,
+    limit: usize,
+    example: &str,
+) -> Result<T, Response<Body>> {
+    let body = read_body(request.into_body(), limit).await?;
+    serde_json::from_slice(&body).map_err(|e| {
+        error(
+            StatusCode::BAD_REQUEST,
+            "bad-request",
+            format!("the body must be JSON like {example}: {e}"),
+        )
+    })
+}
+
 /// A `text/event-stream` response (server-sent events) whose chunks come from `stream`.
 pub fn event_stream(stream: impl futures::Stream<Item = Bytes> + Send + 'static) -> Response<Body> {
     use futures::StreamExt as _;

@@ -4,14 +4,12 @@
 //! the answer allows; an error, a trap or an overrun is a denial, never an allowance. A new
 //! governance is swapped in while the node runs: questions already asked finish on the old one.
 
-use crate::runtime::CallLimiter;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
-use wasmtime::component::{Linker, ResourceTable};
+use wasmtime::component::Linker;
 use wasmtime::{Engine, Store};
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 /// Host bindings of the governance world.
 pub mod bindings {
@@ -30,9 +28,12 @@ pub use bindings::exports::micro::network::governance::{
 
 include!(concat!(env!("OUT_DIR"), "/governance.rs"));
 
-/// How long one question may take: decisions are meant to take microseconds; this only stops
-/// a governance that loops.
-const DECIDE_TIME: Duration = Duration::from_millis(100);
+mod component;
+mod rates;
+
+use component::load_with;
+pub use component::{GovernanceState, Loaded};
+
 /// Decisions kept in the log.
 const LOG_SIZE: usize = 1000;
 /// Cached answers at most; past it the cache starts over (answers are cheap to ask again).
@@ -40,28 +41,6 @@ const CACHE_SIZE: usize = 65_536;
 /// Observations kept until the next flush; past it the oldest are dropped (a flush is due long
 /// before, unless governance keeps failing).
 const MAX_OBSERVATIONS: usize = 65_536;
-
-/// A store's data while governance runs: no files, no sockets, no environment.
-pub struct GovernanceState {
-    wasi: WasiCtx,
-    table: ResourceTable,
-    limiter: CallLimiter,
-}
-
-impl super::instance::Limited for GovernanceState {
-    fn limiter(&mut self) -> &mut CallLimiter {
-        &mut self.limiter
-    }
-}
-
-impl WasiView for GovernanceState {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
-    }
-}
 
 /// Who asks: a node id, whether it is this node, and how long this node has known it.
 #[derive(Clone, Copy)]
@@ -181,70 +160,11 @@ pub struct Logged {
     pub micros: u64,
 }
 
-/// A loaded governance component with its live instance.
-pub struct Loaded {
-    pub name: String,
-    pub version: String,
-    /// "embedded", or the source it was built from.
-    pub origin: String,
-    /// Content hash of its component.
-    pub component: String,
-    /// Bumped on every swap: cached answers of an older generation are not used.
-    pub generation: u64,
-    pre: bindings::GovernanceWorldPre<GovernanceState>,
-    engine: Engine,
-    memory_mib: u64,
-    /// The instance, made again after a trap.
-    live: super::instance::Live<GovernanceState, bindings::GovernanceWorld>,
-}
-
-impl Loaded {
-    /// "name version", as logs and errors say it.
-    pub fn label(&self) -> String {
-        format!("{} {}", self.name, self.version)
-    }
-
-    /// Asks one question of the live instance (instantiating it first if needed) within
-    /// [`DECIDE_TIME`]; a trap or overrun drops the instance and answers why.
-    async fn ask<T>(
-        &self,
-        what: &str,
-        question: impl AsyncFnOnce(
-            &bindings::exports::micro::network::governance::Guest,
-            &mut Store<GovernanceState>,
-        ) -> wasmtime::Result<T>,
-    ) -> Result<T, String> {
-        self.live
-            .ask(
-                what,
-                DECIDE_TIME,
-                async |deadline| {
-                    let state = GovernanceState {
-                        wasi: crate::runtime::denied_wasi(),
-                        table: ResourceTable::new(),
-                        limiter: CallLimiter::new(self.memory_mib),
-                    };
-                    let mut store = super::instance::store(&self.engine, state, deadline);
-                    let world = self.pre.instantiate_async(&mut store).await?;
-                    Ok((store, world))
-                },
-                async |world, store| question(world.micro_network_governance(), store).await,
-            )
-            .await
-    }
-}
-
 /// A cached answer.
 struct Cached {
     verdict: Arc<Verdict>,
     generation: u64,
     until: Instant,
-}
-
-/// A token bucket for one rate-limited subject and kind of question.
-struct Bucket {
-    tokens: f64,
-    at: Instant,
 }
 
 /// Counters of the decisions made, for `micro governance show`.
@@ -266,7 +186,7 @@ pub struct Governance {
     memory_mib: u64,
     generations: AtomicU64,
     cache: RwLock<HashMap<(Kind, String), Cached>>,
-    buckets: Mutex<HashMap<(Kind, String), Bucket>>,
+    buckets: rates::Buckets,
     log: Mutex<VecDeque<Logged>>,
     counts: Counts,
     /// What the node saw since the last flush to `observe`.
@@ -301,7 +221,7 @@ impl Governance {
             memory_mib,
             generations: AtomicU64::new(0),
             cache: RwLock::default(),
-            buckets: Mutex::default(),
+            buckets: rates::Buckets::default(),
             log: Mutex::default(),
             counts: Counts::default(),
             observations: Mutex::default(),
@@ -654,7 +574,9 @@ impl Governance {
             });
         }
         if let Some((per_second, burst)) = verdict.rate_limit
-            && let Err(retry_ms) = self.take_token(kind, subject.to_string(), per_second, burst)
+            && let Err(retry_ms) = self
+                .buckets
+                .take(kind, subject.to_string(), per_second, burst)
         {
             self.counts.rate_limited.fetch_add(1, Ordering::Relaxed);
             return Err(Refusal::RateLimited {
@@ -691,72 +613,4 @@ impl Governance {
         }
         log.push_back(entry);
     }
-
-    /// Takes a token from the subject's bucket; when it is empty, answers how long until the
-    /// next token.
-    fn take_token(
-        &self,
-        kind: Kind,
-        subject: String,
-        per_second: f64,
-        burst: u32,
-    ) -> Result<(), u64> {
-        let per_second = per_second.max(0.0);
-        let burst = f64::from(burst.max(1));
-        let now = Instant::now();
-        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        let bucket = buckets.entry((kind, subject)).or_insert(Bucket {
-            tokens: burst,
-            at: now,
-        });
-        let elapsed = now.duration_since(bucket.at).as_secs_f64();
-        bucket.tokens = (bucket.tokens + elapsed * per_second).min(burst);
-        bucket.at = now;
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
-            Ok(())
-        } else if per_second > 0.0 {
-            Err((((1.0 - bucket.tokens) / per_second) * 1000.0).ceil() as u64)
-        } else {
-            Err(u64::MAX)
-        }
-    }
-}
-
-async fn load_with(
-    linker: &Linker<GovernanceState>,
-    engine: &Engine,
-    memory_mib: u64,
-    runtime: &crate::runtime::Runtime,
-    wasm: &[u8],
-    origin: &str,
-    generation: u64,
-) -> anyhow::Result<Loaded> {
-    let component = runtime.compile(wasm).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let instance_pre = linker.instantiate_pre(&component).map_err(|e| {
-        anyhow::anyhow!("not a governance component (it must import only WASI): {e:#}")
-    })?;
-    let pre = bindings::GovernanceWorldPre::new(instance_pre).map_err(|e| {
-        anyhow::anyhow!(
-            "not a governance component (it must export micro:network/governance): {e:#}"
-        )
-    })?;
-    let mut loaded = Loaded {
-        name: origin.to_string(),
-        version: String::new(),
-        origin: origin.to_string(),
-        component: crate::runtime::content_hash(wasm),
-        generation,
-        pre,
-        engine: engine.clone(),
-        memory_mib,
-        live: super::instance::Live::default(),
-    };
-    let info = loaded
-        .ask("info", async |g, store| g.call_info(store).await)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    loaded.name = info.name;
-    loaded.version = info.version;
-    Ok(loaded)
 }
