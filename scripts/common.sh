@@ -24,7 +24,7 @@ build_components() {
   cargo build --release --target wasm32-wasip2 \
     -p hello -p counter -p chat -p frontend -p http-hello \
     -p hostile -p cli-app -p unlinkable -p bench-caller -p builder-hostile -p kv-counter \
-    -p governance-test -p micro-governance
+    -p governance-test -p micro-governance -p ledger-test -p micro-ledger
 }
 
 target_dir() {

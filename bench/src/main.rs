@@ -406,7 +406,7 @@ fn run() -> Result<()> {
         Ok("evolve") => return evolve::run_all(&args),
         Ok("languages") => return languages::run(&args),
         Ok("governance") => return governance::run(&args),
-        Ok("ledger") => return ledger::run(),
+        Ok("ledger") => return ledger::run(&args),
         _ => {}
     }
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;

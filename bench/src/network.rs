@@ -140,7 +140,9 @@ pub fn run(args: &Args) -> Result<()> {
     Ok(())
 }
 
-fn cross_node_calls(args: &Args) -> Result<()> {
+/// Measures calls from a component on one node to a service on another, beside NATS
+/// request-reply; answers micro's (p50, p99) in µs.
+pub(crate) fn cross_node_calls(args: &Args) -> Result<(f64, f64)> {
     // The caller's node A and the serving node B are one user's: B pre-trusts A.
     let (dir_a, id_a) = identity(args)?;
     let a = start_in(args, dir_a, &[], &[])?;
@@ -187,7 +189,7 @@ fn cross_node_calls(args: &Args) -> Result<()> {
         "| micro cross-node call | {micro_p50:.1} µs | {micro_p99:.1} µs | {micro_rate:.0} | {:.2} |",
         nats_p50 / micro_p50
     );
-    Ok(())
+    Ok((micro_p50, micro_p99))
 }
 
 /// NATS request-reply: `n` sequential requests for latency, then `concurrent` requesters

@@ -45,6 +45,9 @@ pub struct LedgerConfig {
     /// Calls through the gateway must carry `Authorization: Bearer <token>` (for a gateway
     /// that others reach); otherwise a token is checked only when one is given.
     pub require_token: bool,
+    /// How often this node signs receipts for what its calls to other nodes cost, and hands
+    /// them over, in milliseconds (one receipt per payee covers every call since the last).
+    pub settle_interval_ms: u64,
 }
 
 /// How the node works with its governance component.

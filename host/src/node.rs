@@ -112,18 +112,27 @@ impl Node {
             .map_err(|e| format!("loading the governance: {e:#}"))
     }
 
-    /// The ledger in use, loaded on first use (the embedded default).
+    /// The ledger in use, loaded on first use: the embedded default or the replacement an
+    /// earlier run put in use.
     pub async fn ledger(&self) -> Result<&crate::system::ledger::Ledger, String> {
         self.ledger
-            .get_or_try_init(|| {
-                crate::system::ledger::Ledger::with_default(
-                    &self.runtime,
-                    self.identity.clone(),
-                    self.storage.clone(),
-                )
-            })
+            .get_or_try_init(|| crate::system::load_ledger(self))
             .await
             .map_err(|e| format!("loading the ledger: {e:#}"))
+    }
+
+    /// The ledger, if something loaded it already (nothing to settle before that).
+    pub fn ledger_if_loaded(&self) -> Option<&crate::system::ledger::Ledger> {
+        self.ledger.get()
+    }
+
+    /// The node's clock for policy (governance and the ledger), in milliseconds since the
+    /// epoch: the system clock, unless a test moved governance's clock forward.
+    pub fn now_ms(&self) -> u64 {
+        match self.governance.get() {
+            Some(g) => g.now_ms(),
+            None => crate::registry::now_ms(),
+        }
     }
 
     /// The governance, if something asked it already (observations before that are not

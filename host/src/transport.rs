@@ -78,22 +78,53 @@ pub async fn call(
 }
 
 /// Calls a service on this node only (calls from other nodes end here: they are never routed
-/// onwards, so a stale route cannot bounce a call around the network).
+/// onwards, so a stale route cannot bounce a call around the network). The calling node pays.
 pub async fn call_here(
     node: &Arc<Node>,
     caller: Caller,
     deadline: Instant,
     request: Request,
 ) -> Result<Response, CallError> {
+    serve(node, caller, None, deadline, request).await.0
+}
+
+/// Serves a call here, charged to `payer` (an account a token named; by default the calling
+/// node): its outcome, and what it was charged (an admitted call is charged whatever its
+/// outcome; one refused before it runs is not).
+pub async fn serve(
+    node: &Arc<Node>,
+    caller: Caller,
+    payer: Option<&str>,
+    deadline: Instant,
+    request: Request,
+) -> (Result<Response, CallError>, u64) {
     node.load.fetch_add(1, Ordering::Relaxed);
-    let outcome = call_local(node, caller, deadline, request).await;
+    let mut charged = 0;
+    let outcome = call_local(node, caller, payer, &mut charged, deadline, request).await;
     node.load.fetch_sub(1, Ordering::Relaxed);
-    outcome
+    (outcome, charged)
+}
+
+/// Charges one call of `service`.`method` to `payer` through the ledger.
+pub async fn charge_call(
+    node: &Node,
+    payer: &str,
+    service: &str,
+    method: &str,
+) -> Result<u64, CallError> {
+    let ledger = node
+        .ledger()
+        .await
+        .map_err(|e| CallError::Denied(format!("payment cannot be verified, so denied: {e}")))?;
+    let account = ledger.account_of(node, payer).await;
+    ledger.charge(account, service, method, node.now_ms()).await
 }
 
 async fn call_local(
     node: &Arc<Node>,
     caller: Caller,
+    payer: Option<&str>,
+    charged: &mut u64,
     deadline: Instant,
     request: Request,
 ) -> Result<Response, CallError> {
@@ -142,6 +173,7 @@ async fn call_local(
         } else {
             None
         };
+        *charged = charge_call(node, payer.unwrap_or(&caller.node), name, &request.method).await?;
         let scope = CallScope {
             service: name.to_string(),
             depth: caller.depth,

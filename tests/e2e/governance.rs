@@ -5,21 +5,9 @@
 //! rate-limited and its rate grows with reputation; reports of pre-trusted peers move
 //! reputation; a service in demand is placed on other nodes and outlives its origin.
 
-use micro_tests::{TestNode, component, eventually};
+use micro_tests::{TestNode, component_dir, eventually};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-
-/// A directory holding one prebuilt component, as `micro governance use <dir>` takes it.
-fn component_dir(name: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let wasm = component(name);
-    std::fs::copy(
-        &wasm,
-        dir.path().join(wasm.file_name().expect("a file name")),
-    )
-    .expect("copying the component");
-    dir
-}
 
 /// The newest decision `node`'s governance made about a call by `subject`.
 fn latest_call_decision_about(node: &TestNode, subject: &str) -> Option<serde_json::Value> {

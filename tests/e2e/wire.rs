@@ -129,7 +129,7 @@ fn garbage_frames_stalled_streams_and_unknown_protocols_are_refused_and_counted(
         // The same connection still carries good requests: a real call.
         let frame = whoami_frame("hello").await;
         let reply = raw_with_payload(&conn, &frame).await;
-        let Some((Reply::Called(Ok(_)), payload)) = reply else {
+        let Some((Reply::Called(Ok(_), _), payload)) = reply else {
             panic!("a good call after the garbage failed: {reply:?}");
         };
         let who: serde_json::Value = serde_json::from_slice(&payload).expect("JSON");
@@ -358,13 +358,13 @@ fn a_private_service_answers_its_own_node_only() {
         let ep = endpoint(None).await;
         let conn = ep.connect(addr, wire::RPC_ALPN).await.expect("connecting");
         let refused = raw(&conn, &whoami_frame("secret").await).await;
-        let Some(Reply::Called(Err(e))) = refused else {
+        let Some(Reply::Called(Err(e), _)) = refused else {
             panic!("a remote call to a private service was not refused: {refused:?}");
         };
         let e = format!("{e:?}");
         assert!(e.contains("private to its node"), "{e}");
         let open = raw(&conn, &whoami_frame("open").await).await;
-        assert!(matches!(open, Some(Reply::Called(Ok(_)))), "{open:?}");
+        assert!(matches!(open, Some(Reply::Called(Ok(_), _))), "{open:?}");
         ep.close().await;
     });
     // Not in the node's record: the network does not learn of it.
@@ -375,4 +375,125 @@ fn a_private_service_answers_its_own_node_only() {
     });
     let (status, body) = other.post_json("/secret/whoami", "");
     assert_eq!(status, 404, "{body}");
+}
+
+/// A receipt from `payer` to `payee`, signed by `signer`.
+fn receipt(
+    payer: &Identity,
+    payee: &str,
+    cumulative: u64,
+    counter: u64,
+    signer: &Identity,
+) -> wire::WireReceipt {
+    let payer_id = payer.public().to_string();
+    let text = format!("micro-receipt/1\n{payer_id}\n{payee}\n{cumulative}\n{counter}");
+    wire::WireReceipt {
+        payer: payer_id,
+        payee: payee.to_string(),
+        cumulative,
+        counter,
+        signature: signer.sign(text.as_bytes()).to_vec(),
+    }
+}
+
+#[test]
+fn replayed_out_of_order_foreign_and_forged_receipts_are_refused_and_forgery_counts_against_the_sender()
+ {
+    use micro_host::system::ledger::accounts::ReceiptRefusal;
+    let node = TestNode::new("[governance]\nobserve_interval_ms = 50\n");
+    let me = node.id();
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let peer = Identity::load_or_create(dir.path()).expect("a key");
+    let other_dir = tempfile::tempdir().expect("a temp dir");
+    let other = Identity::load_or_create(other_dir.path()).expect("a key");
+    let addr: EndpointAddr = ticket::decode(&node.ticket()).expect("the node's ticket");
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    let ep = runtime.block_on(endpoint(Some(&peer)));
+    let conn = runtime
+        .block_on(ep.connect(addr, wire::RPC_ALPN))
+        .expect("connecting");
+    let settle = |receipt: wire::WireReceipt| {
+        let mut bytes = Vec::new();
+        runtime
+            .block_on(wire::write_frame(
+                &mut bytes,
+                &Request::Settle { receipt },
+                &[],
+            ))
+            .expect("framing");
+        match runtime.block_on(raw(&conn, &bytes)) {
+            Some(Reply::Settled(outcome)) => outcome,
+            other => panic!("not a settle answer: {other:?}"),
+        }
+    };
+    // A genuine receipt is taken; the next one credits only what it adds.
+    assert_eq!(settle(receipt(&peer, &me, 5000, 1, &peer)).ok(), Some(5000));
+    assert_eq!(settle(receipt(&peer, &me, 7000, 2, &peer)).ok(), Some(2000));
+    // The same one again, an older one, and a newer counter with a smaller amount.
+    for (cumulative, counter) in [(7000, 2), (5000, 1), (6000, 3)] {
+        let outcome = settle(receipt(&peer, &me, cumulative, counter, &peer));
+        assert!(
+            matches!(outcome, Err(ReceiptRefusal::Replayed(ref why)) if why.contains("not newer")),
+            "{outcome:?}"
+        );
+    }
+    // Another payer's receipt, and one to another node.
+    let foreign = settle(receipt(&other, &me, 100, 1, &other));
+    assert!(
+        matches!(foreign, Err(ReceiptRefusal::Refused(ref why)) if why.contains("only its payer")),
+        "{foreign:?}"
+    );
+    let elsewhere = settle(receipt(&peer, &other.public().to_string(), 9000, 4, &peer));
+    assert!(
+        matches!(elsewhere, Err(ReceiptRefusal::Refused(ref why)) if why.contains("handed to")),
+        "{elsewhere:?}"
+    );
+    // Where the node stands with the peer: the newest genuine receipt only.
+    let balances = node.get_json("/api/ledger/balances");
+    let account = balances["accounts"]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .find(|a| a["account"] == peer.public().to_string().as_str())
+        .cloned()
+        .unwrap_or_else(|| panic!("no account of the peer: {balances}"));
+    assert_eq!(account["paid"], 7000, "{account}");
+    assert_eq!(account["counter_in"], 2, "{account}");
+    // A receipt whose signature is not its payer's: refused, and it counts against the peer
+    // that handed it over, which is soon throttled.
+    let forged = settle(receipt(&peer, &me, 99_000, 5, &other));
+    assert!(
+        matches!(forged, Err(ReceiptRefusal::BadSignature(ref why)) if why.contains("not signed by its payer")),
+        "{forged:?}"
+    );
+    let ping = || {
+        let mut bytes = Vec::new();
+        runtime
+            .block_on(wire::write_frame(&mut bytes, &Request::Ping, &[]))
+            .expect("framing");
+        runtime.block_on(raw(&conn, &bytes))
+    };
+    let throttled = eventually("the peer to be throttled", || match ping() {
+        Some(Reply::Refused(why)) => Some(why),
+        _ => None,
+    });
+    assert!(throttled.contains("throttled"), "{throttled}");
+    assert_eq!(stat(&node, "receipts_taken"), 2);
+    assert_eq!(stat(&node, "receipts_replayed"), 3);
+    assert_eq!(stat(&node, "receipts_forged"), 1);
+    assert_eq!(
+        stat(&node, "receipts_refused"),
+        2,
+        "{}",
+        node.get_json("/api/network")["stats"]
+    );
+    assert_eq!(
+        node.get_json("/api/ledger/balances")["accounts"]
+            .as_array()
+            .expect("a list")
+            .iter()
+            .find(|a| a["account"] == peer.public().to_string().as_str())
+            .map(|a| a["paid"].clone()),
+        Some(serde_json::json!(7000))
+    );
 }

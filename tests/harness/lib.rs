@@ -79,6 +79,19 @@ pub fn component(name: &str) -> PathBuf {
     path
 }
 
+/// A directory holding one prebuilt component, as `micro governance use <dir>` and
+/// `micro ledger use <dir>` take it.
+pub fn component_dir(name: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let wasm = component(name);
+    std::fs::copy(
+        &wasm,
+        dir.path().join(wasm.file_name().expect("a file name")),
+    )
+    .expect("copying the component");
+    dir
+}
+
 /// The peer layer of test nodes: loopback only, no relays, no public lookup, no multicast, no
 /// port mapping (nothing may need the internet), and short timers so tests run quickly.
 pub const LOOPBACK_NETWORK: &str = r#"

@@ -1,10 +1,12 @@
 //! The default ledger of a micro node, in code anyone can read and replace.
 //!
-//! Built so far: API tokens — issued and signed with the node's key (through the host's
+//! API tokens (`token`): issued and signed with the node's key (through the host's
 //! `identity`, so the key never enters this component), verifiable on any node, refreshable
-//! shortly after expiry by their issuer, revocable. Not built yet: pricing (every call is
-//! free), charging, receipts and balances; those functions say so.
+//! shortly after expiry by their issuer while the account is in good standing, revocable.
+//! Accounts (`accounts`): prices, charging with an allowance and a credit from reputation,
+//! receipts signed by the payer and taken by the payee, balances.
 
+mod accounts;
 mod token;
 
 wit_bindgen::generate!({
@@ -13,8 +15,8 @@ wit_bindgen::generate!({
 });
 
 use exports::micro::network::ledger::{
-    Account, AccountBalance, ChargeError, ChargeRequest, Guest, LedgerInfo, Receipt, TokenClaims,
-    TokenError, TokenRequest,
+    Account, AccountBalance, ChargeError, ChargeRequest, Charged, Guest, LedgerInfo, PriceEntry,
+    Receipt, ReceiptError, TokenClaims, TokenError, TokenRequest,
 };
 
 struct Default;
@@ -27,34 +29,44 @@ impl Guest for Default {
         }
     }
 
-    fn price(_caller: Account, _service: String, _method: String, _now_ms: u64) -> u64 {
-        0
+    fn price(caller: Account, service: String, method: String, _now_ms: u64) -> u64 {
+        accounts::price(&caller, &service, &method)
     }
 
-    fn charge(_request: ChargeRequest) -> Result<Option<Receipt>, ChargeError> {
-        Err(ChargeError::Denied(
-            "this ledger does not charge yet (accounting is not built)".into(),
-        ))
+    fn set_price(target: String, amount: u64) -> Result<(), String> {
+        accounts::set_price(&target, amount)
     }
 
-    fn accept_receipt(_receipt: Receipt, _now_ms: u64) -> Result<u64, String> {
-        Err("this ledger does not take receipts yet (accounting is not built)".into())
+    fn prices() -> Vec<PriceEntry> {
+        accounts::prices()
     }
 
-    fn balance(node: String, _now_ms: u64) -> AccountBalance {
-        AccountBalance {
-            node,
-            earned: 0,
-            spent: 0,
-            credit_limit: 0,
-            allowance_left: 0,
-            counter_in: 0,
-            counter_out: 0,
-        }
+    fn charge(request: ChargeRequest) -> Result<Charged, ChargeError> {
+        accounts::charge(request)
     }
 
-    fn balances(_now_ms: u64) -> Vec<AccountBalance> {
-        Vec::new()
+    fn pay(payee: String, amount: u64, _now_ms: u64) -> Result<Receipt, String> {
+        accounts::pay(&payee, amount)
+    }
+
+    fn accept_receipt(receipt: Receipt, _now_ms: u64) -> Result<u64, ReceiptError> {
+        accounts::accept(receipt)
+    }
+
+    fn receipts() -> Vec<Receipt> {
+        accounts::receipts()
+    }
+
+    fn balance(account: String, now_ms: u64) -> AccountBalance {
+        accounts::balance(&account, now_ms)
+    }
+
+    fn balances(now_ms: u64) -> Vec<AccountBalance> {
+        accounts::balances(now_ms)
+    }
+
+    fn checkpoint(_now_ms: u64) -> Result<(), String> {
+        accounts::checkpoint()
     }
 
     fn issue_token(request: TokenRequest) -> Result<String, String> {

@@ -200,6 +200,7 @@ pub fn refresh(token: &str, now_ms: u64) -> Result<String, TokenError> {
             REFRESH_GRACE_MS / 60_000
         )));
     }
+    crate::accounts::in_good_standing(&old.account).map_err(TokenError::NotAllowed)?;
     let ttl = old.expires_ms.saturating_sub(old.issued_ms);
     let new = Claims {
         id: next_id(now_ms).map_err(TokenError::Malformed)?,

@@ -1,12 +1,44 @@
-//! `micro ledger show` and `micro token create | inspect | refresh | revoke`.
+//! `micro ledger show | balance | receipts | price | use` and
+//! `micro token create | inspect | refresh | revoke`.
 
 use super::client::Client;
 use super::{CliError, LedgerCommand, TokenCommand, print_json};
 use serde_json::{Value, json};
 
 /// Runs `micro ledger …`.
-pub fn show(client: &Client, command: LedgerCommand) -> Result<(), CliError> {
-    let LedgerCommand::Show { json } = command;
+pub fn ledger(client: &Client, command: LedgerCommand) -> Result<(), CliError> {
+    match command {
+        LedgerCommand::Show { json } => show(client, json),
+        LedgerCommand::Balance { json } => balance(client, json),
+        LedgerCommand::Receipts { json } => receipts(client, json),
+        LedgerCommand::Price { target, amount } => {
+            let body = json!({ "amount": amount });
+            client
+                .put(
+                    &format!("/api/ledger/prices/{target}"),
+                    "application/json",
+                    body.to_string().as_bytes(),
+                )?
+                .ok()?;
+            println!("a call of {target} costs {amount} micro-tokens here");
+            Ok(())
+        }
+        LedgerCommand::Use { source } => {
+            let source = super::evolve::absolute(&source)?;
+            let reader = client.post_stream("/api/ledger", &json!({ "source": source }))?;
+            let l = super::evolve::follow(reader, "building the ledger")?;
+            println!(
+                "ledger {} {} now in use (component {})",
+                l["name"].as_str().unwrap_or("?"),
+                l["version"].as_str().unwrap_or("?"),
+                super::evolve::short(&l["component"], "?")
+            );
+            Ok(())
+        }
+    }
+}
+
+fn show(client: &Client, json: bool) -> Result<(), CliError> {
     let v = client.get("/api/ledger")?.ok()?.json()?;
     if json {
         return print_json(&v);
@@ -18,6 +50,88 @@ pub fn show(client: &Client, command: LedgerCommand) -> Result<(), CliError> {
         super::evolve::short(&v["component"], "?"),
         v["origin"].as_str().unwrap_or("?")
     );
+    for p in v["prices"].as_array().into_iter().flatten() {
+        println!(
+            "price     {} = {} micro-tokens a call",
+            p["target"].as_str().unwrap_or("?"),
+            p["amount"].as_u64().unwrap_or(0)
+        );
+    }
+    if let Some(services) = v["services"].as_object()
+        && !services.is_empty()
+    {
+        println!(
+            "{:<24} {:>14} {:>14} {:>14}",
+            "SERVICE", "EARNED", "FREE", "SPENT"
+        );
+        for (name, f) in services {
+            println!(
+                "{:<24} {:>14} {:>14} {:>14}",
+                name,
+                f["earned"].as_u64().unwrap_or(0),
+                f["free"].as_u64().unwrap_or(0),
+                f["spent"].as_u64().unwrap_or(0)
+            );
+        }
+    }
+    println!(
+        "owed, not yet in a receipt: {} micro-tokens; receipts not yet taken: {}",
+        v["owed_unsigned"].as_u64().unwrap_or(0),
+        v["receipts_unsent"].as_u64().unwrap_or(0)
+    );
+    Ok(())
+}
+
+fn balance(client: &Client, json: bool) -> Result<(), CliError> {
+    let v = client.get("/api/ledger/balances")?.ok()?.json()?;
+    if json {
+        return print_json(&v);
+    }
+    println!(
+        "{:<18} {:>12} {:>12} {:>12} {:>12} {:>12} {:>12} {:>14}",
+        "ACCOUNT", "SPENT", "PAID", "EARNED", "NET", "FREE", "CREDIT", "ALLOWANCE LEFT"
+    );
+    for b in v["accounts"].as_array().into_iter().flatten() {
+        println!(
+            "{:<18} {:>12} {:>12} {:>12} {:>12} {:>12} {:>12} {:>14}",
+            super::evolve::short(&b["account"], "?"),
+            b["spent"].as_u64().unwrap_or(0),
+            b["paid"].as_u64().unwrap_or(0),
+            b["earned"].as_u64().unwrap_or(0),
+            b["net"].as_i64().unwrap_or(0),
+            b["free"].as_u64().unwrap_or(0),
+            b["credit_limit"].as_u64().unwrap_or(0),
+            b["allowance_left"].as_u64().unwrap_or(0)
+        );
+    }
+    Ok(())
+}
+
+fn receipts(client: &Client, json: bool) -> Result<(), CliError> {
+    let v = client.get("/api/ledger/receipts")?.ok()?.json()?;
+    if json {
+        return print_json(&v);
+    }
+    let me = v["node"].as_str().unwrap_or("");
+    println!(
+        "{:<5} {:<18} {:>14} {:>8}  SIGNATURE",
+        "", "PEER", "CUMULATIVE", "COUNTER"
+    );
+    for r in v["receipts"].as_array().into_iter().flatten() {
+        let (way, peer) = if r["payer"].as_str() == Some(me) {
+            ("paid", &r["payee"])
+        } else {
+            ("got", &r["payer"])
+        };
+        println!(
+            "{:<5} {:<18} {:>14} {:>8}  {}",
+            way,
+            super::evolve::short(peer, "?"),
+            r["cumulative"].as_u64().unwrap_or(0),
+            r["counter"].as_u64().unwrap_or(0),
+            super::evolve::short(&r["signature"], "?")
+        );
+    }
     Ok(())
 }
 

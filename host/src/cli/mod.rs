@@ -221,11 +221,28 @@ enum GovernanceCommand {
 /// `micro ledger …`
 #[derive(Debug, Subcommand)]
 enum LedgerCommand {
-    /// The ledger in use: name, version, where it came from.
+    /// The ledger in use (name, version, where it came from), the prices set here, and what
+    /// each service earned here and cost this node elsewhere.
     Show {
         #[arg(long)]
         json: bool,
     },
+    /// Where each account stands with this node: spent here, paid by receipts, earned from
+    /// this node, allowance and credit.
+    Balance {
+        #[arg(long)]
+        json: bool,
+    },
+    /// The newest receipt of each pair this node is part of, both ways.
+    Receipts {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set what one call of a service (or of service.method) costs, in micro-tokens.
+    Price { target: String, amount: u64 },
+    /// Build a ledger component from a git repository or directory and swap it in while the
+    /// node runs (accounts and tokens stay: they are in the ledger's storage).
+    Use { source: String },
 }
 
 /// `micro token …`
@@ -355,7 +372,7 @@ pub fn main() -> ExitCode {
         Command::Governance { command } => {
             governance::run(&client::Client::new(&cli.node), command)
         }
-        Command::Ledger { command } => ledger::show(&client::Client::new(&cli.node), command),
+        Command::Ledger { command } => ledger::ledger(&client::Client::new(&cli.node), command),
         Command::Token { command } => ledger::token(&client::Client::new(&cli.node), command),
         command => commands::run(&client::Client::new(&cli.node), command),
     };

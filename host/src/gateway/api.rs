@@ -24,7 +24,7 @@ pub async fn handle(node: &Arc<Node>, request: Request<Incoming>, rest: &[&str])
     let method = request.method().clone();
     match (&method, rest) {
         (&Method::GET, ["health"]) => health(node),
-        (&Method::GET, ["node"]) => node_stats::stats(node),
+        (&Method::GET, ["node"]) => node_stats::stats(node).await,
         (&Method::GET, ["changes"]) => live::changes(node),
         (&Method::GET, ["network", "ping", peer]) => {
             network::ping(node, peer, request.uri().query().unwrap_or("")).await
@@ -44,6 +44,14 @@ pub async fn handle(node: &Arc<Node>, request: Request<Incoming>, rest: &[&str])
         }
         (&Method::GET, ["governance"]) => governance::show(node).await,
         (&Method::GET, ["ledger"]) => ledger::show(node).await,
+        (&Method::GET, ["ledger", "balances"]) => ledger::balances(node).await,
+        (&Method::GET, ["ledger", "receipts"]) => ledger::receipts(node).await,
+        (&Method::PUT | &Method::POST, ["ledger", "prices", target]) => {
+            ledger::set_price(node, target, request).await
+        }
+        (&Method::POST | &Method::PUT, ["ledger"]) => {
+            builds::use_system(node, request, builds::Slot::Ledger).await
+        }
         (&Method::POST, ["tokens"]) => ledger::create(node, request).await,
         (&Method::POST, ["tokens", "verify"]) => ledger::verify(node, request).await,
         (&Method::POST, ["tokens", "refresh"]) => ledger::refresh(node, request).await,

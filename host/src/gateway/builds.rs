@@ -83,9 +83,10 @@ pub async fn run(node: &Arc<Node>, request: Request<Incoming>) -> Response<Body>
 pub enum Slot {
     Builder,
     Governance,
+    Ledger,
 }
 
-/// `POST /api/system/builders` and `POST /api/governance`: builds a system component from
+/// `POST /api/system/builders`, `POST /api/governance` and `POST /api/ledger`: builds a system component from
 /// source and swaps it into its slot while the node runs, streaming the build's progress.
 pub async fn use_system(
     node: &Arc<Node>,
@@ -117,6 +118,16 @@ pub async fn use_system(
             Slot::Governance => crate::system::use_governance(&node, source, &body.source, &log)
                 .await
                 .map(|g| super::governance::loaded_json(&g)),
+            Slot::Ledger => crate::system::use_ledger(&node, source, &body.source, &log)
+                .await
+                .map(|l| {
+                    json!({
+                        "name": l.name,
+                        "version": l.version,
+                        "origin": l.origin,
+                        "component": l.component,
+                    })
+                }),
         };
         match outcome {
             Ok(version) => log.send(Event::Done { version }),

@@ -77,9 +77,10 @@ pub async fn call(
             "call a method with POST (or GET without a body)",
         );
     }
-    if let Err(refused) = super::ledger::bearer(node, request.headers(), service, method).await {
-        return refused;
-    }
+    let claims = match super::ledger::bearer(node, request.headers(), service, method).await {
+        Ok(claims) => claims,
+        Err(refused) => return refused,
+    };
     let content_type = content_type(&request);
     let payload =
         match reply::read_body(request.into_body(), node.config.limits.max_request_bytes).await {
@@ -98,7 +99,18 @@ pub async fn call(
         content_type,
         metadata: Vec::new(),
     };
-    match transport::call(node, caller, deadline_from_now(node), request).await {
+    let deadline = deadline_from_now(node);
+    // A token's account pays for what this node serves; a call that goes on to another node
+    // is paid by this node.
+    let outcome = match &claims {
+        Some(claims) if node.registry.resolve(service).is_some() => {
+            transport::serve(node, caller, Some(&claims.account), deadline, request)
+                .await
+                .0
+        }
+        _ => transport::call(node, caller, deadline, request).await,
+    };
+    match outcome {
         Ok(response) => {
             let mut out = Response::new(reply::full(response.payload));
             if let Ok(value) = header::HeaderValue::from_str(&response.content_type) {
@@ -118,10 +130,11 @@ async fn serve_http(
     name: &str,
     rest: &[&str],
 ) -> Response<Body> {
-    let checked = match super::ledger::bearer(node, request.headers(), name, "").await {
-        Ok(claims) => claims.is_some(),
+    let claims = match super::ledger::bearer(node, request.headers(), name, "").await {
+        Ok(claims) => claims,
         Err(refused) => return refused,
     };
+    let checked = claims.is_some();
     let (mut parts, body) = request.into_parts();
     if checked {
         // The node's token was for the node: the component does not get it.
@@ -163,6 +176,14 @@ async fn serve_http(
         Ok(permit) => permit,
         Err(e) => return reply::call_error(&e),
     };
+    let payer = claims
+        .as_ref()
+        .map_or(node.id.as_str(), |c| c.account.as_str());
+    if let Err(e) =
+        crate::transport::charge_call(node, payer, name, request.method().as_str()).await
+    {
+        return reply::call_error(&e);
+    }
     let scope = CallScope {
         service: name.to_string(),
         depth: 0,

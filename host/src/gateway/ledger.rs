@@ -73,19 +73,122 @@ pub async fn bearer(
     Ok(Some(claims))
 }
 
-/// `GET /api/ledger`: the ledger in use.
+/// `GET /api/ledger`: the ledger in use, the prices set here, what each service earned here
+/// and cost this node elsewhere (since the start), and what is owed and not yet settled.
 pub async fn show(node: &Arc<Node>) -> Response<Body> {
-    match node.ledger().await {
-        Ok(l) => reply::json(
+    let ledger = match node.ledger().await {
+        Ok(l) => l,
+        Err(e) => return reply::error(StatusCode::INTERNAL_SERVER_ERROR, "failed", e),
+    };
+    let loaded = ledger.current();
+    let prices: Vec<Value> = ledger
+        .prices()
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .map(|p| json!({"target": p.target, "amount": p.amount}))
+        .collect();
+    let (owed, unsent) = ledger.in_flight();
+    reply::json(
+        StatusCode::OK,
+        &json!({
+            "name": loaded.name,
+            "version": loaded.version,
+            "origin": loaded.origin,
+            "component": loaded.component,
+            "node": node.id,
+            "prices": prices,
+            "services": ledger.flows(),
+            "owed_unsigned": owed,
+            "receipts_unsent": unsent,
+        }),
+    )
+}
+
+/// `GET /api/ledger/balances`: where every account stands with this node.
+pub async fn balances(node: &Arc<Node>) -> Response<Body> {
+    let ledger = match node.ledger().await {
+        Ok(l) => l,
+        Err(e) => return reply::error(StatusCode::INTERNAL_SERVER_ERROR, "failed", e),
+    };
+    match ledger.balances(node.now_ms()).await {
+        Ok(list) => {
+            let list: Vec<Value> = list
+                .into_iter()
+                .map(|b| {
+                    json!({
+                        "account": b.account,
+                        "spent": b.spent,
+                        "paid": b.paid,
+                        "unpaid": b.spent.saturating_sub(b.paid),
+                        "earned": b.earned,
+                        "net": b.earned as i128 - b.spent as i128,
+                        "free": b.free,
+                        "credit_limit": b.credit_limit,
+                        "allowance_left": b.allowance_left,
+                        "allowance_refresh_ms": b.allowance_refresh_ms,
+                        "counter_in": b.counter_in,
+                        "counter_out": b.counter_out,
+                    })
+                })
+                .collect();
+            reply::json(StatusCode::OK, &json!({"node": node.id, "accounts": list}))
+        }
+        Err(e) => reply::error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e),
+    }
+}
+
+/// `GET /api/ledger/receipts`: the newest receipt of each pair this node is part of.
+pub async fn receipts(node: &Arc<Node>) -> Response<Body> {
+    let ledger = match node.ledger().await {
+        Ok(l) => l,
+        Err(e) => return reply::error(StatusCode::INTERNAL_SERVER_ERROR, "failed", e),
+    };
+    match ledger.receipts().await {
+        Ok(list) => {
+            let list: Vec<Value> = list
+                .into_iter()
+                .map(|r| {
+                    json!({
+                        "payer": r.payer,
+                        "payee": r.payee,
+                        "cumulative": r.cumulative,
+                        "counter": r.counter,
+                        "signature": hex::encode(&r.signature),
+                    })
+                })
+                .collect();
+            reply::json(StatusCode::OK, &json!({"node": node.id, "receipts": list}))
+        }
+        Err(e) => reply::error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e),
+    }
+}
+
+/// `PUT /api/ledger/prices/{service or service.method}` with `{"amount": micro-tokens}`.
+pub async fn set_price(
+    node: &Arc<Node>,
+    target: &str,
+    request: Request<Incoming>,
+) -> Response<Body> {
+    #[derive(Deserialize)]
+    struct Price {
+        amount: u64,
+    }
+    let price: Price = match body(request, r#"{"amount": 1000}"#).await {
+        Ok(p) => p,
+        Err(response) => return response,
+    };
+    let ledger = match node.ledger().await {
+        Ok(l) => l,
+        Err(e) => return reply::error(StatusCode::INTERNAL_SERVER_ERROR, "failed", e),
+    };
+    match ledger.set_price(target, price.amount).await {
+        Ok(Ok(())) => reply::json(
             StatusCode::OK,
-            &json!({
-                "name": l.name,
-                "version": l.version,
-                "origin": l.origin,
-                "component": l.component,
-            }),
+            &json!({"target": target, "amount": price.amount}),
         ),
-        Err(e) => reply::error(StatusCode::INTERNAL_SERVER_ERROR, "failed", e),
+        Ok(Err(e)) => reply::error(StatusCode::BAD_REQUEST, "bad-request", e),
+        Err(e) => reply::error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e),
     }
 }
 

@@ -1,5 +1,5 @@
 //! `GET /api/node`: what this node is doing — its resource use, the calls and errors of every
-//! live version, the broker's and the peer layer's counters. The dashboard's Node page reads it.
+//! live version, the broker's and the peer layer's counters, tokens earned and spent. The dashboard's Node page reads it.
 
 use super::reply::{self, Body};
 use crate::node::Node;
@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 /// Answers `GET /api/node`.
-pub fn stats(node: &Arc<Node>) -> Response<Body> {
+pub async fn stats(node: &Arc<Node>) -> Response<Body> {
     let services: Vec<_> = node
         .registry
         .all_live()
@@ -31,6 +31,30 @@ pub fn stats(node: &Arc<Node>) -> Response<Body> {
         })
         .collect();
     let topics = node.broker.topics();
+    // Tokens earned and spent, per service (since the start) and per peer (from the ledger's
+    // books): only once something loaded the ledger.
+    let ledger = match node.ledger_if_loaded() {
+        Some(ledger) => {
+            let peers: Vec<_> = ledger
+                .balances(node.now_ms())
+                .await
+                .unwrap_or_default()
+                .into_iter()
+                .map(|b| {
+                    json!({
+                        "account": b.account,
+                        // As this node sees it: what it earned from the peer's calls, how
+                        // much of that the peer's receipts cover, what it spent at the peer.
+                        "earned": b.spent,
+                        "received": b.paid,
+                        "spent": b.earned,
+                    })
+                })
+                .collect();
+            json!({ "services": ledger.flows(), "peers": peers })
+        }
+        None => serde_json::Value::Null,
+    };
     reply::json(
         StatusCode::OK,
         &json!({
@@ -49,6 +73,7 @@ pub fn stats(node: &Arc<Node>) -> Response<Body> {
                 "dropped": node.broker.dropped(),
             },
             "network": node.network().map(|n| n.stats.json()),
+            "ledger": ledger,
         }),
     )
 }

@@ -16,6 +16,7 @@ pub mod membership;
 pub mod records;
 pub mod routes;
 pub mod rpc;
+pub mod settle;
 pub mod ticket;
 pub mod wire;
 
@@ -71,6 +72,14 @@ pub struct NetStats {
     pub throttled: AtomicU64,
     pub calls_out: AtomicU64,
     pub failovers: AtomicU64,
+    /// Receipts taken from peers, and refused: replayed or out of order, with a bad
+    /// signature, or otherwise.
+    pub receipts_taken: AtomicU64,
+    pub receipts_replayed: AtomicU64,
+    pub receipts_forged: AtomicU64,
+    pub receipts_refused: AtomicU64,
+    /// Receipts this node handed over that their payee took.
+    pub receipts_delivered: AtomicU64,
 }
 
 impl NetStats {
@@ -79,6 +88,21 @@ impl NetStats {
         match e {
             WireError::TooLarge { .. } => &self.oversized_frames,
             _ => &self.bad_frames,
+        }
+        .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a receipt handed over to this node by what became of it.
+    pub fn count_settle(
+        &self,
+        outcome: &Result<u64, crate::system::ledger::accounts::ReceiptRefusal>,
+    ) {
+        use crate::system::ledger::accounts::ReceiptRefusal as R;
+        match outcome {
+            Ok(_) => &self.receipts_taken,
+            Err(R::Replayed(_)) => &self.receipts_replayed,
+            Err(R::BadSignature(_)) => &self.receipts_forged,
+            Err(R::Refused(_) | R::Failed(_)) => &self.receipts_refused,
         }
         .fetch_add(1, Ordering::Relaxed);
     }
@@ -97,6 +121,11 @@ impl NetStats {
             "throttled": get(&self.throttled),
             "calls_out": get(&self.calls_out),
             "failovers": get(&self.failovers),
+            "receipts_taken": get(&self.receipts_taken),
+            "receipts_replayed": get(&self.receipts_replayed),
+            "receipts_forged": get(&self.receipts_forged),
+            "receipts_refused": get(&self.receipts_refused),
+            "receipts_delivered": get(&self.receipts_delivered),
         })
     }
 }
@@ -142,35 +171,69 @@ impl Network {
             bootstrap.push(ticket::decode(t).with_context(|| format!("peer ticket {t:?}"))?);
         }
         let lookup = MemoryLookup::new();
-        let mut builder = Endpoint::builder(presets::Minimal)
-            .secret_key(identity.secret().clone())
-            .alpns(vec![wire::RPC_ALPN.to_vec(), iroh_gossip::ALPN.to_vec()])
-            .address_lookup(lookup.clone())
-            .relay_mode(if config.relays {
-                RelayMode::Default
-            } else {
-                RelayMode::Disabled
-            });
-        if !(config.bind.ip().is_unspecified() && config.bind.port() == 0) {
-            builder = builder
-                .clear_ip_transports()
-                .bind_addr(config.bind)
-                .map_err(|e| anyhow::anyhow!("peer address {}: {e}", config.bind))?;
+        let builder = |bind: Option<std::net::SocketAddr>| -> anyhow::Result<_> {
+            let mut builder = Endpoint::builder(presets::Minimal)
+                .secret_key(identity.secret().clone())
+                .alpns(vec![wire::RPC_ALPN.to_vec(), iroh_gossip::ALPN.to_vec()])
+                .address_lookup(lookup.clone())
+                .relay_mode(if config.relays {
+                    RelayMode::Default
+                } else {
+                    RelayMode::Disabled
+                });
+            if let Some(bind) = bind {
+                builder = builder
+                    .clear_ip_transports()
+                    .bind_addr(bind)
+                    .map_err(|e| anyhow::anyhow!("peer address {bind}: {e}"))?;
+            }
+            if !config.port_mapping {
+                builder = builder.portmapper_config(iroh::endpoint::PortmapperConfig::Disabled);
+            }
+            if config.public_lookup {
+                use iroh::address_lookup::{DnsAddressLookup, PkarrPublisher, PkarrResolver};
+                builder = builder
+                    .address_lookup(PkarrPublisher::n0_dns())
+                    .address_lookup(PkarrResolver::n0_dns())
+                    .address_lookup(DnsAddressLookup::n0_dns());
+            }
+            Ok(builder)
+        };
+        let explicit = !(config.bind.ip().is_unspecified() && config.bind.port() == 0);
+        // A node bound to "any port" of an address takes the port it had before when it is
+        // free: peers that knew it reach it again at once (a dialer keeps sending to the
+        // address it last used for a while, whatever the new record says).
+        let port_file = node.data_dir.join("peer-port");
+        let previous = (explicit && config.bind.port() == 0)
+            .then(|| {
+                std::fs::read_to_string(&port_file)
+                    .ok()?
+                    .trim()
+                    .parse::<u16>()
+                    .ok()
+            })
+            .flatten()
+            .map(|port| std::net::SocketAddr::new(config.bind.ip(), port));
+        let again = match previous {
+            Some(addr) => builder(Some(addr))?.bind().await.ok(),
+            None => None,
+        };
+        let endpoint = match again {
+            Some(endpoint) => endpoint,
+            None => builder(explicit.then_some(config.bind))?
+                .bind()
+                .await
+                .map_err(|e| {
+                    anyhow::anyhow!("binding the peer endpoint on {}: {e}", config.bind)
+                })?,
+        };
+        if explicit
+            && config.bind.port() == 0
+            && let Some(bound) = endpoint.bound_sockets().first()
+            && let Err(e) = std::fs::write(&port_file, bound.port().to_string())
+        {
+            tracing::warn!(file = %port_file.display(), error = %e, "cannot keep the peer port");
         }
-        if !config.port_mapping {
-            builder = builder.portmapper_config(iroh::endpoint::PortmapperConfig::Disabled);
-        }
-        if config.public_lookup {
-            use iroh::address_lookup::{DnsAddressLookup, PkarrPublisher, PkarrResolver};
-            builder = builder
-                .address_lookup(PkarrPublisher::n0_dns())
-                .address_lookup(PkarrResolver::n0_dns())
-                .address_lookup(DnsAddressLookup::n0_dns());
-        }
-        let endpoint = builder
-            .bind()
-            .await
-            .map_err(|e| anyhow::anyhow!("binding the peer endpoint on {}: {e}", config.bind))?;
         let gossip = Gossip::builder()
             .max_message_size(MAX_GOSSIP_BYTES)
             .spawn(endpoint.clone());
@@ -203,6 +266,7 @@ impl Network {
         }
         node.set_network(net.clone());
         tokio::spawn(accept_loop(node.clone(), net.clone()));
+        tokio::spawn(settle::settle_loop(node.clone(), net.clone()));
         announce::spawn_loops(node, &net, bootstrap.iter().map(|a| a.id).collect());
         tracing::info!(
             id = %net.identity.public(),

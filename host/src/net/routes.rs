@@ -154,7 +154,20 @@ pub async fn call(
             .await;
         observe_call(node, &id, &outcome, started);
         match outcome {
-            Ok((Reply::Called(Ok(ok)), payload)) => {
+            Ok((Reply::Called(outcome, charged), payload)) if charged > 0 => {
+                if let Ok(ledger) = node.ledger().await {
+                    ledger.owe(&id.to_string(), name, charged);
+                }
+                return match outcome {
+                    Ok(ok) => Ok(Response {
+                        payload,
+                        content_type: ok.content_type,
+                        metadata: ok.metadata,
+                    }),
+                    Err(e) => Err(e.into()),
+                };
+            }
+            Ok((Reply::Called(Ok(ok), _), payload)) => {
                 return Ok(Response {
                     payload,
                     content_type: ok.content_type,
@@ -162,11 +175,11 @@ pub async fn call(
                 });
             }
             // The service left that node after its last record: try the next.
-            Ok((Reply::Called(Err(super::wire::WireCallError::NotFound(why))), _)) => {
+            Ok((Reply::Called(Err(super::wire::WireCallError::NotFound(why)), _), _)) => {
                 failures.push(format!("{}: {why}", id.fmt_short()));
                 not_found = Some(why);
             }
-            Ok((Reply::Called(Err(e)), _)) => return Err(e.into()),
+            Ok((Reply::Called(Err(e), _), _)) => return Err(e.into()),
             Ok((other, _)) => {
                 failures.push(format!("{}: unexpected reply {other:?}", id.fmt_short()));
             }

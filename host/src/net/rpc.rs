@@ -274,6 +274,7 @@ async fn serve_stream(
             Vec::new(),
         ),
         Request::Sync { known } => (Reply::Records(net.sync_answer(&known)), Vec::new()),
+        Request::Settle { receipt } => (settle(&node, &net, remote, receipt).await, Vec::new()),
         Request::Push { record } => {
             let _ = super::announce::accept(&net, &record, Duration::ZERO, Some(remote));
             (Reply::Records(Vec::new()), Vec::new())
@@ -341,14 +342,49 @@ async fn call(
         content_type: header.content_type,
         metadata: header.metadata,
     };
-    match crate::transport::call_here(node, caller, Instant::now() + timeout, request).await {
+    let (outcome, charged) =
+        crate::transport::serve(node, caller, None, Instant::now() + timeout, request).await;
+    match outcome {
         Ok(response) => (
-            Reply::Called(Ok(CallOk {
-                content_type: response.content_type,
-                metadata: response.metadata,
-            })),
+            Reply::Called(
+                Ok(CallOk {
+                    content_type: response.content_type,
+                    metadata: response.metadata,
+                }),
+                charged,
+            ),
             response.payload,
         ),
-        Err(e) => (Reply::Called(Err(e.into())), Vec::new()),
+        Err(e) => (Reply::Called(Err(e.into()), charged), Vec::new()),
     }
+}
+
+/// Takes a receipt a peer handed over for its calls here. Only the payer hands over its own
+/// receipts; one whose signature is not its payer's counts against the peer that sent it (an
+/// `invalid` observation to governance).
+async fn settle(
+    node: &Node,
+    net: &Network,
+    remote: PublicKey,
+    receipt: wire::WireReceipt,
+) -> Reply {
+    use crate::system::ledger::accounts::ReceiptRefusal;
+    if receipt.payer != remote.to_string() {
+        let outcome = Err(ReceiptRefusal::Refused(format!(
+            "a receipt of {} handed over by {remote}: only its payer hands it over",
+            receipt.payer
+        )));
+        net.stats.count_settle(&outcome);
+        return Reply::Settled(outcome);
+    }
+    let ledger = match node.ledger().await {
+        Ok(ledger) => ledger,
+        Err(e) => return Reply::Settled(Err(ReceiptRefusal::Failed(e))),
+    };
+    let outcome = ledger.accept_receipt(&receipt.into(), node.now_ms()).await;
+    if let Err(ReceiptRefusal::BadSignature(why)) = &outcome {
+        net.conduct.invalid(remote, why);
+    }
+    net.stats.count_settle(&outcome);
+    Reply::Settled(outcome)
 }

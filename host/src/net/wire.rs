@@ -43,6 +43,9 @@ pub enum Request {
     Wit { service: String },
     /// A component the peer keeps, by content hash (hex SHA-256): to run a replica of it.
     Component { hash: String },
+    /// A receipt for calls the asker made here (the newest one to this node); answered with
+    /// [`Reply::Settled`].
+    Settle { receipt: WireReceipt },
     /// A record handed over directly (a node's goodbye); answered with an empty `Records`.
     Push { record: SignedRecord },
     /// Stream the messages of a topic published on the peer, optionally replaying its
@@ -71,8 +74,11 @@ pub struct CallHeader {
 /// A peer's answer.
 #[derive(Debug, Serialize, Deserialize)]
 pub enum Reply {
-    /// A call's outcome; on success the payload is the response body.
-    Called(Result<CallOk, WireCallError>),
+    /// A call's outcome (on success the payload is the response body), and what the caller
+    /// was charged for it (micro-tokens), owed until its next receipt.
+    Called(Result<CallOk, WireCallError>, u64),
+    /// A receipt taken: the amount it newly paid; or why it was not.
+    Settled(Result<u64, crate::system::ledger::accounts::ReceiptRefusal>),
     Pong {
         /// Calls in flight on the peer.
         load: u32,
@@ -91,6 +97,40 @@ pub enum Reply {
     },
     /// The request was refused; why.
     Refused(String),
+}
+
+/// A receipt as it travels: signed by the payer over what it owes the payee in all.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WireReceipt {
+    pub payer: String,
+    pub payee: String,
+    pub cumulative: u64,
+    pub counter: u64,
+    pub signature: Vec<u8>,
+}
+
+impl From<crate::system::ledger::accounts::Receipt> for WireReceipt {
+    fn from(r: crate::system::ledger::accounts::Receipt) -> Self {
+        Self {
+            payer: r.payer,
+            payee: r.payee,
+            cumulative: r.cumulative,
+            counter: r.counter,
+            signature: r.signature,
+        }
+    }
+}
+
+impl From<WireReceipt> for crate::system::ledger::accounts::Receipt {
+    fn from(r: WireReceipt) -> Self {
+        Self {
+            payer: r.payer,
+            payee: r.payee,
+            cumulative: r.cumulative,
+            counter: r.counter,
+            signature: r.signature,
+        }
+    }
 }
 
 /// A successful call's header.

@@ -41,6 +41,10 @@ fn governance_path(node: &Node) -> PathBuf {
     node.data_dir.join("system").join("governance.json")
 }
 
+fn ledger_path(node: &Node) -> PathBuf {
+    node.data_dir.join("system").join("ledger.json")
+}
+
 fn replacements(node: &Node) -> BTreeMap<String, Replacement> {
     read_json(&replacements_path(node)).unwrap_or_default()
 }
@@ -139,22 +143,50 @@ async fn build_system_component(
     Ok(produced?.1)
 }
 
+/// The component an earlier run put in a slot (kept at `path`): its origin and its bytes.
+fn kept_replacement(
+    node: &Node,
+    path: &std::path::Path,
+) -> Option<(String, anyhow::Result<Vec<u8>>)> {
+    let r = read_json::<Replacement>(path)?;
+    Some((r.origin, node.registry.component(&r.component)))
+}
+
+/// Keeps a component swapped into a slot (its bytes, and which it is at `path`) so the next
+/// start puts it back.
+fn keep_replacement(
+    node: &Node,
+    path: &std::path::Path,
+    component: &str,
+    origin: &str,
+    wasm: &[u8],
+) -> anyhow::Result<()> {
+    node.registry.save_component(component, wasm)?;
+    write_json(
+        path,
+        &Replacement {
+            component: component.to_string(),
+            origin: origin.to_string(),
+        },
+    )
+}
+
 /// The governance: the embedded default, or the replacement an earlier run put in use.
 pub async fn load_governance(node: &Node) -> anyhow::Result<governance::Governance> {
     let governance = governance::Governance::with_default(&node.runtime).await?;
-    if let Some(r) = read_json::<Replacement>(&governance_path(node)) {
-        let loaded = match node.registry.component(&r.component) {
-            Ok(wasm) => governance.load(&node.runtime, &wasm, &r.origin).await,
+    if let Some((origin, wasm)) = kept_replacement(node, &governance_path(node)) {
+        let loaded = match wasm {
+            Ok(wasm) => governance.load(&node.runtime, &wasm, &origin).await,
             Err(e) => Err(e),
         };
         match loaded {
             Ok(loaded) => {
                 let loaded = governance.replace(loaded);
-                tracing::info!(governance = %loaded.label(), origin = %r.origin, "governance restored");
+                tracing::info!(governance = %loaded.label(), %origin, "governance restored");
             }
             // The default decides rather than nothing; the log says why.
             Err(e) => {
-                tracing::error!(origin = %r.origin, error = %format!("{e:#}"), "cannot restore governance; the default decides")
+                tracing::error!(%origin, error = %format!("{e:#}"), "cannot restore governance; the default decides")
             }
         }
     }
@@ -177,22 +209,59 @@ pub async fn use_governance(
         .load(&node.runtime, &wasm, text)
         .await
         .map_err(failure)?;
-    node.registry
-        .save_component(&loaded.component, &wasm)
+    keep_replacement(node, &governance_path(node), &loaded.component, text, &wasm)
         .map_err(failure)?;
-    write_json(
-        &governance_path(node),
-        &Replacement {
-            component: loaded.component.clone(),
-            origin: text.to_string(),
-        },
-    )
-    .map_err(failure)?;
     let loaded = governance.replace(loaded);
     if let Some(net) = node.network() {
         net.announce_soon();
     }
     log.step("load", format!("governance {} in use", loaded.label()));
+    Ok(loaded)
+}
+
+/// The ledger: the embedded default, or the replacement an earlier run put in use.
+pub async fn load_ledger(node: &Node) -> anyhow::Result<ledger::Ledger> {
+    let ledger =
+        ledger::Ledger::with_default(&node.runtime, node.identity.clone(), node.storage.clone())
+            .await?;
+    if let Some((origin, wasm)) = kept_replacement(node, &ledger_path(node)) {
+        let loaded = match wasm {
+            Ok(wasm) => ledger.load(&node.runtime, &wasm, &origin).await,
+            Err(e) => Err(e),
+        };
+        match loaded {
+            Ok(loaded) => {
+                let loaded = ledger.replace(loaded, node.now_ms()).await;
+                tracing::info!(ledger = %loaded.label(), %origin, "ledger restored");
+            }
+            Err(e) => {
+                tracing::error!(%origin, error = %format!("{e:#}"), "cannot restore the ledger; the default keeps the accounts")
+            }
+        }
+    }
+    Ok(ledger)
+}
+
+/// Builds a ledger component from `source` and swaps it in while the node runs: the old one
+/// saves what it holds in memory, the next question goes to the new one (which reads the same
+/// storage), questions already asked finish on the old one.
+pub async fn use_ledger(
+    node: &Arc<Node>,
+    source: Source,
+    text: &str,
+    log: &Arc<BuildLog>,
+) -> Result<Arc<ledger::component::Loaded>, BuildFailure> {
+    let wasm = build_system_component(node, "ledger", source, log).await?;
+    let failure = |e: anyhow::Error| BuildFailure::unnamed(format!("{e:#}"));
+    log.step("load", "checking the ledger component");
+    let ledger = node.ledger().await.map_err(BuildFailure::unnamed)?;
+    let loaded = ledger
+        .load(&node.runtime, &wasm, text)
+        .await
+        .map_err(failure)?;
+    keep_replacement(node, &ledger_path(node), &loaded.component, text, &wasm).map_err(failure)?;
+    let loaded = ledger.replace(loaded, node.now_ms()).await;
+    log.step("load", format!("ledger {} in use", loaded.label()));
     Ok(loaded)
 }
 

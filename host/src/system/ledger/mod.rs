@@ -3,19 +3,16 @@
 //! instance and asks it one question at a time within a deadline; a trap or an overrun is a
 //! refusal, never a free pass. The component signs and verifies with the node's key through the
 //! host's `identity` interface (the private key never enters it) and keeps its state in its own
-//! storage namespace.
+//! storage namespace. It is swapped while the node runs (`micro ledger use`).
 //!
-//! Built so far: tokens. Pricing, charging and receipts are in the world but not asked yet.
+//! Tokens are here; charging, paying and receipts in `accounts`; the component in
+//! `component`.
 
-use crate::identity::Identity;
-use crate::runtime::CallLimiter;
-use crate::storage::{Namespaced, Storage};
+pub mod accounts;
+pub mod component;
+
 use std::collections::HashMap;
-use std::sync::RwLock;
-use std::time::Duration;
-use wasmtime::component::{HasSelf, Linker, ResourceTable};
-use wasmtime::{Engine, Store};
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use std::sync::{Arc, Mutex, RwLock};
 
 /// Host bindings of the ledger world; its storage import is the services' storage interface.
 pub mod bindings {
@@ -36,65 +33,8 @@ pub use bindings::exports::micro::network::ledger::{
 
 include!(concat!(env!("OUT_DIR"), "/ledger.rs"));
 
-/// The ledger's storage namespace (a service name cannot contain '/').
-const NAMESPACE: &str = "system/ledger";
-/// How long one question may take.
-const ASK_TIME: Duration = Duration::from_millis(100);
 /// Verified tokens cached at most; past it the cache starts over.
 const VERIFIED_CACHE: usize = 65_536;
-
-/// A store's data while the ledger runs: no files, no sockets; the node's key to sign with and
-/// its own storage namespace.
-pub struct LedgerState {
-    wasi: WasiCtx,
-    table: ResourceTable,
-    limiter: CallLimiter,
-    identity: Identity,
-    storage: Storage,
-}
-
-impl super::instance::Limited for LedgerState {
-    fn limiter(&mut self) -> &mut CallLimiter {
-        &mut self.limiter
-    }
-}
-
-impl WasiView for LedgerState {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
-    }
-}
-
-impl Namespaced for LedgerState {
-    fn storage(&self) -> (&Storage, &str) {
-        (&self.storage, NAMESPACE)
-    }
-}
-
-crate::namespaced_storage!(LedgerState);
-
-impl bindings::micro::network::identity::Host for LedgerState {
-    async fn node_id(&mut self) -> String {
-        self.identity.public().to_string()
-    }
-
-    async fn sign(&mut self, message: Vec<u8>) -> Vec<u8> {
-        self.identity.sign(&message).to_vec()
-    }
-
-    async fn verify(&mut self, node: String, message: Vec<u8>, signature: Vec<u8>) -> bool {
-        let (Ok(key), Ok(signature)) = (
-            crate::identity::parse_node_id(&node),
-            <[u8; 64]>::try_from(signature.as_slice()),
-        ) else {
-            return false;
-        };
-        crate::identity::verify(&key, &message, &signature).is_ok()
-    }
-}
 
 /// Why a token question was not answered.
 #[derive(Debug, thiserror::Error)]
@@ -133,72 +73,77 @@ fn token_error_message(e: &TokenError) -> &str {
     }
 }
 
-/// The node's ledger: the component in use and its live instance.
+/// The node's ledger: the component in use, and what the host keeps beside it.
 pub struct Ledger {
-    pub name: String,
-    pub version: String,
-    /// "embedded", or the source it was built from.
-    pub origin: String,
-    /// Content hash of its component.
-    pub component: String,
-    pre: bindings::LedgerWorldPre<LedgerState>,
-    engine: Engine,
-    memory_mib: u64,
-    identity: Identity,
-    storage: Storage,
-    live: super::instance::Live<LedgerState, bindings::LedgerWorld>,
+    host: component::Host,
+    current: RwLock<Arc<component::Loaded>>,
     /// Tokens verified for a service and method, until they expire: a call with a token pays
-    /// a hash lookup, not a signature check in wasm. Dropped on every revocation.
+    /// a hash lookup, not a signature check in wasm. Dropped on every revocation and swap.
     verified: RwLock<HashMap<String, TokenClaims>>,
+    /// What the host counts and holds for accounting (see `accounts`).
+    books: Mutex<accounts::HostBooks>,
 }
 
 impl Ledger {
     /// Loads the embedded default ledger with the node's key and store.
     pub async fn with_default(
         runtime: &crate::runtime::Runtime,
-        identity: Identity,
-        storage: Storage,
+        identity: crate::identity::Identity,
+        storage: crate::storage::Storage,
     ) -> anyhow::Result<Self> {
-        let engine = runtime.engine().clone();
-        let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-        bindings::LedgerWorld::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
-        let component = runtime
-            .compile(DEFAULT_LEDGER)
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let instance_pre = linker.instantiate_pre(&component).map_err(|e| {
-            anyhow::anyhow!(
-                "not a ledger component (it may import only WASI, identity and storage): {e:#}"
-            )
-        })?;
-        let pre = bindings::LedgerWorldPre::new(instance_pre).map_err(|e| {
-            anyhow::anyhow!("not a ledger component (it must export micro:network/ledger): {e:#}")
-        })?;
-        let mut ledger = Self {
-            name: String::new(),
-            version: String::new(),
-            origin: "embedded".into(),
-            component: crate::runtime::content_hash(DEFAULT_LEDGER),
-            pre,
-            engine,
-            memory_mib: runtime.limits().memory_mib,
-            identity,
-            storage,
-            live: super::instance::Live::default(),
+        let host = component::Host::new(runtime, identity, storage)?;
+        let loaded = host.load(runtime, DEFAULT_LEDGER, "embedded").await?;
+        Ok(Self {
+            host,
+            current: RwLock::new(Arc::new(loaded)),
             verified: RwLock::default(),
-        };
-        let info = ledger
-            .ask("info", async |l, store| l.call_info(store).await)
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        ledger.name = info.name;
-        ledger.version = info.version;
-        Ok(ledger)
+            books: Mutex::default(),
+        })
     }
 
-    /// "name version".
+    /// The ledger in use.
+    pub fn current(&self) -> Arc<component::Loaded> {
+        self.current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// "name version" of the ledger in use.
     pub fn label(&self) -> String {
-        format!("{} {}", self.name, self.version)
+        self.current().label()
+    }
+
+    /// Compiles and checks a ledger component (not yet in use).
+    pub async fn load(
+        &self,
+        runtime: &crate::runtime::Runtime,
+        wasm: &[u8],
+        origin: &str,
+    ) -> anyhow::Result<component::Loaded> {
+        self.host.load(runtime, wasm, origin).await
+    }
+
+    /// Puts `loaded` in use: what the old one holds in memory is saved first, the next
+    /// question goes to the new one, questions already asked finish on the old one.
+    pub async fn replace(&self, loaded: component::Loaded, now_ms: u64) -> Arc<component::Loaded> {
+        let old = self.current();
+        if let Err(e) = old
+            .ask("checkpoint", async |l, store| {
+                l.call_checkpoint(store, now_ms).await
+            })
+            .await
+            .and_then(|r| r)
+        {
+            tracing::warn!(ledger = %old.label(), error = %e, "the old ledger did not save its state");
+        }
+        let loaded = Arc::new(loaded);
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = loaded.clone();
+        self.verified
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+        loaded
     }
 
     async fn ask<T>(
@@ -206,28 +151,10 @@ impl Ledger {
         what: &str,
         question: impl AsyncFnOnce(
             &bindings::exports::micro::network::ledger::Guest,
-            &mut Store<LedgerState>,
+            &mut wasmtime::Store<component::LedgerState>,
         ) -> wasmtime::Result<T>,
     ) -> Result<T, String> {
-        self.live
-            .ask(
-                what,
-                ASK_TIME,
-                async |deadline| {
-                    let state = LedgerState {
-                        wasi: crate::runtime::denied_wasi(),
-                        table: ResourceTable::new(),
-                        limiter: CallLimiter::new(self.memory_mib),
-                        identity: self.identity.clone(),
-                        storage: self.storage.clone(),
-                    };
-                    let mut store = super::instance::store(&self.engine, state, deadline);
-                    let world = self.pre.instantiate_async(&mut store).await?;
-                    Ok((store, world))
-                },
-                async |world, store| question(world.micro_network_ledger(), store).await,
-            )
-            .await
+        self.current().ask(what, question).await
     }
 
     /// Issues a token for `account` with `rights`, living `ttl_ms` (0: the ledger's default).
