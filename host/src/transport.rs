@@ -57,6 +57,19 @@ pub async fn call(
     deadline: Instant,
     request: Request,
 ) -> Result<Response, CallError> {
+    call_with_token(node, caller, None, deadline, request).await
+}
+
+/// [`call`], carrying an API token a client gave this node's gateway: a call that goes to
+/// another node takes it along, and that node checks it (and, when it issued or trusts the
+/// token, charges the token's account instead of this node).
+pub async fn call_with_token(
+    node: &Arc<Node>,
+    caller: Caller,
+    token: Option<&str>,
+    deadline: Instant,
+    request: Request,
+) -> Result<Response, CallError> {
     let (name, _) = split_version(&request.service);
     let here = node.registry.resolve(&request.service).is_some();
     match node.network() {
@@ -65,7 +78,7 @@ pub async fn call(
             // names the version it does serve.
             let fallback = node.registry.get(name).map(|_| request.clone());
             let outcome =
-                crate::net::routes::call(node, net, caller.clone(), deadline, request).await;
+                crate::net::routes::call(node, net, caller.clone(), token, deadline, request).await;
             match (outcome, fallback) {
                 (Err(CallError::NotFound(_)), Some(request)) => {
                     call_here(node, caller, deadline, request).await

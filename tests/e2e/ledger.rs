@@ -35,6 +35,13 @@ fn parts(token: &str) -> (Vec<u8>, String, Vec<u8>) {
     )
 }
 
+/// A token's id, as the node that issued it reads it.
+fn parts_id(node: &TestNode, token: &str) -> String {
+    let (status, v) = verify(node, json!({ "token": token }));
+    assert_eq!(status, 200, "{v}");
+    v["id"].as_str().expect("an id").to_string()
+}
+
 fn assemble(claims: &[u8], signer: &str, signature: &[u8]) -> String {
     format!(
         "micro1.{}.{signer}.{}",
@@ -134,18 +141,44 @@ fn tokens_are_issued_checked_anywhere_and_every_bad_one_is_refused_with_its_reas
         "{v}"
     );
 
-    // Refreshed: a new token for the same account and rights; then the old one is revoked.
+    // Refreshed: a new token for the same account and rights; the old one, replayed, is
+    // refused with what replaced it, and cannot be refreshed again.
     let refreshed: Value =
         serde_json::from_str(&a.cli_ok(&["token", "refresh", &token, "--json"])).expect("JSON");
     assert_ne!(refreshed["claims"]["id"], claims["id"]);
     assert_eq!(refreshed["claims"]["account"], "ada");
     assert_eq!(refreshed["claims"]["services"], json!(["hello"]));
-    let id = claims["id"].as_str().expect("an id");
-    a.cli_ok(&["token", "revoke", id]);
     let (status, v) = verify(&a, json!({"token": token}));
     assert_eq!(
         (status, v["error"].as_str()),
         (401, Some("revoked-token")),
+        "{v}"
+    );
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("was refreshed into token"),
+        "{v}"
+    );
+    let (status, v) = a.post_json("/api/tokens/refresh", &json!({"token": token}).to_string());
+    assert_eq!(
+        (status, v["error"].as_str()),
+        (401, Some("revoked-token")),
+        "{v}"
+    );
+    // Revoked: refused as revoked.
+    let (revoked, _) = create(&a, &["--account", "ada"]);
+    let revoked_id = parts_id(&a, &revoked);
+    a.cli_ok(&["token", "revoke", &revoked_id]);
+    let (status, v) = verify(&a, json!({"token": revoked}));
+    assert_eq!(
+        (status, v["error"].as_str()),
+        (401, Some("revoked-token")),
+        "{v}"
+    );
+    assert!(
+        v["message"].as_str().unwrap_or("").ends_with("was revoked"),
         "{v}"
     );
     let fresh = refreshed["token"].as_str().expect("a token");
@@ -566,4 +599,42 @@ fn the_ledger_swaps_live_without_a_failed_call_and_one_that_traps_denies_the_cal
     a.cli_ok(&["ledger", "use", &default]);
     assert_eq!(account(&a, &b_id).expect("B's account")["spent"], spent);
     assert!(a.cli_ok(&["ledger", "show"]).starts_with("ledger default"));
+}
+
+#[test]
+fn a_token_travels_with_a_call_to_the_node_that_issued_it_which_charges_its_account() {
+    let a = TestNode::new(NO_PLACEMENT);
+    let b = TestNode::joining(NO_PLACEMENT, &[a.ticket()]);
+    let b_id = b.id();
+    a.deploy("hello", "hello");
+    a.cli_ok(&["ledger", "price", "hello", "1000"]);
+    let (token, claims) = create(&a, &["--account", "ada", "--services", "hello"]);
+    await_route(&b, &a, "hello");
+    // A client of B's gateway calls with A's token: it goes along to A, which charges ada.
+    for _ in 0..3 {
+        let (status, body) = call_with(&b, "/hello/greet", Some(&token));
+        assert_eq!(status, 200, "{body}");
+    }
+    let ada = account(&a, "ada").expect("A keeps ada's account");
+    assert_eq!(u(&ada["free"]) + u(&ada["spent"]), 3000, "{ada}");
+    let charged_to_b =
+        |n: &TestNode| account(n, &b_id).map_or(0, |x| u(&x["free"]) + u(&x["spent"]));
+    assert_eq!(charged_to_b(&a), 0, "B paid for ada's calls");
+    // Revoked at A: refused when it reaches A, whichever node it came through.
+    a.cli_ok(&["token", "revoke", claims["id"].as_str().expect("an id")]);
+    let (status, body) = call_with(&b, "/hello/greet", Some(&token));
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("revoked-token"),
+        "{body}"
+    );
+    // B's own token: A does not take B's word for an account, so B pays for the call.
+    let (own, _) = create(&b, &["--account", "bob"]);
+    let (status, body) = call_with(&b, "/hello/greet", Some(&own));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(charged_to_b(&a), 1000);
+    assert!(account(&a, "bob").is_none(), "A charged an account B named");
 }

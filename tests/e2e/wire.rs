@@ -56,6 +56,7 @@ async fn whoami_frame(service: &str) -> Vec<u8> {
         caller_service: None,
         depth: 0,
         timeout_ms: 5000,
+        token: None,
     };
     let mut frame = Vec::new();
     wire::write_frame(&mut frame, &Request::Call(header), b"")

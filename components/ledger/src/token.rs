@@ -135,8 +135,17 @@ fn open(token: &str) -> Result<Claims, TokenError> {
     ))
 }
 
-fn revoked(id: &str) -> bool {
-    matches!(storage::get(&format!("revoked/{id}")), Ok(Some(_)))
+/// Why token `id` is refused, if it is: revoked, or replaced by a refresh (the new token's id
+/// is kept, so a replay of the old one says what replaced it).
+fn revoked(id: &str) -> Option<String> {
+    let value = storage::get(&format!("revoked/{id}")).ok()??;
+    Some(match std::str::from_utf8(&value) {
+        Ok(newer) if newer.starts_with("refreshed:") => format!(
+            "token {id} was refreshed into token {}: the old one is not taken again",
+            &newer["refreshed:".len()..]
+        ),
+        _ => format!("token {id} was revoked"),
+    })
 }
 
 /// Checks a token for a call of `service`.`method` at `now_ms`.
@@ -147,11 +156,8 @@ pub fn verify(
     now_ms: u64,
 ) -> Result<TokenClaims, TokenError> {
     let claims = open(token)?;
-    if revoked(&claims.id) {
-        return Err(TokenError::Revoked(format!(
-            "token {} was revoked",
-            claims.id
-        )));
+    if let Some(why) = revoked(&claims.id) {
+        return Err(TokenError::Revoked(why));
     }
     if now_ms >= claims.expires_ms {
         return Err(TokenError::Expired(format!(
@@ -181,7 +187,8 @@ pub fn verify(
 }
 
 /// A new token with the same account, rights and lifetime, from a genuine one of this node's
-/// that is valid or expired less than [`REFRESH_GRACE_MS`] ago and not revoked.
+/// that is valid or expired less than [`REFRESH_GRACE_MS`] ago and not revoked, while its
+/// account is in good standing. The old one is refused from then on.
 pub fn refresh(token: &str, now_ms: u64) -> Result<String, TokenError> {
     let old = open(token)?;
     if old.issuer != identity::node_id() {
@@ -190,8 +197,8 @@ pub fn refresh(token: &str, now_ms: u64) -> Result<String, TokenError> {
             old.issuer, old.id
         )));
     }
-    if revoked(&old.id) {
-        return Err(TokenError::Revoked(format!("token {} was revoked", old.id)));
+    if let Some(why) = revoked(&old.id) {
+        return Err(TokenError::Revoked(why));
     }
     if now_ms > old.expires_ms.saturating_add(REFRESH_GRACE_MS) {
         return Err(TokenError::Expired(format!(
@@ -202,13 +209,21 @@ pub fn refresh(token: &str, now_ms: u64) -> Result<String, TokenError> {
     }
     crate::accounts::in_good_standing(&old.account).map_err(TokenError::NotAllowed)?;
     let ttl = old.expires_ms.saturating_sub(old.issued_ms);
+    let old_id = old.id.clone();
     let new = Claims {
         id: next_id(now_ms).map_err(TokenError::Malformed)?,
         issued_ms: now_ms,
         expires_ms: now_ms.saturating_add(ttl),
         ..old
     };
-    sign(&new).map_err(TokenError::Malformed)
+    let token = sign(&new).map_err(TokenError::Malformed)?;
+    // The old token is replaced: taking it again would let a refresh double a token's life.
+    storage::set(
+        &format!("revoked/{old_id}"),
+        format!("refreshed:{}", new.id).as_bytes(),
+    )
+    .map_err(|e| TokenError::Malformed(format!("ledger storage: {e:?}")))?;
+    Ok(token)
 }
 
 /// Revokes token `id` of this node's: it is refused from now on.

@@ -77,8 +77,8 @@ pub async fn call(
             "call a method with POST (or GET without a body)",
         );
     }
-    let claims = match super::ledger::bearer(node, request.headers(), service, method).await {
-        Ok(claims) => claims,
+    let bearer = match super::ledger::bearer(node, request.headers(), service, method).await {
+        Ok(bearer) => bearer,
         Err(refused) => return refused,
     };
     let content_type = content_type(&request);
@@ -101,14 +101,18 @@ pub async fn call(
     };
     let deadline = deadline_from_now(node);
     // A token's account pays for what this node serves; a call that goes on to another node
-    // is paid by this node.
-    let outcome = match &claims {
-        Some(claims) if node.registry.resolve(service).is_some() => {
-            transport::serve(node, caller, Some(&claims.account), deadline, request)
+    // takes the token along (that node charges its account if it takes the token's issuer,
+    // else this node pays).
+    let outcome = match &bearer {
+        Some(b) if node.registry.resolve(service).is_some() => {
+            transport::serve(node, caller, Some(&b.claims.account), deadline, request)
                 .await
                 .0
         }
-        _ => transport::call(node, caller, deadline, request).await,
+        Some(b) => {
+            transport::call_with_token(node, caller, Some(&b.token), deadline, request).await
+        }
+        None => transport::call(node, caller, deadline, request).await,
     };
     match outcome {
         Ok(response) => {
@@ -130,11 +134,11 @@ async fn serve_http(
     name: &str,
     rest: &[&str],
 ) -> Response<Body> {
-    let claims = match super::ledger::bearer(node, request.headers(), name, "").await {
-        Ok(claims) => claims,
+    let bearer = match super::ledger::bearer(node, request.headers(), name, "").await {
+        Ok(bearer) => bearer,
         Err(refused) => return refused,
     };
-    let checked = claims.is_some();
+    let checked = bearer.is_some();
     let (mut parts, body) = request.into_parts();
     if checked {
         // The node's token was for the node: the component does not get it.
@@ -176,9 +180,9 @@ async fn serve_http(
         Ok(permit) => permit,
         Err(e) => return reply::call_error(&e),
     };
-    let payer = claims
+    let payer = bearer
         .as_ref()
-        .map_or(node.id.as_str(), |c| c.account.as_str());
+        .map_or(node.id.as_str(), |b| b.claims.account.as_str());
     if let Err(e) =
         crate::transport::charge_call(node, payer, name, request.method().as_str()).await
     {

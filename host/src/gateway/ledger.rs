@@ -14,16 +14,23 @@ use std::sync::Arc;
 /// Largest token request body.
 const MAX_BODY: usize = 16 * 1024;
 
+/// A token a call carried, checked.
+pub struct Bearer {
+    pub token: String,
+    pub claims: TokenClaims,
+}
+
 /// Checks the `Authorization: Bearer <token>` of a call of `service`.`method` (empty: any
-/// path of a `wasi:http` service): a bad token, or one issued by a node this one does not
-/// trust, is a 401 that says why; no token is fine unless the node requires one
-/// (`ledger.require_token`).
+/// path of a `wasi:http` service): a bad token, or one for a service served here issued by a
+/// node this one does not trust, is a 401 that says why; no token is fine unless the node
+/// requires one (`ledger.require_token`). For a service served elsewhere the token travels
+/// with the call and the serving node decides whether it takes its issuer.
 pub async fn bearer(
     node: &Node,
     headers: &hyper::HeaderMap,
     service: &str,
     method: &str,
-) -> Result<Option<TokenClaims>, Response<Body>> {
+) -> Result<Option<Bearer>, Response<Body>> {
     let Some(value) = headers.get(hyper::header::AUTHORIZATION) else {
         if node.config.ledger.require_token {
             return Err(reply::error(
@@ -59,7 +66,8 @@ pub async fn bearer(
     // Anyone can run a node and sign tokens: a call is let in by tokens of this node and of
     // the nodes its operator trusts, not by any genuine token.
     let trusted = node.config.governance.trusted.contains(&claims.issuer);
-    if claims.issuer != node.id && !trusted {
+    let here = node.registry.resolve(service).is_some();
+    if here && claims.issuer != node.id && !trusted {
         return Err(reply::error(
             StatusCode::UNAUTHORIZED,
             "token-not-allowed",
@@ -70,7 +78,10 @@ pub async fn bearer(
             ),
         ));
     }
-    Ok(Some(claims))
+    Ok(Some(Bearer {
+        token: token.to_string(),
+        claims,
+    }))
 }
 
 /// `GET /api/ledger`: the ledger in use, the prices set here, what each service earned here

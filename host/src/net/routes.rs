@@ -88,11 +88,13 @@ pub fn routes(
 }
 
 /// Calls a service that does not run here on the best peer that serves it, failing over to
-/// the next when a peer cannot be reached (the call never started there).
+/// the next when a peer cannot be reached (the call never started there). `token`, an API
+/// token a client gave this node, travels with the call.
 pub async fn call(
     node: &Node,
     net: &Network,
     caller: Caller,
+    token: Option<&str>,
     deadline: Instant,
     request: CallRequest,
 ) -> Result<Response, CallError> {
@@ -115,6 +117,7 @@ pub async fn call(
         caller_service: caller.service.clone(),
         depth: caller.depth,
         timeout_ms: timeout.as_millis() as u64,
+        token: token.map(str::to_string),
     };
     // Every node serving it announced its methods: a method none has is not found anywhere.
     let has_method = |r: &Route| {

@@ -335,6 +335,13 @@ async fn call(
         depth: header.depth,
     };
     let timeout = Duration::from_millis(header.timeout_ms.min(node.config.limits.call_timeout_ms));
+    let payer = match &header.token {
+        Some(token) => match token_account(node, token, &header.service, &header.method).await {
+            Ok(account) => account,
+            Err(e) => return (Reply::Called(Err(e.into()), 0), Vec::new()),
+        },
+        None => None,
+    };
     let request = CallRequest {
         service: header.service,
         method: header.method,
@@ -342,8 +349,16 @@ async fn call(
         content_type: header.content_type,
         metadata: header.metadata,
     };
-    let (outcome, charged) =
-        crate::transport::serve(node, caller, None, Instant::now() + timeout, request).await;
+    let (outcome, charged) = crate::transport::serve(
+        node,
+        caller,
+        payer.as_deref(),
+        Instant::now() + timeout,
+        request,
+    )
+    .await;
+    // A token's account pays here: the calling node owes nothing for the call.
+    let charged = if payer.is_some() { 0 } else { charged };
     match outcome {
         Ok(response) => (
             Reply::Called(
@@ -357,6 +372,36 @@ async fn call(
         ),
         Err(e) => (Reply::Called(Err(e.into()), charged), Vec::new()),
     }
+}
+
+/// Checks a token that came with a call from another node: a bad one refuses the call; one
+/// this node issued or whose issuer it trusts names the account that pays; any other (the
+/// calling node's own, say) leaves the calling node to pay.
+async fn token_account(
+    node: &Node,
+    token: &str,
+    service: &str,
+    method: &str,
+) -> Result<Option<String>, crate::wit::micro::network::types::CallError> {
+    use crate::wit::micro::network::types::CallError;
+    let ledger = node
+        .ledger()
+        .await
+        .map_err(|e| CallError::Denied(format!("the token cannot be checked, so denied: {e}")))?;
+    let (name, _) = crate::transport::split_version(service);
+    let claims = ledger
+        .verify_token(token, name, method, node.now_ms())
+        .await
+        .map_err(|e| match &e {
+            crate::system::ledger::TokenRefusal::Refused(t) => CallError::Denied(format!(
+                "{}: {e}",
+                crate::system::ledger::token_error_kind(t)
+            )),
+            _ => CallError::Denied(e.to_string()),
+        })?;
+    let trusted =
+        claims.issuer == node.id || node.config.governance.trusted.contains(&claims.issuer);
+    Ok(trusted.then_some(claims.account))
 }
 
 /// Takes a receipt a peer handed over for its calls here. Only the payer hands over its own

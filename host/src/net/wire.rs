@@ -69,6 +69,9 @@ pub struct CallHeader {
     pub depth: u32,
     /// Time left for the call, in milliseconds.
     pub timeout_ms: u64,
+    /// An API token the caller's client gave: checked by the serving node, whose account it
+    /// names pays when that node issued it or trusts its issuer.
+    pub token: Option<String>,
 }
 
 /// A peer's answer.

@@ -214,14 +214,22 @@ impl Ledger {
         Ok(claims)
     }
 
-    /// A new token from `token`, as long as it is its issuer's to refresh.
+    /// A new token from `token`, as long as it is its issuer's to refresh; `token` is refused
+    /// from then on.
     pub async fn refresh_token(&self, token: &str, now_ms: u64) -> Result<String, TokenRefusal> {
-        self.ask("refresh-token", async |l, store| {
-            l.call_refresh_token(store, token, now_ms).await
-        })
-        .await
-        .map_err(TokenRefusal::Failed)?
-        .map_err(TokenRefusal::Refused)
+        let fresh = self
+            .ask("refresh-token", async |l, store| {
+                l.call_refresh_token(store, token, now_ms).await
+            })
+            .await
+            .map_err(TokenRefusal::Failed)?
+            .map_err(TokenRefusal::Refused)?;
+        // The old token is refused from now on: no verification of it is reused.
+        self.verified
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+        Ok(fresh)
     }
 
     /// Revokes token `id`; no verification of it is reused from then on.
