@@ -129,6 +129,11 @@ pub async fn charge_call(
         .ledger()
         .await
         .map_err(|e| CallError::Denied(format!("payment cannot be verified, so denied: {e}")))?;
+    // The ledger said it never charges this node's own calls: not asked (a call through the
+    // gateway would otherwise wait its turn at the ledger's one instance).
+    if payer == node.id && ledger.current().local_free {
+        return Ok(0);
+    }
     let account = ledger.account_of(node, payer).await;
     ledger.charge(account, service, method, node.now_ms()).await
 }

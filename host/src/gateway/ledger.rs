@@ -107,6 +107,7 @@ pub async fn show(node: &Arc<Node>) -> Response<Body> {
             "version": loaded.version,
             "origin": loaded.origin,
             "component": loaded.component,
+            "local_free": loaded.local_free,
             "node": node.id,
             "prices": prices,
             "services": ledger.flows(),

@@ -117,6 +117,7 @@ impl Host {
             version: String::new(),
             origin: origin.to_string(),
             component: crate::runtime::content_hash(wasm),
+            local_free: false,
             pre,
             engine: self.engine.clone(),
             memory_mib: self.memory_mib,
@@ -130,6 +131,7 @@ impl Host {
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         loaded.name = info.name;
         loaded.version = info.version;
+        loaded.local_free = info.local_free;
         Ok(loaded)
     }
 }
@@ -142,6 +144,8 @@ pub struct Loaded {
     pub origin: String,
     /// Content hash of its component.
     pub component: String,
+    /// It never charges the node's own calls, so they are not asked about.
+    pub local_free: bool,
     pre: bindings::LedgerWorldPre<LedgerState>,
     engine: Engine,
     memory_mib: u64,
