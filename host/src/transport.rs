@@ -50,60 +50,60 @@ pub async fn govern_call(
 }
 
 /// Calls a service wherever it runs, this node first, and waits for its answer, within
-/// `deadline`.
+/// `deadline`. The calling node pays.
 pub async fn call(
     node: &Arc<Node>,
     caller: Caller,
     deadline: Instant,
     request: Request,
 ) -> Result<Response, CallError> {
-    call_with_token(node, caller, None, deadline, request).await
+    call_for(node, caller, None, deadline, request).await
 }
 
-/// [`call`], carrying an API token a client gave this node's gateway: a call that goes to
-/// another node takes it along, and that node checks it (and, when it issued or trusts the
-/// token, charges the token's account instead of this node).
-pub async fn call_with_token(
+/// A client's API token, as a call made for it uses it.
+pub struct Client<'a> {
+    /// The account the token names: it pays for what this node serves.
+    pub account: &'a str,
+    /// The token itself: a call served elsewhere takes it along, and the serving node checks
+    /// it (and, when it issued or trusts the token, charges the token's account instead of
+    /// this node).
+    pub token: &'a str,
+}
+
+/// [`call`], for a client that gave a token (none: the calling node pays).
+pub async fn call_for(
     node: &Arc<Node>,
     caller: Caller,
-    token: Option<&str>,
+    client: Option<Client<'_>>,
     deadline: Instant,
     request: Request,
 ) -> Result<Response, CallError> {
     let (name, _) = split_version(&request.service);
     let here = node.registry.resolve(&request.service).is_some();
+    let payer = client.as_ref().map(|c| c.account);
     match node.network() {
         Some(net) if !here && request.payload.len() <= node.config.limits.max_request_bytes => {
             // Another version runs here: if the network has none either, this node's answer
             // names the version it does serve.
             let fallback = node.registry.get(name).map(|_| request.clone());
+            let token = client.as_ref().map(|c| c.token);
             let outcome =
                 crate::net::routes::call(node, net, caller.clone(), token, deadline, request).await;
             match (outcome, fallback) {
                 (Err(CallError::NotFound(_)), Some(request)) => {
-                    call_here(node, caller, deadline, request).await
+                    serve(node, caller, payer, deadline, request).await.0
                 }
                 (outcome, _) => outcome,
             }
         }
-        _ => call_here(node, caller, deadline, request).await,
+        _ => serve(node, caller, payer, deadline, request).await.0,
     }
 }
 
-/// Calls a service on this node only (calls from other nodes end here: they are never routed
-/// onwards, so a stale route cannot bounce a call around the network). The calling node pays.
-pub async fn call_here(
-    node: &Arc<Node>,
-    caller: Caller,
-    deadline: Instant,
-    request: Request,
-) -> Result<Response, CallError> {
-    serve(node, caller, None, deadline, request).await.0
-}
-
-/// Serves a call here, charged to `payer` (an account a token named; by default the calling
-/// node): its outcome, and what it was charged (an admitted call is charged whatever its
-/// outcome; one refused before it runs is not).
+/// Serves a call on this node only, charged to `payer` (an account a token named; by default
+/// the calling node): its outcome, and what it was charged (an admitted call is charged
+/// whatever its outcome; one refused before it runs is not). Calls from other nodes end here:
+/// they are never routed onwards, so a stale route cannot bounce a call around the network.
 pub async fn serve(
     node: &Arc<Node>,
     caller: Caller,

@@ -164,19 +164,20 @@ fn credit_of(caller: &Account) -> u64 {
     (CREDIT as f64 * caller.reputation.clamp(0.0, 1.0)) as u64
 }
 
-pub fn price(caller: &Account, service: &str, method: &str) -> u64 {
+/// What one call costs `caller`, from the prices in `book`.
+fn price_in(book: &Book, caller: &Account, service: &str, method: &str) -> u64 {
     if caller.local {
         return 0;
     }
-    with_book(|book| {
-        Ok(book
-            .prices
-            .get(&format!("{service}.{method}"))
-            .or_else(|| book.prices.get(service))
-            .copied()
-            .unwrap_or(DEFAULT_PRICE))
-    })
-    .unwrap_or(DEFAULT_PRICE)
+    book.prices
+        .get(&format!("{service}.{method}"))
+        .or_else(|| book.prices.get(service))
+        .copied()
+        .unwrap_or(DEFAULT_PRICE)
+}
+
+pub fn price(caller: &Account, service: &str, method: &str) -> u64 {
+    with_book(|book| Ok(price_in(book, caller, service, method))).unwrap_or(DEFAULT_PRICE)
 }
 
 pub fn set_price(target: &str, amount: u64) -> Result<(), String> {
@@ -222,12 +223,12 @@ pub fn prices() -> Vec<PriceEntry> {
 }
 
 pub fn charge(request: ChargeRequest) -> Result<Charged, ChargeError> {
-    let amount = price(&request.caller, &request.service, &request.method);
-    if amount == 0 {
-        return Ok(Charged { amount: 0, free: 0 });
-    }
     let caller = &request.caller;
     with_book(|book| {
+        let amount = price_in(book, caller, &request.service, &request.method);
+        if amount == 0 {
+            return Ok(Ok(Charged { amount: 0, free: 0 }));
+        }
         let peer = book.peers.entry(caller.node.clone()).or_default();
         peer.refresh(request.now_ms);
         peer.credit_limit = credit_of(caller);
@@ -387,15 +388,10 @@ pub fn receipts() -> Vec<Receipt> {
 }
 
 pub fn balance(account: &str, now_ms: u64) -> AccountBalance {
-    with_book(|book| {
-        Ok(book
-            .peers
-            .get(account)
-            .cloned()
-            .unwrap_or_default()
-            .balance(account, now_ms))
-    })
-    .unwrap_or_else(|_| Peer::default().balance(account, now_ms))
+    with_book(|book| Ok(book.peers.get(account).map(|p| p.balance(account, now_ms))))
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| Peer::default().balance(account, now_ms))
 }
 
 pub fn balances(now_ms: u64) -> Vec<AccountBalance> {
@@ -429,6 +425,11 @@ pub fn in_good_standing(account: &str) -> Result<(), String> {
 }
 
 pub fn checkpoint() -> Result<(), String> {
+    // Nothing was charged since this instance started if it never read its books: saving
+    // nothing must not read them all (a swap asks this of the outgoing ledger).
+    if !BOOK.with(|book| book.borrow().loaded) {
+        return Ok(());
+    }
     with_book(|book| {
         let dirty: Vec<String> = book.dirty.iter().cloned().collect();
         for account in dirty {

@@ -100,20 +100,11 @@ pub async fn call(
         metadata: Vec::new(),
     };
     let deadline = deadline_from_now(node);
-    // A token's account pays for what this node serves; a call that goes on to another node
-    // takes the token along (that node charges its account if it takes the token's issuer,
-    // else this node pays).
-    let outcome = match &bearer {
-        Some(b) if node.registry.resolve(service).is_some() => {
-            transport::serve(node, caller, Some(&b.claims.account), deadline, request)
-                .await
-                .0
-        }
-        Some(b) => {
-            transport::call_with_token(node, caller, Some(&b.token), deadline, request).await
-        }
-        None => transport::call(node, caller, deadline, request).await,
-    };
+    let client = bearer.as_ref().map(|b| transport::Client {
+        account: &b.claims.account,
+        token: &b.token,
+    });
+    let outcome = transport::call_for(node, caller, client, deadline, request).await;
     match outcome {
         Ok(response) => {
             let mut out = Response::new(reply::full(response.payload));

@@ -143,13 +143,27 @@ async fn build_system_component(
     Ok(produced?.1)
 }
 
-/// The component an earlier run put in a slot (kept at `path`): its origin and its bytes.
-fn kept_replacement(
+/// The component an earlier run put in a slot (kept at `path`), loaded with `load`, and where
+/// it came from. One that cannot be loaded is logged and answers none: the embedded default
+/// stays in use rather than nothing.
+async fn restore<L>(
     node: &Node,
     path: &std::path::Path,
-) -> Option<(String, anyhow::Result<Vec<u8>>)> {
+    slot: &str,
+    load: impl AsyncFnOnce(Vec<u8>, &str) -> anyhow::Result<L>,
+) -> Option<(L, String)> {
     let r = read_json::<Replacement>(path)?;
-    Some((r.origin, node.registry.component(&r.component)))
+    let loaded = match node.registry.component(&r.component) {
+        Ok(wasm) => load(wasm, &r.origin).await,
+        Err(e) => Err(e),
+    };
+    match loaded {
+        Ok(loaded) => Some((loaded, r.origin)),
+        Err(e) => {
+            tracing::error!(%slot, origin = %r.origin, error = %format!("{e:#}"), "cannot restore the component in use; the embedded default is used");
+            None
+        }
+    }
 }
 
 /// Keeps a component swapped into a slot (its bytes, and which it is at `path`) so the next
@@ -174,21 +188,16 @@ fn keep_replacement(
 /// The governance: the embedded default, or the replacement an earlier run put in use.
 pub async fn load_governance(node: &Node) -> anyhow::Result<governance::Governance> {
     let governance = governance::Governance::with_default(&node.runtime).await?;
-    if let Some((origin, wasm)) = kept_replacement(node, &governance_path(node)) {
-        let loaded = match wasm {
-            Ok(wasm) => governance.load(&node.runtime, &wasm, &origin).await,
-            Err(e) => Err(e),
-        };
-        match loaded {
-            Ok(loaded) => {
-                let loaded = governance.replace(loaded);
-                tracing::info!(governance = %loaded.label(), %origin, "governance restored");
-            }
-            // The default decides rather than nothing; the log says why.
-            Err(e) => {
-                tracing::error!(%origin, error = %format!("{e:#}"), "cannot restore governance; the default decides")
-            }
-        }
+    let kept = restore(
+        node,
+        &governance_path(node),
+        "governance",
+        async |wasm, origin| governance.load(&node.runtime, &wasm, origin).await,
+    )
+    .await;
+    if let Some((loaded, origin)) = kept {
+        let loaded = governance.replace(loaded);
+        tracing::info!(governance = %loaded.label(), %origin, "governance restored");
     }
     Ok(governance)
 }
@@ -224,20 +233,13 @@ pub async fn load_ledger(node: &Node) -> anyhow::Result<ledger::Ledger> {
     let ledger =
         ledger::Ledger::with_default(&node.runtime, node.identity.clone(), node.storage.clone())
             .await?;
-    if let Some((origin, wasm)) = kept_replacement(node, &ledger_path(node)) {
-        let loaded = match wasm {
-            Ok(wasm) => ledger.load(&node.runtime, &wasm, &origin).await,
-            Err(e) => Err(e),
-        };
-        match loaded {
-            Ok(loaded) => {
-                let loaded = ledger.replace(loaded, node.now_ms()).await;
-                tracing::info!(ledger = %loaded.label(), %origin, "ledger restored");
-            }
-            Err(e) => {
-                tracing::error!(%origin, error = %format!("{e:#}"), "cannot restore the ledger; the default keeps the accounts")
-            }
-        }
+    let kept = restore(node, &ledger_path(node), "ledger", async |wasm, origin| {
+        ledger.load(&node.runtime, &wasm, origin).await
+    })
+    .await;
+    if let Some((loaded, origin)) = kept {
+        let loaded = ledger.replace(loaded, node.now_ms()).await;
+        tracing::info!(ledger = %loaded.label(), %origin, "ledger restored");
     }
     Ok(ledger)
 }

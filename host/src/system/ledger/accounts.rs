@@ -42,6 +42,19 @@ pub struct HostBooks {
     reputations: HashMap<String, (f64, Instant)>,
 }
 
+impl HostBooks {
+    /// The figures of `service`, made on its first charge (a charged call allocates nothing).
+    fn flow(&mut self, service: &str) -> &mut Flow {
+        if !self.flows.contains_key(service) {
+            self.flows.insert(service.to_string(), Flow::default());
+        }
+        match self.flows.get_mut(service) {
+            Some(flow) => flow,
+            None => unreachable!("inserted above"),
+        }
+    }
+}
+
 /// Why a receipt handed over was not taken, for the wire.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, thiserror::Error)]
 pub enum ReceiptRefusal {
@@ -138,7 +151,7 @@ impl Ledger {
             })?;
         if charged.amount > 0 || charged.free > 0 {
             let mut books = self.books();
-            let flow = books.flows.entry(service.to_string()).or_default();
+            let flow = books.flow(service);
             flow.earned = flow.earned.saturating_add(charged.amount);
             flow.free = flow.free.saturating_add(charged.free);
         }
@@ -154,7 +167,7 @@ impl Ledger {
         let mut books = self.books();
         let owed = books.owed.entry(payee.to_string()).or_default();
         *owed = owed.saturating_add(amount);
-        let flow = books.flows.entry(service.to_string()).or_default();
+        let flow = books.flow(service);
         flow.spent = flow.spent.saturating_add(amount);
     }
 

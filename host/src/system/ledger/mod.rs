@@ -109,11 +109,6 @@ impl Ledger {
             .clone()
     }
 
-    /// "name version" of the ledger in use.
-    pub fn label(&self) -> String {
-        self.current().label()
-    }
-
     /// Compiles and checks a ledger component (not yet in use).
     pub async fn load(
         &self,
@@ -139,11 +134,17 @@ impl Ledger {
         }
         let loaded = Arc::new(loaded);
         *self.current.write().unwrap_or_else(|p| p.into_inner()) = loaded.clone();
+        self.forget_verified();
+        loaded
+    }
+
+    /// Drops every verified token: a revocation, a refresh or another ledger may refuse what
+    /// was taken before.
+    fn forget_verified(&self) {
         self.verified
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .clear();
-        loaded
     }
 
     async fn ask<T>(
@@ -225,10 +226,7 @@ impl Ledger {
             .map_err(TokenRefusal::Failed)?
             .map_err(TokenRefusal::Refused)?;
         // The old token is refused from now on: no verification of it is reused.
-        self.verified
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .clear();
+        self.forget_verified();
         Ok(fresh)
     }
 
@@ -240,10 +238,7 @@ impl Ledger {
         .await
         .map_err(TokenRefusal::Failed)?
         .map_err(TokenRefusal::Invalid)?;
-        self.verified
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .clear();
+        self.forget_verified();
         Ok(())
     }
 }
