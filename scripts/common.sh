@@ -18,7 +18,9 @@ need_rust() {
   fi
 }
 
-# The components built from this repository: examples, and the ones the tests misbehave with.
+# The components the tests deploy as built .wasm files: examples, and the ones the tests
+# misbehave with. Serving needs none of them (the node builds services from source, and its
+# system components are built into the binary).
 build_components() {
   step "building components for wasm32-wasip2"
   cargo build --release --target wasm32-wasip2 \

@@ -107,13 +107,22 @@ pub async fn deploy_version(
                 .unwrap_or(node.config.evolve.superseded_lifetime_ms),
         )
     };
+    // History is replayed to a service's first version only: a later version continues
+    // where its predecessors were, with the storage they left (a counter must not count the
+    // retained messages twice).
+    let first_version = node
+        .registry
+        .versions(name)
+        .map_err(|e| DeployError::Store(format!("{e:#}")))?
+        .iter()
+        .all(|v| v.version == version || !v.took_traffic());
     node.registry
         .save_component(&hash, &wasm)
         .map_err(|e| DeployError::Store(format!("{e:#}")))?;
     node.registry
         .insert(deployment(node, record.clone(), program), info)
         .map_err(|e| DeployError::Store(format!("{e:#}")))?;
-    subscribe(node, &record, true).await?;
+    subscribe(node, &record, first_version).await?;
     if let Some(net) = node.network() {
         net.announce_soon();
     }
@@ -227,6 +236,16 @@ async fn subscribe(
                 deployment.count(&outcome);
                 if let Err(error) = outcome {
                     tracing::warn!(service = %name, topic = %message.topic, sequence = message.sequence, %error, "message not handled");
+                    node.registry.logs.push(
+                        &name,
+                        "warn",
+                        format!(
+                            "message {}#{} of {} not handled: {error}",
+                            message.node.get(..8).unwrap_or(&message.node),
+                            message.sequence,
+                            message.topic
+                        ),
+                    );
                 }
             }
         });
@@ -238,6 +257,7 @@ async fn subscribe(
 /// Its stored data stays, for the next service deployed under the same name.
 pub fn stop(node: &Arc<Node>, name: &str) -> anyhow::Result<bool> {
     let removed = node.registry.remove(name)?;
+    node.registry.logs.forget(name);
     node.broker
         .unsubscribe_owner(&Owner::Service(name.to_string()));
     if removed.is_some() {

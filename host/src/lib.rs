@@ -24,6 +24,7 @@ pub mod node;
 pub mod placement;
 pub mod registry;
 pub mod runtime;
+pub mod service_logs;
 pub mod storage;
 pub mod system;
 pub mod transport;

@@ -18,12 +18,32 @@ impl Host for HostState {
             message.truncate(cut);
             message.push('…');
         }
-        match level {
-            Level::Trace => tracing::trace!(target: "service", service, "{message}"),
-            Level::Debug => tracing::debug!(target: "service", service, "{message}"),
-            Level::Info => tracing::info!(target: "service", service, "{message}"),
-            Level::Warn => tracing::warn!(target: "service", service, "{message}"),
-            Level::Error => tracing::error!(target: "service", service, "{message}"),
+        let name = match level {
+            Level::Trace => {
+                tracing::trace!(target: "service", service, "{message}");
+                "trace"
+            }
+            Level::Debug => {
+                tracing::debug!(target: "service", service, "{message}");
+                "debug"
+            }
+            Level::Info => {
+                tracing::info!(target: "service", service, "{message}");
+                "info"
+            }
+            Level::Warn => {
+                tracing::warn!(target: "service", service, "{message}");
+                "warn"
+            }
+            Level::Error => {
+                tracing::error!(target: "service", service, "{message}");
+                "error"
+            }
+        };
+        // Trace lines only reach the node's log (when it asks for them): a service's own log
+        // keeps what a developer reads.
+        if !matches!(level, Level::Trace) {
+            self.node.registry.logs.push(service, name, message);
         }
     }
 }

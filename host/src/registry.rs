@@ -165,6 +165,14 @@ impl VersionInfo {
         }
     }
 
+    /// Whether this version ever served calls (and so saw its subscriptions' messages).
+    pub fn took_traffic(&self) -> bool {
+        matches!(
+            self.state,
+            VersionState::Serving | VersionState::Superseded | VersionState::Retired
+        )
+    }
+
     /// When a superseded version retires.
     pub fn retires_at_ms(&self) -> Option<u64> {
         self.superseded_ms.map(|s| s + self.lifetime_ms)
@@ -258,6 +266,8 @@ pub struct Registry {
     components_dir: PathBuf,
     live: RwLock<BTreeMap<String, Live>>,
     changed: Changes,
+    /// Each service's recent runtime lines (`micro logs <service>`).
+    pub logs: crate::service_logs::ServiceLogs,
 }
 
 fn key(name: &str, version: &str) -> String {
@@ -274,11 +284,16 @@ impl Registry {
         tx.open_table(VERSIONS)?;
         tx.open_table(BUILD_LOGS)?;
         tx.commit()?;
+        let settled = Self::settle_interrupted(&db)?;
+        if settled > 0 {
+            tracing::info!(settled, "versions left building by an earlier run settled");
+        }
         Ok(Self {
             db,
             components_dir: components_dir.to_owned(),
             live: RwLock::default(),
             changed: Changes::default(),
+            logs: crate::service_logs::ServiceLogs::default(),
         })
     }
 
@@ -337,6 +352,58 @@ impl Registry {
         tx.commit()?;
         self.changed.notify();
         Ok(())
+    }
+
+    /// Records a version whose build starts, unless the node already has it in a state of its
+    /// own (serving, superseded, retired): building an unchanged tree again must not turn a
+    /// version that serves into one that seems to be building.
+    pub fn note_building(&self, info: &VersionInfo) -> anyhow::Result<()> {
+        let known = self.version_info(&info.name, &info.version)?;
+        if known.is_some_and(|k| !matches!(k.state, VersionState::Building | VersionState::Failed))
+        {
+            return Ok(());
+        }
+        self.note_version(info)
+    }
+
+    /// Versions left `building` by a node that stopped during their build (or by an earlier
+    /// release that recorded a rebuild of a serving version so): a live one serves, any other
+    /// failed.
+    fn settle_interrupted(db: &Database) -> anyhow::Result<usize> {
+        let tx = db.begin_write()?;
+        let mut settled = 0;
+        {
+            let services = tx.open_table(SERVICES)?;
+            let mut versions = tx.open_table(VERSIONS)?;
+            let mut stale = Vec::new();
+            for item in versions.iter()? {
+                let (k, json) = item?;
+                if let Ok(info) = serde_json::from_str::<VersionInfo>(json.value())
+                    && info.state == VersionState::Building
+                {
+                    let live = services
+                        .get(k.value())?
+                        .and_then(|r| serde_json::from_str::<ServiceRecord>(r.value()).ok());
+                    stale.push((k.value().to_string(), info, live));
+                }
+            }
+            for (k, mut info, live) in stale {
+                match live {
+                    Some(record) => {
+                        info.state = VersionState::Serving;
+                        info.component = Some(record.component);
+                    }
+                    None => {
+                        info.state = VersionState::Failed;
+                        info.reason = Some("the node stopped during its build".into());
+                    }
+                }
+                versions.insert(k.as_str(), serde_json::to_string(&info)?.as_str())?;
+                settled += 1;
+            }
+        }
+        tx.commit()?;
+        Ok(settled)
     }
 
     /// What the node knows of one version.

@@ -3,6 +3,7 @@
 //! over the peer layer (`net::routes`). The callee sees who called.
 
 use crate::node::Node;
+use crate::registry::Failure as _;
 use crate::runtime::{CallScope, HostState};
 use crate::wit::micro::network::transport as wit;
 use crate::wit::micro::network::types::{CallError, Caller, Request, Response};
@@ -168,8 +169,10 @@ async fn call_local(
     // A version never retires while a call runs in it.
     let _running = deployment.enter();
     if !deployment.program.is_http() && !deployment.record.methods.contains(&request.method) {
+        // Named as it was called: a pinned version's methods may not be the serving one's.
         return Err(CallError::NotFound(format!(
-            "{name} has no method {:?}; it answers {}",
+            "{} has no method {:?}; it answers {}",
+            request.service,
             request.method,
             deployment.record.methods.join(", ")
         )));
@@ -221,6 +224,20 @@ async fn call_local(
     }
     .await;
     deployment.count(&outcome);
+    if let Err(e @ (CallError::Failed(_) | CallError::Timeout(_))) = &outcome {
+        // The service's own failures (a trap, an error it answered, its deadline), for
+        // `micro logs`; refusals and bad requests are the caller's business.
+        node.registry.logs.push(
+            name,
+            "error",
+            format!(
+                "{}.{} failed: {}",
+                request.service,
+                request.method,
+                e.describe()
+            ),
+        );
+    }
     outcome
 }
 

@@ -1,6 +1,6 @@
 //! Publish and subscribe: queue groups, history replay, services that subscribe.
 
-use micro_tests::{TestNode, eventually};
+use micro_tests::{TestNode, chat_history, eventually};
 use serde_json::json;
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -48,9 +48,15 @@ fn a_late_subscriber_asking_for_history_gets_recent_messages_first() {
         node.cli_ok(&["publish", "news", text]);
     }
     let out = node.cli_ok(&["subscribe", "news", "--history", "--count", "3"]);
+    // Each line names the node whose sequence it is.
+    let id = node.id();
+    let expected: Vec<String> = ["#2 two", "#3 three", "#4 four"]
+        .iter()
+        .map(|line| format!("{}{line}", &id[..8]))
+        .collect();
     assert_eq!(
         out.lines().collect::<Vec<_>>(),
-        ["#2 two", "#3 three", "#4 four"],
+        expected,
         "bounded by count, in order"
     );
 
@@ -96,6 +102,55 @@ fn a_service_deployed_later_gets_the_topic_history() {
         (!h.as_array()?.is_empty()).then_some(h)
     });
     assert_eq!(history, json!(["before chat existed"]));
+}
+
+/// The same component with a custom section added: other bytes, so another version.
+fn another_version_of(component_name: &str, note: &str) -> tempfile::NamedTempFile {
+    let mut wasm = std::fs::read(micro_tests::component(component_name)).unwrap();
+    let name = b"note";
+    let mut section = vec![name.len() as u8];
+    section.extend_from_slice(name);
+    section.extend_from_slice(note.as_bytes());
+    assert!(section.len() < 128, "one LEB128 byte of size");
+    wasm.push(0); // a custom section
+    wasm.push(section.len() as u8);
+    wasm.extend_from_slice(&section);
+    let file = tempfile::Builder::new().suffix(".wasm").tempfile().unwrap();
+    std::fs::write(file.path(), wasm).unwrap();
+    file
+}
+
+#[test]
+fn a_new_version_of_a_subscriber_does_not_get_the_history_again() {
+    let node = TestNode::new("");
+    node.post("/api/topics/chat", r#"{"room":"r","text":"one"}"#);
+    node.deploy("chat", "chat");
+    eventually("the history replayed to the first version", || {
+        (chat_history(&node, "chat", "r") == ["one"]).then_some(())
+    });
+
+    let v2 = another_version_of("chat", "v2");
+    let out = node.cli_ok(&["run", v2.path().to_str().unwrap(), "--name", "chat"]);
+    assert!(out.contains("subscribes: chat (history)"), "{out}");
+    let versions: serde_json::Value =
+        serde_json::from_str(&node.cli_ok(&["versions", "chat", "--json"])).unwrap();
+    assert_eq!(versions.as_array().map(Vec::len), Some(2), "{versions}");
+
+    // A live message reaches the new version, and it is the only message delivered to it:
+    // its calls are the deliveries and the history calls made here (chat keys what it keeps
+    // by message, so its history alone would not show a replay).
+    node.post("/api/topics/chat", r#"{"room":"r","text":"two"}"#);
+    let mut asked = 0;
+    let history = eventually("the live message in the new version", || {
+        asked += 1;
+        let h = chat_history(&node, "chat", "r");
+        h.contains(&"two".to_string()).then_some(h)
+    });
+    assert_eq!(history, ["one", "two"]);
+    let served = node.get_json("/api/services/chat");
+    assert_eq!(served["version"], versions[0]["version"], "{served}");
+    let delivered = served["calls"].as_u64().unwrap() - asked;
+    assert_eq!(delivered, 1, "only the live message, no replay: {served}");
 }
 
 #[test]

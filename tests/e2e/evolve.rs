@@ -102,6 +102,12 @@ fn a_rust_repository_evolves_commit_by_commit() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("build failed") && err.contains(&v3), "{err}");
+    // The compiler's own words, right there, and where the rest is.
+    assert!(err.contains("  | error"), "{err}");
+    assert!(
+        err.contains(&format!("micro logs greeter@{v3} --build")),
+        "{err}"
+    );
     assert_eq!(state_of(&node, "greeter", &v3), "failed");
     assert_eq!(greet(&node, "greeter"), (200, "Welcome, Ada!".into()));
     let log = node.cli_ok(&["logs", &format!("greeter@{v3}"), "--build"]);

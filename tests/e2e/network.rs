@@ -231,6 +231,12 @@ fn nodes_on_one_lan_find_each_other_without_tickets() {
     eventually("each node to find the other by mDNS", || {
         (known_nodes(&a).contains(&b_id) && known_nodes(&b).contains(&a_id)).then_some(())
     });
+    // The owner is told, with how to turn it off.
+    let log = a.log();
+    assert!(
+        log.contains("find and join each other by mDNS") && log.contains("mdns = false"),
+        "{log}"
+    );
 }
 
 #[test]
@@ -243,6 +249,34 @@ fn a_node_with_relays_and_public_lookup_on_starts_and_serves_without_internet() 
     node.deploy("hello", "hello");
     let (status, body) = node.post_json("/hello/greet", r#"{"name":"offline"}"#);
     assert_eq!(status, 200, "{body}");
+    // It says once that the internet is out of reach, instead of the lookups' retries.
+    let log = eventually("the node to say the internet is not reachable", || {
+        let log = node.log();
+        log.contains("the internet is not reachable").then_some(log)
+    });
+    assert_eq!(
+        log.matches("the internet is not reachable").count(),
+        1,
+        "{log}"
+    );
+    assert!(!log.contains("pkarr") && !log.contains("NXDOMAIN"), "{log}");
+    assert!(
+        !log.contains('\x1b'),
+        "no colour codes in a log file: {log}"
+    );
+    // A clean stop says nothing alarming.
+    #[cfg(unix)]
+    {
+        let mut node = node;
+        assert!(node.stop().success());
+        let log = node.log();
+        let alarming: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+            .filter(|l| !l.contains("the internet is not reachable"))
+            .collect();
+        assert!(log.contains("node stopped") && alarming.is_empty(), "{log}");
+    }
 }
 
 #[test]
@@ -373,4 +407,20 @@ fn a_call_pinned_to_a_superseded_version_reaches_it_on_another_node() {
     assert_eq!(status, 200);
     let (status, body) = nodes[0].post_json("/svc/greet", r#"{"name":"Ada"}"#);
     assert_eq!(status, 404, "{body}");
+    // A missing method says what the service answers, through another node and pinned too.
+    let message = |body: &Value| body["message"].as_str().unwrap_or_default().to_string();
+    assert!(
+        message(&body).contains("svc has no method \"greet\"")
+            && message(&body).contains("it answers get, incr, list"),
+        "{body}"
+    );
+    for node in &nodes {
+        let (status, body) = node.post_json(&format!("/svc@{old}/incr"), "{}");
+        assert_eq!(status, 404, "{body}");
+        assert!(
+            message(&body).contains(&format!("svc@{old} has no method \"incr\""))
+                && message(&body).contains("it answers greet, whoami"),
+            "{body}"
+        );
+    }
 }

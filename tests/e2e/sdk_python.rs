@@ -26,7 +26,7 @@ fn python_examples_run_and_talk_to_rust() {
         body["message"]
             .as_str()
             .unwrap_or("")
-            .contains("Greet has no field nam"),
+            .contains("Greet has no field 'nam' (fields: name)"),
         "{body}"
     );
     let out = node.cli_ok(&["call", "py-hello", "greet", r#"{"name":"Bo"}"#]);
@@ -76,7 +76,19 @@ fn python_errors_are_answers_and_the_next_call_works() {
     let repo = GitRepo::new();
     repo.write(
         "app.py",
-        r#"import micro
+        r#"from dataclasses import dataclass
+from typing import Optional
+import micro
+
+@dataclass
+class Add:
+    text: str
+    n: int = 1
+    tags: Optional[list[str]] = None
+
+@micro.method
+def add(body: Add):
+    return {"text": body.text, "n": body.n, "tags": body.tags}
 
 @micro.method
 def boom(body):
@@ -100,4 +112,35 @@ from micro import Handler, Subscriber
     repo.commit("faults");
     node.cli_ok(&["run", &repo.url(), "--name", "faulty"]);
     faults_are_answers(&node, "ValueError: kaboom");
+
+    // A dataclass body is checked field by field: the caller hears which field and what it
+    // expects, never Python's internals.
+    for (body, says) in [
+        ("{}", "missing field 'text' (a string)"),
+        (
+            r#"{"text":42}"#,
+            "field 'text': expected a string, got an integer",
+        ),
+        (
+            r#"{"text":"a","n":"2"}"#,
+            "field 'n': expected an integer, got a string",
+        ),
+        (
+            r#"{"text":"a","tags":["x",1]}"#,
+            "field 'tags[1]': expected a string",
+        ),
+        (r#"{"text":"a","zz":1}"#, "Add has no field 'zz'"),
+    ] {
+        let (status, answer) = node.post_json("/faulty/add", body);
+        assert_eq!(status, 400, "{body}: {answer}");
+        let message = answer["message"].as_str().unwrap_or_default();
+        assert!(message.contains(says), "{body}: {answer}");
+        assert!(!message.contains("__init__"), "{body}: {answer}");
+    }
+    let (status, answer) = node.post_json("/faulty/add", r#"{"text":"a","tags":["x"]}"#);
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        answer,
+        serde_json::json!({"text": "a", "n": 1, "tags": ["x"]})
+    );
 }

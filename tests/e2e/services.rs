@@ -16,12 +16,20 @@ fn hello_answers_over_http_and_the_cli() {
     let answer: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(answer["message"], "Hello, Grace!");
 
+    // A method of `()` takes an empty body, `null` and `{}` alike.
+    for body in ["", "null", "{}", " { } "] {
+        let (status, answer) = node.post_json("/hello/whoami", body);
+        assert_eq!(status, 200, "{body:?}: {answer}");
+    }
+    let (status, _) = node.post_json("/hello/whoami", "[1]");
+    assert_eq!(status, 400);
+
     let listing: serde_json::Value =
         serde_json::from_str(&node.cli_ok(&["services", "--json"])).unwrap();
     let hello = &listing.as_array().unwrap()[0];
     assert_eq!(hello["name"], "hello");
     assert_eq!(hello["methods"], json!(["greet", "whoami"]));
-    assert_eq!(hello["calls"], 2);
+    assert_eq!(hello["calls"], 7);
 }
 
 #[test]
@@ -37,7 +45,7 @@ fn describe_shows_the_wit_extracted_from_the_component() {
         ),
         "the interfaces are defined too: {wit}"
     );
-    assert!(wit.contains("methods: greet, whoami"), "{wit}");
+    assert!(wit.contains("methods:    greet, whoami"), "{wit}");
 }
 
 #[test]

@@ -278,6 +278,14 @@ impl TestNode {
         let _ = self.child.wait();
     }
 
+    /// Stops the node as its owner would (SIGTERM) and waits until it has exited.
+    #[cfg(unix)]
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        // SAFETY: signals the child process this harness started (and has not reaped).
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        self.child.wait().expect("waiting for the node to exit")
+    }
+
     /// Crashes the node and starts it again on the same data directory.
     pub fn restart(mut self) -> TestNode {
         self.crash();

@@ -53,6 +53,17 @@ struct Topic {
     groups: BTreeMap<String, Group>,
 }
 
+impl Topic {
+    /// Drops the subscribers whose receiver is gone.
+    fn forget_closed(&mut self) {
+        self.direct.retain(|s| !s.tx.is_closed());
+        for group in self.groups.values_mut() {
+            group.members.retain(|s| !s.tx.is_closed());
+        }
+        self.groups.retain(|_, g| !g.members.is_empty());
+    }
+}
+
 /// A live subscription: messages arrive on `messages`; dropping it unsubscribes.
 pub struct Subscription {
     pub messages: mpsc::Receiver<Message>,
@@ -272,12 +283,15 @@ impl Broker {
         }
     }
 
-    /// Topics this node has seen, with their last sequence and subscriber count.
+    /// Topics this node has seen, with their last sequence and subscriber count. Subscribers
+    /// that went away (a stopped service, a client or peer whose stream closed) are forgotten
+    /// here, not only at the topic's next message.
     pub fn topics(&self) -> Vec<(String, u64, usize)> {
-        let topics = self.shared.lock();
+        let mut topics = self.shared.lock();
         let mut out: Vec<_> = topics
-            .iter()
+            .iter_mut()
             .map(|(name, t)| {
+                t.forget_closed();
                 let subs =
                     t.direct.len() + t.groups.values().map(|g| g.members.len()).sum::<usize>();
                 (name.clone(), t.next_sequence - 1, subs)
@@ -457,6 +471,21 @@ mod tests {
         drop(s);
         publish(&b, "t", "x").await;
         assert_eq!(b.topics(), vec![("t".to_string(), 1, 0)]);
+    }
+
+    #[tokio::test]
+    async fn gone_subscribers_are_not_counted_before_the_next_message() {
+        let (_d, b) = broker(0);
+        let kept = b.subscribe("t", None, false, Owner::Client).unwrap();
+        let gone = b
+            .subscribe("t", None, false, Owner::Peer("p".into()))
+            .unwrap();
+        let member = b.subscribe("t", Some("g"), false, Owner::Client).unwrap();
+        assert_eq!(b.topics(), vec![("t".to_string(), 0, 3)]);
+        drop(gone);
+        drop(member);
+        assert_eq!(b.topics(), vec![("t".to_string(), 0, 1)]);
+        drop(kept);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -17,6 +17,7 @@ pub fn run(client: &Client, command: Command) -> Result<(), CliError> {
             interval,
             lifetime,
             private,
+            rebuild,
         } => {
             let path = Path::new(&source);
             if path.is_file() {
@@ -31,11 +32,31 @@ pub fn run(client: &Client, command: Command) -> Result<(), CliError> {
                     "--private works for a .wasm file for now, not for source",
                 ))
             } else {
-                super::evolve::run(client, &source, name, watch, interval, lifetime)
+                super::evolve::run(
+                    client,
+                    &source,
+                    super::evolve::RunOptions {
+                        name,
+                        watch,
+                        interval_ms: interval,
+                        lifetime_ms: lifetime,
+                        rebuild,
+                    },
+                )
             }
         }
         Command::Versions { service, json } => super::evolve::versions(client, &service, json),
-        Command::Logs { service, build } => super::evolve::logs(client, &service, build),
+        Command::Logs {
+            service,
+            build: true,
+            ..
+        } => super::evolve::build_log(client, &service),
+        Command::Logs {
+            service,
+            lines,
+            json,
+            ..
+        } => runtime_log(client, &service, lines, json),
         Command::Services { json } => services(client, json),
         Command::Status { json } => status(client, json),
         Command::Describe { service, json } => describe(client, &service, json),
@@ -201,17 +222,97 @@ fn upload(
 /// What a deployed version answers, and how to call it.
 pub(super) fn print_deployed(name: &str, v: &serde_json::Value) {
     let methods: Vec<&str> = strings(&v["methods"]);
+    let topics = subscriptions(&v["subscriptions"]);
     println!(
         "deployed {name} version {} ({})",
         v["version"].as_str().unwrap_or("?"),
-        v["kind"].as_str().unwrap_or("?")
+        kind(v)
     );
     if v["kind"] == "http" {
         println!("  serves HTTP under /{name}/");
     } else if !methods.is_empty() {
-        println!("  methods: {}", methods.join(", "));
-        println!("  try: micro call {name} {} '{{}}'", methods[0]);
+        println!("  methods:    {}", methods.join(", "));
+        // No example body: what a method takes is its own business, and `{}` fails whenever
+        // it has a required field.
+        println!(
+            "  call:       micro call {name} <method> '<JSON body>'   (or POST /{name}/<method>)"
+        );
     }
+    if !topics.is_empty() {
+        println!("  subscribes: {}", topics.join(", "));
+    }
+}
+
+/// A service's kind as people read it: a service that subscribes says so.
+fn kind(v: &serde_json::Value) -> String {
+    let kind = v["kind"].as_str().unwrap_or("?");
+    if subscriptions(&v["subscriptions"]).is_empty() {
+        kind.to_string()
+    } else {
+        format!("{kind}, subscriber")
+    }
+}
+
+/// Subscriptions as people read them: `chat (history)`, `jobs (queue workers)`.
+fn subscriptions(value: &serde_json::Value) -> Vec<String> {
+    value
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| {
+            let topic = s["topic"].as_str()?;
+            let mut notes = Vec::new();
+            if let Some(group) = s["queue_group"].as_str() {
+                notes.push(format!("queue {group}"));
+            }
+            if s["history"].as_bool() == Some(true) {
+                notes.push("history".to_string());
+            }
+            Some(if notes.is_empty() {
+                topic.to_string()
+            } else {
+                format!("{topic} ({})", notes.join(", "))
+            })
+        })
+        .collect()
+}
+
+/// `micro logs <service>`: its recent runtime lines, oldest first.
+fn runtime_log(client: &Client, service: &str, lines: usize, json: bool) -> Result<(), CliError> {
+    let name = service.split_once('@').map_or(service, |(n, _)| n);
+    let v = client
+        .get(&format!("/api/services/{name}/logs?limit={lines}"))?
+        .ok()?
+        .json()?;
+    if json {
+        return print_json(&v);
+    }
+    let rows = v.as_array().cloned().unwrap_or_default();
+    if rows.is_empty() {
+        println!("{name} has logged nothing since the node started");
+    }
+    for row in rows {
+        let at = row["at_ms"].as_u64().unwrap_or(0);
+        println!(
+            "{} {:<5} {}",
+            clock(at),
+            row["level"].as_str().unwrap_or(""),
+            row["message"].as_str().unwrap_or("")
+        );
+    }
+    Ok(())
+}
+
+/// `HH:MM:SS.mmm` (UTC) of a time in ms since the epoch.
+fn clock(ms: u64) -> String {
+    let s = ms / 1000;
+    format!(
+        "{:02}:{:02}:{:02}.{:03}",
+        (s / 3600) % 24,
+        (s / 60) % 60,
+        s % 60,
+        ms % 1000
+    )
 }
 
 fn services(client: &Client, json: bool) -> Result<(), CliError> {
@@ -225,19 +326,25 @@ fn services(client: &Client, json: bool) -> Result<(), CliError> {
         return Ok(());
     }
     println!(
-        "{:<20} {:<14} {:<8} {:>8} {:>7}  METHODS",
-        "NAME", "VERSION", "KIND", "CALLS", "ERRORS"
+        "{:<20} {:<14} {:<8} {:>8} {:>7}  {:<30} SUBSCRIBES",
+        "NAME", "VERSION", "KIND", "CALLS", "ERRORS", "METHODS"
     );
     for s in rows {
         let methods: Vec<&str> = strings(&s["methods"]);
+        let topics = subscriptions(&s["subscriptions"]);
         println!(
-            "{:<20} {:<14} {:<8} {:>8} {:>7}  {}",
+            "{:<20} {:<14} {:<8} {:>8} {:>7}  {:<30} {}",
             s["name"].as_str().unwrap_or(""),
             s["version"].as_str().unwrap_or(""),
             s["kind"].as_str().unwrap_or(""),
             s["calls"].as_u64().unwrap_or(0),
             s["errors"].as_u64().unwrap_or(0),
-            methods.join(", ")
+            methods.join(", "),
+            if topics.is_empty() {
+                "-".to_string()
+            } else {
+                topics.join(", ")
+            }
         );
     }
     Ok(())
@@ -255,11 +362,15 @@ fn describe(client: &Client, service: &str, json: bool) -> Result<(), CliError> 
         "{} version {} ({})",
         service,
         v["version"].as_str().unwrap_or("?"),
-        v["kind"].as_str().unwrap_or("?")
+        kind(&v)
     );
     let methods: Vec<&str> = strings(&v["methods"]);
     if !methods.is_empty() {
-        println!("methods: {}", methods.join(", "));
+        println!("methods:    {}", methods.join(", "));
+    }
+    let topics = subscriptions(&v["subscriptions"]);
+    if !topics.is_empty() {
+        println!("subscribes: {}", topics.join(", "));
     }
     println!();
     print!("{}", v["wit"].as_str().unwrap_or(""));
@@ -338,7 +449,15 @@ fn subscribe(
                             v["payload_base64"].as_str().unwrap_or("")
                         )
                     });
-                let _ = writeln!(out, "#{} {}", v["sequence"], text);
+                // A sequence counts one node's messages of the topic: the node names it.
+                let node = v["node"].as_str().unwrap_or("?");
+                let _ = writeln!(
+                    out,
+                    "{}#{} {}",
+                    node.get(..8).unwrap_or(node),
+                    v["sequence"],
+                    text
+                );
             }
             let _ = out.flush();
             seen += 1;

@@ -49,11 +49,19 @@ pub(super) fn follow(reader: impl Read, what: &str) -> Result<serde_json::Value,
                     .as_str()
                     .unwrap_or("the build failed")
                     .to_string();
+                let excerpt = super::commands::strings(&event["excerpt"]);
+                if !excerpt.is_empty() {
+                    message.push('\n');
+                    for line in excerpt {
+                        message.push_str(&format!("\n  | {line}"));
+                    }
+                    message.push('\n');
+                }
                 if let (Some(name), Some(v)) =
                     (version["name"].as_str(), version["version"].as_str())
                 {
                     message.push_str(&format!(
-                        "\n  version {name}@{v} failed; whatever served before still serves\n  log: micro logs {name}@{v} --build"
+                        "\n  version {name}@{v} failed; whatever served before still serves\n  the whole log: micro logs {name}@{v} --build"
                     ));
                 }
                 return Err(CliError::failed(message));
@@ -81,22 +89,32 @@ pub(super) fn absolute(source: &str) -> Result<String, CliError> {
         .to_string())
 }
 
+/// What `micro run <source>` asks of a build.
+pub struct RunOptions {
+    pub name: Option<String>,
+    pub watch: bool,
+    pub interval_ms: Option<u64>,
+    pub lifetime_ms: Option<u64>,
+    pub rebuild: bool,
+}
+
 /// `micro run <source>`.
-pub fn run(
-    client: &Client,
-    source: &str,
-    name: Option<String>,
-    watch: bool,
-    interval_ms: Option<u64>,
-    lifetime_ms: Option<u64>,
-) -> Result<(), CliError> {
+pub fn run(client: &Client, source: &str, options: RunOptions) -> Result<(), CliError> {
     let source = absolute(source)?;
+    let RunOptions {
+        name,
+        watch,
+        interval_ms,
+        lifetime_ms,
+        rebuild,
+    } = options;
     let request = json!({
         "source": source,
         "name": name,
         "watch": watch,
         "interval_ms": interval_ms,
         "lifetime_ms": lifetime_ms,
+        "rebuild": rebuild,
     });
     let reader = client.post_stream("/api/run", &request)?;
     let version = follow(reader, "building")?;
@@ -161,13 +179,7 @@ pub fn versions(client: &Client, service: &str, json: bool) -> Result<(), CliErr
 }
 
 /// `micro logs <service>@<version> --build`.
-pub fn logs(client: &Client, service: &str, build: bool) -> Result<(), CliError> {
-    if !build {
-        return Err(CliError::failed(
-            "only build logs are kept per version; use `micro logs <service>@<version> --build` \
-             (a service's own log lines are in the node's log)",
-        ));
-    }
+pub fn build_log(client: &Client, service: &str) -> Result<(), CliError> {
     let (name, version) = match service.split_once('@') {
         Some((n, v)) => (n.to_string(), v.to_string()),
         None => {

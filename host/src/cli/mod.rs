@@ -23,14 +23,9 @@ pub const EXIT_FAILED: u8 = 1;
 #[derive(Debug, Parser)]
 #[command(name = "micro", version, about)]
 pub struct Cli {
-    /// The node to talk to.
-    #[arg(
-        long,
-        global = true,
-        env = "MICRO_NODE",
-        default_value = "http://127.0.0.1:8080"
-    )]
-    node: String,
+    /// The node to talk to: `host:port` or `http://host:port` [default: http://127.0.0.1:8080].
+    #[arg(long, global = true, env = "MICRO_NODE", value_parser = parse_node)]
+    node: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -55,7 +50,8 @@ enum Command {
         #[arg(long = "peer", value_name = "TICKET")]
         peers: Vec<String>,
     },
-    /// Print this node's id (its public key), made on first use.
+    /// Print this node's id (its public key): of the node `--node` names when given, else
+    /// read from (or made in) the data directory.
     Identity {
         /// The node's data directory [default: $MICRO_DATA_DIR or the user's data directory].
         #[arg(long)]
@@ -90,6 +86,10 @@ enum Command {
         /// governance) calls from other nodes are refused. A .wasm file only, for now.
         #[arg(long)]
         private: bool,
+        /// Build even if the tree is unchanged since a build (for a directory whose path
+        /// dependencies outside it changed).
+        #[arg(long)]
+        rebuild: bool,
     },
     /// The versions of a service: state (building, serving, superseded, retired, failed) and
     /// time left.
@@ -98,13 +98,19 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// The log of a version's build: `micro logs <service>@<version> --build`.
+    /// A service's recent runtime lines (what it logged, calls that failed in it, messages
+    /// it could not handle); with --build, the log of a version's build.
     Logs {
-        /// `service@version` (the serving version when no version is given).
+        /// The service; `service@version` for a build log (the newest version when none).
         service: String,
-        /// The build log (the only log kept per version so far).
+        /// The log of the version's build instead.
         #[arg(long)]
         build: bool,
+        /// How many of the newest lines.
+        #[arg(long, short = 'n', default_value_t = 50)]
+        lines: usize,
+        #[arg(long)]
+        json: bool,
     },
     /// The governance that decides here: which one, its decisions, and swapping it.
     Governance {
@@ -174,8 +180,8 @@ enum Command {
     New {
         /// The service's name (lowercase letters, digits and '-').
         name: String,
-        /// The language: rust, python or js.
-        #[arg(long, default_value = "rust")]
+        /// The language.
+        #[arg(long, default_value = "rust", value_parser = clap::builder::PossibleValuesParser::new(new::languages()))]
         lang: String,
         /// Where to make it [default: ./<name>].
         #[arg(long)]
@@ -348,9 +354,50 @@ enum NetworkCommand {
     },
 }
 
+/// The node the CLI talks to when none is named.
+const DEFAULT_NODE: &str = "http://127.0.0.1:8080";
+
+/// Reads `--node`: a URL with http(s), or a bare `host:port` (taken as http).
+fn parse_node(text: &str) -> Result<String, String> {
+    let text = text.trim().trim_end_matches('/');
+    let (scheme, rest) = match text.split_once("://") {
+        Some((scheme, rest)) => (scheme, rest),
+        None => ("http", text),
+    };
+    if scheme != "http" && scheme != "https" {
+        return Err(format!(
+            "{text:?}: a node is reached over http or https, not {scheme}://"
+        ));
+    }
+    let authority = rest.split('/').next().unwrap_or_default();
+    let port = authority.rsplit_once(':').map(|(_, p)| p);
+    let valid_host = !authority.is_empty()
+        && !authority.starts_with(':')
+        && authority
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b".-_:[]".contains(&b));
+    if !valid_host || port.is_some_and(|p| p.parse::<u16>().is_err()) {
+        return Err(format!(
+            "{text:?} is not a node's address; write it as host:port or http://host:port, e.g. 127.0.0.1:8080"
+        ));
+    }
+    Ok(format!("{scheme}://{rest}"))
+}
+
 /// Runs the command line; the process's exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Server { .. }) {
+        // A listing piped into `head` or `grep -q` ends when the reader does, quietly, as other
+        // command-line tools do (Rust ignores SIGPIPE, so printing would panic instead).
+        // SAFETY: restores the default disposition of one signal before any thread starts.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
+    let named_node = cli.node.clone();
+    let node = cli.node.unwrap_or_else(|| DEFAULT_NODE.to_string());
+    let client = || client::Client::new(&node);
     let result = match cli.command {
         Command::Server {
             data_dir,
@@ -365,16 +412,17 @@ pub fn main() -> ExitCode {
             }
             server::run(data_dir, listen, config, peers)
         }
-        Command::Identity { data_dir, json } => network::identity(data_dir, json),
+        Command::Identity { data_dir, json } => match (named_node, data_dir) {
+            (Some(_), None) => network::remote_identity(&client(), json),
+            (_, data_dir) => network::identity(data_dir, json),
+        },
         Command::New { name, lang, dir } => new::run(&name, &lang, dir),
-        Command::Network { command } => network::run(&client::Client::new(&cli.node), command),
-        Command::System { command } => evolve::system(&client::Client::new(&cli.node), command),
-        Command::Governance { command } => {
-            governance::run(&client::Client::new(&cli.node), command)
-        }
-        Command::Ledger { command } => ledger::ledger(&client::Client::new(&cli.node), command),
-        Command::Token { command } => ledger::token(&client::Client::new(&cli.node), command),
-        command => commands::run(&client::Client::new(&cli.node), command),
+        Command::Network { command } => network::run(&client(), command),
+        Command::System { command } => evolve::system(&client(), command),
+        Command::Governance { command } => governance::run(&client(), command),
+        Command::Ledger { command } => ledger::ledger(&client(), command),
+        Command::Token { command } => ledger::token(&client(), command),
+        command => commands::run(&client(), command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

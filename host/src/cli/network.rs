@@ -25,6 +25,20 @@ pub fn identity(data_dir: Option<PathBuf>, json: bool) -> Result<(), CliError> {
     Ok(())
 }
 
+/// `micro identity --node …`: the id of the node that answers there.
+pub fn remote_identity(client: &Client, json: bool) -> Result<(), CliError> {
+    let v = client.get("/api/network")?.ok()?.json()?;
+    let id = v["node"]
+        .as_str()
+        .ok_or_else(|| CliError::failed("the node did not say its id"))?;
+    if json {
+        print_json(&serde_json::json!({ "node": id }))
+    } else {
+        println!("{id}");
+        Ok(())
+    }
+}
+
 /// Runs a `micro network` command.
 pub fn run(client: &Client, command: NetworkCommand) -> Result<(), CliError> {
     match command {

@@ -73,7 +73,10 @@ pub fn run(name: &str, lang: &str, dir: Option<PathBuf>) -> Result<(), CliError>
     }
     let shown = dir.display().to_string();
     for (path, text) in template.files {
-        let text = text.replace("{{name}}", name).replace("{{dir}}", &shown);
+        let text = text
+            .replace("{{name}}", name)
+            .replace("{{type}}", &type_name(name))
+            .replace("{{dir}}", &shown);
         write(&dir.join(path), &text)?;
     }
     if template.rust_sdk {
@@ -85,6 +88,23 @@ pub fn run(name: &str, lang: &str, dir: Option<PathBuf>) -> Result<(), CliError>
     Ok(())
 }
 
+/// The service's type in Rust: `my-svc` → `MySvc` (never `Service`, which is the SDK's trait).
+fn type_name(name: &str) -> String {
+    let camel: String = name
+        .split('-')
+        .map(|part| {
+            let mut chars = part.chars();
+            chars.next().map_or_else(String::new, |c| {
+                c.to_ascii_uppercase().to_string() + chars.as_str()
+            })
+        })
+        .collect();
+    match camel.chars().next() {
+        Some(c) if c.is_ascii_alphabetic() && camel != "Service" => camel,
+        _ => format!("Svc{camel}"),
+    }
+}
+
 fn write(path: &Path, text: &str) -> Result<(), CliError> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)
@@ -92,4 +112,17 @@ fn write(path: &Path, text: &str) -> Result<(), CliError> {
     }
     std::fs::write(path, text)
         .map_err(|e| CliError::failed(format!("writing {}: {e}", path.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::type_name;
+
+    #[test]
+    fn type_names_are_rust_types_that_do_not_clash_with_the_sdk() {
+        assert_eq!(type_name("greeter"), "Greeter");
+        assert_eq!(type_name("my-todo-list"), "MyTodoList");
+        assert_eq!(type_name("2fa"), "Svc2fa");
+        assert_eq!(type_name("service"), "SvcService");
+    }
 }

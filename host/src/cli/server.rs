@@ -6,6 +6,37 @@ use crate::node::{Node, default_data_dir};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+/// What the node logs unless RUST_LOG says otherwise.
+const DEFAULT_LOG_FILTER: &str = "info,wasmtime=warn,cranelift=warn";
+
+/// Targets kept quiet unless RUST_LOG names them. The peer layer's lookups and relay client
+/// warn on every retry when the internet is out of reach (a kilobyte each, every few seconds)
+/// and its relay client errs when the node stops; the node says once itself whether a relay
+/// answered, so theirs are off.
+const QUIET: [(&str, &str); 5] = [
+    ("iroh::address_lookup", "error"),
+    ("iroh::net_report", "error"),
+    ("iroh_relay", "error"),
+    ("iroh::socket::transports::relay", "off"),
+    ("swarm_discovery", "warn"),
+];
+
+/// The node's log filter: RUST_LOG (or the default), with the noisy targets it does not name
+/// kept quiet.
+fn log_filter(rust_log: Option<&str>) -> tracing_subscriber::EnvFilter {
+    let asked = rust_log.unwrap_or(DEFAULT_LOG_FILTER);
+    let mut filter = tracing_subscriber::EnvFilter::try_new(asked)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG_FILTER));
+    for (target, level) in QUIET {
+        if !asked.contains(target)
+            && let Ok(directive) = format!("{target}={level}").parse()
+        {
+            filter = filter.add_directive(directive);
+        }
+    }
+    filter
+}
+
 /// Runs a node until Ctrl-C or SIGTERM.
 pub fn run(
     data_dir: Option<PathBuf>,
@@ -13,11 +44,11 @@ pub fn run(
     config: Option<PathBuf>,
     peers: Vec<String>,
 ) -> Result<(), CliError> {
+    use std::io::IsTerminal as _;
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,wasmtime=warn,cranelift=warn".into()),
-        )
+        .with_env_filter(log_filter(std::env::var("RUST_LOG").ok().as_deref()))
+        // Colour for a person at a terminal, plain text for a file or a pipe.
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .init();
     let mut config = match config {

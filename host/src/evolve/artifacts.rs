@@ -18,6 +18,10 @@ pub struct Artifact {
     pub builder: String,
     /// The service name the tree gave.
     pub name: String,
+    /// The version it was deployed as, when the tree it was built from had another content
+    /// (a directory its build added files to).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
 }
 
 /// The cache key of a tree built by a set of builders: a different builder may build the

@@ -24,7 +24,24 @@ pub enum Event {
     Failed {
         reason: String,
         version: serde_json::Value,
+        /// The lines of the tools' output that say what went wrong (see [`BuildLog::excerpt`]).
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        excerpt: Vec<String>,
     },
+}
+
+/// Most lines an excerpt of a failed build shows.
+const EXCERPT_LINES: usize = 20;
+
+/// Whether a tool's line opens an error report: rustc's `error[E0599]:`/`error:`, Python's
+/// traceback, a JavaScript bundler's `✘ [ERROR]`, a componentizer's `Error:`.
+fn opens_error(line: &str) -> bool {
+    let line = line.trim_start();
+    line.starts_with("error")
+        || line.starts_with("Error")
+        || line.starts_with("Traceback")
+        || line.starts_with("SyntaxError")
+        || line.contains("[ERROR]")
 }
 
 /// One build's log, bounded by the build's output limit.
@@ -97,8 +114,62 @@ impl BuildLog {
         self.over.load(Ordering::Relaxed)
     }
 
+    /// What a failed build shows where it was started: the tools' lines from the first one that
+    /// opens an error report (at most [`EXCERPT_LINES`]), or the last lines when none does.
+    /// Step lines are left out: they were shown as they happened.
+    pub fn excerpt(&self) -> Vec<String> {
+        let text = self.text();
+        let lines: Vec<&str> = text
+            .lines()
+            .filter(|l| !l.starts_with("==> ") && !l.trim().is_empty())
+            .collect();
+        let start = lines
+            .iter()
+            .position(|l| opens_error(l))
+            .unwrap_or(lines.len().saturating_sub(EXCERPT_LINES / 2));
+        lines[start..]
+            .iter()
+            .take(EXCERPT_LINES)
+            .map(|l| l.to_string())
+            .collect()
+    }
+
     /// Everything logged so far.
     pub fn text(&self) -> String {
         self.text.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::BuildLog;
+
+    #[test]
+    fn an_excerpt_starts_at_the_compilers_first_error() {
+        let log = BuildLog::new(1 << 20, None);
+        log.step("build", "rust builder");
+        for i in 0..30 {
+            log.line(format!("   Compiling dep{i} v1.0.0"));
+        }
+        log.line("error[E0599]: no function or associated item named `unavailable`");
+        log.line("  --> src/lib.rs:12:20");
+        for i in 0..30 {
+            log.line(format!("note {i}"));
+        }
+        let excerpt = log.excerpt();
+        assert_eq!(excerpt.len(), 20);
+        assert!(excerpt[0].starts_with("error[E0599]"), "{excerpt:?}");
+        assert_eq!(excerpt[1], "  --> src/lib.rs:12:20");
+    }
+
+    #[test]
+    fn without_an_error_line_an_excerpt_is_the_last_lines() {
+        let log = BuildLog::new(1 << 20, None);
+        for i in 0..30 {
+            log.line(format!("line {i}"));
+        }
+        let excerpt = log.excerpt();
+        assert_eq!(excerpt.first().map(String::as_str), Some("line 20"));
+        assert_eq!(excerpt.last().map(String::as_str), Some("line 29"));
     }
 }

@@ -43,6 +43,10 @@ pub struct RunRequest {
     pub interval_ms: Option<u64>,
     /// How long a superseded version keeps serving, in milliseconds.
     pub lifetime_ms: Option<u64>,
+    /// Build even when the tree is unchanged (a local directory whose path dependencies
+    /// outside it changed).
+    #[serde(default)]
+    pub rebuild: bool,
 }
 
 /// A service built from source, as the node keeps it.
@@ -55,6 +59,9 @@ pub struct SourceRecord {
     pub lifetime_ms: u64,
     /// The last commit built (successfully or not), so a watcher does not retry it.
     pub last_commit: Option<String>,
+    /// This build skips the artifact cache (asked once, never kept).
+    #[serde(default, skip_serializing)]
+    pub rebuild: bool,
 }
 
 /// A build that did not end in a serving version.
@@ -206,6 +213,7 @@ pub async fn run(
             .max(100),
         lifetime_ms: request.lifetime_ms.unwrap_or(config.superseded_lifetime_ms),
         last_commit: None,
+        rebuild: request.rebuild,
     };
     let log = Arc::new(BuildLog::new(config.max_build_output_bytes, events));
     let outcome = build(node, record.clone(), None, &log).await;
@@ -252,10 +260,12 @@ pub async fn build(
             });
         }
         Err(f) => {
+            let excerpt = log.excerpt();
             log.line(format!("error: {}", f.reason));
             log.send(Event::Failed {
                 reason: f.reason.clone(),
                 version: serde_json::to_value(&f.version).unwrap_or_default(),
+                excerpt,
             });
         }
     }
@@ -336,7 +346,9 @@ pub async fn produce(
                 return Err(failed_early(record, reason));
             }
             let hash = tree::content_hash(path).map_err(|e| failed_early(record, e))?;
-            (hash[..12].to_string(), None, None)
+            // The content hash names the tree as a git tree id does: an unchanged directory
+            // is not built again.
+            (hash[..12].to_string(), None, Some(format!("dir {hash}")))
         }
     };
     // The name: asked for, kept from an earlier build, or from the source; the tree may name
@@ -358,7 +370,7 @@ pub async fn produce(
     let cache_key = tree_key
         .as_ref()
         .map(|tree| artifacts::key(tree, &builders));
-    if let Some(key) = &cache_key
+    if let Some(key) = cache_key.as_ref().filter(|_| !record.rebuild)
         && let Some(hit) = evolve.artifacts.get(key)
         && let Ok(wasm) = node.registry.component(&hit.component)
     {
@@ -369,6 +381,9 @@ pub async fn produce(
         if !asked_name && !hit.name.is_empty() {
             record.name = hit.name.clone();
             info.name = hit.name.clone();
+        }
+        if let Some(version) = &hit.version {
+            info.version = version.clone();
         }
         info.builder = Some(hit.builder.clone());
         return Ok((info, wasm));
@@ -395,6 +410,8 @@ pub async fn produce(
                 None => dest,
             }
         }
+        // A directory is built where it is: it may reach beside itself (a crate of a cargo
+        // workspace, a path dependency), as it does when its owner builds it.
         (None, Source::Local { path }) => path.clone(),
         (None, Source::Git(_)) => unreachable!("a git source is always fetched first"),
     };
@@ -416,7 +433,7 @@ pub async fn produce(
         )
         .map_err(|e| fail(&info, format!("making the scratch directory: {e}")))?,
     );
-    let (builder, plan) = detect(builders, &sandbox, &files)
+    let (builder, plan) = detect(builders.clone(), &sandbox, &files)
         .await
         .map_err(|e| fail(&info, e))?;
     if !asked_name
@@ -431,7 +448,7 @@ pub async fn produce(
     }
     info.builder = Some(format!("{}@{}", builder.name, builder.version));
     if purpose == Purpose::Service
-        && let Err(e) = node.registry.note_version(&info)
+        && let Err(e) = node.registry.note_building(&info)
     {
         tracing::error!(error = %format!("{e:#}"), "recording the version");
     }
@@ -443,7 +460,17 @@ pub async fn produce(
             builder.name, plan.language, plan.entry
         ),
     );
-    let artifact = match builder.build(sandbox.clone(), &plan).await {
+    let in_place = matches!(record.source, Source::Local { .. });
+    let caches_before = if in_place {
+        tree::caches(&tree_dir)
+    } else {
+        Vec::new()
+    };
+    let built = builder.build(sandbox.clone(), &plan).await;
+    if in_place {
+        tree::remove_added_caches(&tree_dir, &caches_before);
+    }
+    let artifact = match built {
         Ok(Ok(path)) => path,
         Ok(Err(reason)) => return Err(fail(&info, format!("build failed: {reason}"))),
         Err(e) => return Err(fail(&info, e.to_string())),
@@ -455,14 +482,28 @@ pub async fn produce(
         .map_err(|e| fail(&info, e))?;
     log.line(format!("built {} ({} bytes)", artifact, wasm.len()));
     if let Some(key) = &cache_key {
-        evolve.artifacts.put(
-            key,
-            &artifacts::Artifact {
-                component: crate::runtime::content_hash(&wasm),
-                builder: info.builder.clone().unwrap_or_default(),
-                name: info.name.clone(),
-            },
-        );
+        let artifact = artifacts::Artifact {
+            component: crate::runtime::content_hash(&wasm),
+            builder: info.builder.clone().unwrap_or_default(),
+            name: info.name.clone(),
+            version: None,
+        };
+        evolve.artifacts.put(key, &artifact);
+        // A tool may add files to a directory it builds in place (cargo's Cargo.lock): the
+        // tree as the build left it is the same version, not a new one to build again.
+        if let Source::Local { path } = &record.source
+            && let Ok(after) = tree::content_hash(path)
+            && Some(format!("dir {after}")) != tree_key
+        {
+            let key = artifacts::key(&format!("dir {after}"), &builders);
+            evolve.artifacts.put(
+                &key,
+                &artifacts::Artifact {
+                    version: Some(info.version.clone()),
+                    ..artifact
+                },
+            );
+        }
     }
     Ok((info, wasm))
 }

@@ -304,6 +304,8 @@ impl Sandbox {
                 inherited("RUSTUP_HOME", home.join(".rustup")),
             ),
             ("CARGO_TERM_COLOR".into(), "never".into()),
+            // A local directory is built where it is: Python's bytecode caches stay out of it.
+            ("PYTHONDONTWRITEBYTECODE".into(), "1".into()),
         ];
         if let Ok(toolchain) = std::env::var("RUSTUP_TOOLCHAIN") {
             env.push(("RUSTUP_TOOLCHAIN".into(), toolchain));

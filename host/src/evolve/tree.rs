@@ -51,3 +51,43 @@ pub fn content_hash(root: &Path) -> Result<String, String> {
     }
     Ok(hex::encode(hasher.finalize()))
 }
+
+/// Bytecode caches a tool may write into a tree it builds in place (componentize-py imports
+/// the service's modules, and its interpreter ignores the environment that would stop it).
+const CACHE_DIRS: [&str; 1] = ["__pycache__"];
+
+/// The cache directories in a tree now, to tell later which ones a build added.
+pub fn caches(root: &Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![root.to_owned()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if CACHE_DIRS.contains(&name.as_ref()) {
+                found.push(entry.path());
+            } else if !SKIPPED.contains(&name.as_ref()) && found.len() < MAX_FILES {
+                stack.push(entry.path());
+            }
+        }
+    }
+    found
+}
+
+/// Removes the cache directories a build added to a tree (those not in `before`): the
+/// owner's directory is left as the build found it.
+pub fn remove_added_caches(root: &Path, before: &[std::path::PathBuf]) {
+    for dir in caches(root) {
+        if !before.contains(&dir)
+            && let Err(e) = std::fs::remove_dir_all(&dir)
+        {
+            tracing::warn!(dir = %dir.display(), error = %e, "cannot remove a cache the build wrote");
+        }
+    }
+}

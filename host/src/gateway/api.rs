@@ -64,6 +64,9 @@ pub async fn handle(node: &Arc<Node>, request: Request<Incoming>, rest: &[&str])
             builds::use_system(node, request, builds::Slot::Governance).await
         }
         (&Method::GET, ["services", name, "versions"]) => builds::versions(node, name),
+        (&Method::GET, ["services", name, "logs"]) => {
+            runtime_log(node, name, request.uri().query().unwrap_or(""))
+        }
         (&Method::GET, ["services", name, "versions", version, "build-log"]) => {
             builds::build_log(node, name, version)
         }
@@ -134,6 +137,24 @@ fn health(node: &Arc<Node>) -> Response<Body> {
             "broker_dropped": node.broker.dropped(),
         }),
     )
+}
+
+/// `GET /api/services/{name}/logs[?limit=N]`: the service's recent runtime lines, oldest first.
+fn runtime_log(node: &Arc<Node>, name: &str, query: &str) -> Response<Body> {
+    let limit = query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("limit="))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(crate::service_logs::LINES_PER_SERVICE);
+    let lines = node.registry.logs.recent(name, limit);
+    if lines.is_empty() && node.registry.get(name).is_none() {
+        return reply::error(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            format!("no service {name:?} runs on this node (logs are kept where it runs)"),
+        );
+    }
+    reply::json(StatusCode::OK, &lines)
 }
 
 /// A deployment as the API shows it (without its WIT, which can be long).

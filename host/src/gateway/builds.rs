@@ -134,6 +134,7 @@ pub async fn use_system(
             Err(e) => log.send(Event::Failed {
                 reason: e.reason,
                 version: serde_json::Value::Null,
+                excerpt: log.excerpt(),
             }),
         }
     })

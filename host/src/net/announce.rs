@@ -244,6 +244,7 @@ async fn gossip_loop(node: Arc<Node>, net: Arc<Network>, bootstrap: Vec<PublicKe
             .await
         {
             Ok(topic) => topic,
+            Err(_) if net.stopping() => return,
             Err(e) => {
                 tracing::warn!(error = %e, "joining the gossip swarm failed");
                 tokio::time::sleep(Duration::from_secs(1)).await;

@@ -32,7 +32,7 @@ use iroh_gossip::net::Gossip;
 use membership::Membership;
 use records::SignedRecord;
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -158,6 +158,8 @@ pub struct Network {
     /// Current gossip neighbours.
     neighbours: Mutex<HashSet<PublicKey>>,
     gossip_sender: Mutex<Option<iroh_gossip::api::GossipSender>>,
+    /// Set when the node stops: what fails from then on is the shutdown, not a fault.
+    stopping: AtomicBool,
 }
 
 impl Network {
@@ -255,6 +257,7 @@ impl Network {
             seq: AtomicU64::new(0),
             announce: Notify::new(),
             own: Mutex::new(None),
+            stopping: AtomicBool::new(false),
             neighbours: Mutex::default(),
             gossip_sender: Mutex::new(None),
         });
@@ -263,6 +266,12 @@ impl Network {
         }
         if net.config.mdns {
             announce::start_mdns(&net);
+            tracing::info!(
+                "nodes on this LAN find and join each other by mDNS; [network] mdns = false in the configuration turns it off"
+            );
+        }
+        if net.config.relays {
+            tokio::spawn(watch_reachability(net.endpoint.clone()));
         }
         node.set_network(net.clone());
         tokio::spawn(accept_loop(node.clone(), net.clone()));
@@ -349,13 +358,49 @@ impl Network {
     /// Announces that this node is leaving, then closes the endpoint. Bounded in time: peers
     /// that are already gone are not waited for.
     pub async fn shutdown(&self) {
+        self.stopping.store(true, Ordering::Relaxed);
         let bye = async {
             announce::leave(self).await;
             let _ = self.gossip.shutdown().await;
         };
         let _ = tokio::time::timeout(Duration::from_millis(800), bye).await;
         self.pool.close_all();
-        let _ = tokio::time::timeout(Duration::from_secs(1), self.endpoint.close()).await;
+        // Closing waits for peers to acknowledge (iroh's probe timeout, ~3 s, for peers that
+        // are gone); past that the endpoint is dropped unclosed, which iroh reports.
+        if tokio::time::timeout(Duration::from_secs(3), self.endpoint.close())
+            .await
+            .is_err()
+        {
+            tracing::info!("peers did not acknowledge the close in 3 s; not waiting for them");
+        }
+    }
+
+    /// Whether the node is stopping.
+    pub fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::Relaxed)
+    }
+}
+
+/// How long a node waits for a relay before it says the internet is out of reach.
+const REACHABILITY_GRACE: Duration = Duration::from_secs(10);
+
+/// Says once whether the internet is reachable (a relay answered), instead of the endpoint's
+/// own warnings on every retry; says so again when it becomes reachable later.
+async fn watch_reachability(endpoint: Endpoint) {
+    if tokio::time::timeout(REACHABILITY_GRACE, endpoint.online())
+        .await
+        .is_ok()
+    {
+        tracing::info!("the internet is reachable: connected to a relay");
+        return;
+    }
+    tracing::warn!(
+        "the internet is not reachable (no relay answered in {} s): nodes join by ticket and on this LAN; relays and public lookup keep retrying quietly ([network] relays = false and public_lookup = false turn them off)",
+        REACHABILITY_GRACE.as_secs()
+    );
+    tokio::select! {
+        () = endpoint.online() => tracing::info!("the internet is reachable now: connected to a relay"),
+        () = endpoint.closed() => {}
     }
 }
 

@@ -126,9 +126,22 @@ pub async fn call(
             .is_some_and(|(_, s)| s.http || s.methods.contains(&request.method))
     };
     if !candidates.iter().any(has_method) {
+        let mut methods: Vec<&str> = candidates
+            .iter()
+            .filter_map(|r| r.remote.as_ref())
+            .flat_map(|(_, s)| s.methods.iter().map(String::as_str))
+            .collect();
+        methods.sort_unstable();
+        methods.dedup();
         return Err(CallError::NotFound(format!(
-            "{name} has no method {:?} on any node serving it",
-            request.method
+            "{} has no method {:?} on any node serving it; it answers {}",
+            request.service,
+            request.method,
+            if methods.is_empty() {
+                "none".to_string()
+            } else {
+                methods.join(", ")
+            }
         )));
     }
     let limit = net.frame_limit(node);

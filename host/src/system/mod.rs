@@ -136,6 +136,7 @@ async fn build_system_component(
         interval_ms: 0,
         lifetime_ms: 0,
         last_commit: None,
+        rebuild: false,
     };
     let scratch = node.evolve.scratch();
     let produced = produce(node, &mut record, None, log, &scratch, Purpose::System).await;

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import types
 import typing
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional
@@ -169,17 +170,112 @@ def _decode(request: _types.Request, wanted: Any) -> Any:
     if wanted is not None and dataclasses.is_dataclass(wanted):
         if body is None:
             body = {}
-        if not isinstance(body, dict):
-            raise BadRequest(f"{wanted.__name__} expects a JSON object")
-        names = {f.name for f in dataclasses.fields(wanted)}
-        unknown = sorted(set(body) - names)
-        if unknown:
-            raise BadRequest(f"{wanted.__name__} has no field {', '.join(unknown)}")
-        try:
-            body = wanted(**body)
-        except TypeError as e:
-            raise BadRequest(f"{wanted.__name__}: {e}") from None
+        return _dataclass(wanted, body, "")
     return body
+
+
+_JSON_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
+               list: "an array", dict: "an object"}
+
+
+def _type_name(tp: Any) -> str:
+    if dataclasses.is_dataclass(tp):
+        return f"an object ({tp.__name__})"
+    return _JSON_NAMES.get(typing.get_origin(tp) or tp, getattr(tp, "__name__", str(tp)))
+
+
+def _dataclass(cls: Any, value: Any, where: str) -> Any:
+    """Builds ``cls`` from a JSON object, checking each field against its annotation, so a
+    caller's mistake is a 400 that names the field, never a Python error from inside."""
+    what = where or cls.__name__
+    if not isinstance(value, dict):
+        raise BadRequest(f"{what}: expected a JSON object, got {_json_kind(value)}")
+    try:
+        hints = typing.get_type_hints(cls)
+    except Exception:
+        hints = {}
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    unknown = sorted(set(value) - set(fields))
+    if unknown:
+        raise BadRequest(
+            f"{what} has no field {', '.join(map(repr, unknown))} (fields: {', '.join(fields) or 'none'})"
+        )
+    args = {}
+    for name, f in fields.items():
+        path = f"{where}.{name}" if where else name
+        tp = hints.get(name, Any)
+        if name not in value:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                if _optional(tp):
+                    args[name] = None
+                    continue
+                raise BadRequest(f"missing field {path!r} ({_type_name(tp)})")
+            continue
+        args[name] = _convert(value[name], tp, path)
+    return cls(**args)
+
+
+def _is_union(tp: Any) -> bool:
+    return typing.get_origin(tp) in (typing.Union, types.UnionType)
+
+
+def _optional(tp: Any) -> bool:
+    return _is_union(tp) and type(None) in typing.get_args(tp)
+
+
+def _json_kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true or false"
+    for tp, name in ((str, "a string"), (int, "an integer"), (float, "a number"),
+                     (list, "an array"), (dict, "an object")):
+        if isinstance(value, tp):
+            return name
+    return type(value).__name__
+
+
+def _convert(value: Any, tp: Any, path: str) -> Any:
+    """Checks (and for nested dataclasses builds) one JSON value against an annotation."""
+    if tp is Any or tp is object:
+        return value
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if _is_union(tp):
+        if value is None and type(None) in args:
+            return None
+        options = [a for a in args if a is not type(None)]
+        if len(options) == 1:
+            return _convert(value, options[0], path)
+        for option in options:
+            try:
+                return _convert(value, option, path)
+            except BadRequest:
+                pass
+        names = " or ".join(_type_name(a) for a in args if a is not type(None))
+        raise BadRequest(f"field {path!r}: expected {names}, got {_json_kind(value)}")
+    if dataclasses.is_dataclass(tp):
+        return _dataclass(tp, value, path)
+    base = origin or tp
+    ok = {
+        str: lambda v: isinstance(v, str),
+        bool: lambda v: isinstance(v, bool),
+        int: lambda v: isinstance(v, int) and not isinstance(v, bool),
+        float: lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+        list: lambda v: isinstance(v, list),
+        dict: lambda v: isinstance(v, dict),
+    }.get(base)
+    if ok is None:
+        return value  # an annotation JSON cannot express (a custom class): passed as it is
+    if not ok(value):
+        raise BadRequest(f"field {path!r}: expected {_type_name(tp)}, got {_json_kind(value)}")
+    if base is float:
+        return float(value)
+    if base is list and args:
+        return [_convert(v, args[0], f"{path}[{i}]") for i, v in enumerate(value)]
+    if base is dict and len(args) == 2:
+        return {k: _convert(v, args[1], f"{path}.{k}") for k, v in value.items()}
+    return value
 
 
 def _plain(value: Any) -> Any:

@@ -25,6 +25,18 @@ impl CallError {
     pub fn denied(message: impl Into<String>) -> Self {
         Self::Denied(message.into())
     }
+    /// Something this service needs is not available now; the caller may retry.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::Unavailable(message.into())
+    }
+    /// The work did not finish in time.
+    pub fn timeout(message: impl Into<String>) -> Self {
+        Self::Timeout(message.into())
+    }
+    /// The caller must pay (or pay more) first.
+    pub fn payment_required(message: impl Into<String>) -> Self {
+        Self::PaymentRequired(message.into())
+    }
     /// The message carried by any case.
     pub fn message(&self) -> &str {
         match self {

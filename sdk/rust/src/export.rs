@@ -55,7 +55,8 @@ impl<T: Dispatch + Service> subscriber::Guest for Adapter<T> {
     }
 }
 
-/// Decodes the JSON request, runs `f`, encodes its JSON answer. An empty body decodes as `null`.
+/// Decodes the JSON request, runs `f`, encodes its JSON answer. An empty body decodes as `null`,
+/// and so does `{}` when the input does not take an object (a method of `()` accepts it).
 pub fn invoke<In: DeserializeOwned, Out: Serialize>(
     ctx: &Context,
     f: fn(&Context, In) -> Result<Out>,
@@ -66,9 +67,21 @@ pub fn invoke<In: DeserializeOwned, Out: Serialize>(
     } else {
         body
     };
-    let input: In = serde_json::from_slice(body).map_err(|e| {
-        Error::bad_request(format!("invalid JSON request for {}: {e}", ctx.method()))
-    })?;
+    let input: In = serde_json::from_slice(body)
+        .or_else(|e| {
+            let empty_object = body
+                .iter()
+                .filter(|b| !b.is_ascii_whitespace())
+                .eq(b"{}".iter());
+            if empty_object {
+                serde_json::from_slice(b"null").map_err(|_| e)
+            } else {
+                Err(e)
+            }
+        })
+        .map_err(|e| {
+            Error::bad_request(format!("invalid JSON request for {}: {e}", ctx.method()))
+        })?;
     let output = f(ctx, input)?;
     let payload = serde_json::to_vec(&output)
         .map_err(|e| Error::failed(format!("encoding the answer of {}: {e}", ctx.method())))?;

@@ -3,7 +3,7 @@
 use micro_sdk::{Context, Result};
 use serde::{Deserialize, Serialize};
 
-struct Service;
+struct {{type}};
 
 #[derive(Deserialize)]
 struct Greet {
@@ -26,4 +26,4 @@ fn greet(_ctx: &Context, input: Greet) -> Result<Greeting> {
     })
 }
 
-micro_sdk::service!(Service { "greet" => greet });
+micro_sdk::service!({{type}} { "greet" => greet });
