@@ -119,6 +119,12 @@ impl Client {
         self.answer(self.agent.get(self.url(path)).call())
     }
 
+    /// GETs `path` and reads a successful answer as JSON (an error status is the node's
+    /// message).
+    pub fn get_json(&self, path: &str) -> Result<serde_json::Value, CliError> {
+        self.get(path)?.ok()?.json()
+    }
+
     /// DELETE `path`.
     pub fn delete(&self, path: &str) -> Result<Answer, CliError> {
         self.answer(self.agent.delete(self.url(path)).call())

@@ -104,7 +104,7 @@ pub fn run(client: &Client, command: Command) -> Result<(), CliError> {
 
 /// `micro status`: the node's resource use and its services' calls and errors.
 fn status(client: &Client, json: bool) -> Result<(), CliError> {
-    let v = client.get("/api/node")?.ok()?.json()?;
+    let v = client.get_json("/api/node")?;
     if json {
         return print_json(&v);
     }
@@ -280,10 +280,7 @@ fn subscriptions(value: &serde_json::Value) -> Vec<String> {
 /// `micro logs <service>`: its recent runtime lines, oldest first.
 fn runtime_log(client: &Client, service: &str, lines: usize, json: bool) -> Result<(), CliError> {
     let name = service.split_once('@').map_or(service, |(n, _)| n);
-    let v = client
-        .get(&format!("/api/services/{name}/logs?limit={lines}"))?
-        .ok()?
-        .json()?;
+    let v = client.get_json(&format!("/api/services/{name}/logs?limit={lines}"))?;
     if json {
         return print_json(&v);
     }
@@ -316,7 +313,7 @@ fn clock(ms: u64) -> String {
 }
 
 fn services(client: &Client, json: bool) -> Result<(), CliError> {
-    let v = client.get("/api/services")?.ok()?.json()?;
+    let v = client.get_json("/api/services")?;
     if json {
         return print_json(&v);
     }
@@ -351,10 +348,7 @@ fn services(client: &Client, json: bool) -> Result<(), CliError> {
 }
 
 fn describe(client: &Client, service: &str, json: bool) -> Result<(), CliError> {
-    let v = client
-        .get(&format!("/api/services/{service}"))?
-        .ok()?
-        .json()?;
+    let v = client.get_json(&format!("/api/services/{service}"))?;
     if json {
         return print_json(&v);
     }

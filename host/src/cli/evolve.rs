@@ -148,10 +148,7 @@ fn duration(ms: u64) -> String {
 
 /// `micro versions <service>`.
 pub fn versions(client: &Client, service: &str, json: bool) -> Result<(), CliError> {
-    let v = client
-        .get(&format!("/api/services/{service}/versions"))?
-        .ok()?
-        .json()?;
+    let v = client.get_json(&format!("/api/services/{service}/versions"))?;
     if json {
         return print_json(&v);
     }
@@ -183,10 +180,7 @@ pub fn build_log(client: &Client, service: &str) -> Result<(), CliError> {
     let (name, version) = match service.split_once('@') {
         Some((n, v)) => (n.to_string(), v.to_string()),
         None => {
-            let v = client
-                .get(&format!("/api/services/{service}/versions"))?
-                .ok()?
-                .json()?;
+            let v = client.get_json(&format!("/api/services/{service}/versions"))?;
             let newest = v
                 .as_array()
                 .and_then(|a| a.first())
@@ -212,7 +206,7 @@ pub fn system(client: &Client, command: SystemCommand) -> Result<(), CliError> {
             command: None,
             json,
         } => {
-            let v = client.get("/api/system/builders")?.ok()?.json()?;
+            let v = client.get_json("/api/system/builders")?;
             if json {
                 return print_json(&v);
             }

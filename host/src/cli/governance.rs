@@ -9,7 +9,7 @@ use serde_json::json;
 pub fn run(client: &Client, command: GovernanceCommand) -> Result<(), CliError> {
     match command {
         GovernanceCommand::Show { json } => {
-            let v = client.get("/api/governance")?.ok()?.json()?;
+            let v = client.get_json("/api/governance")?;
             if json {
                 return print_json(&v);
             }
@@ -28,10 +28,7 @@ pub fn run(client: &Client, command: GovernanceCommand) -> Result<(), CliError> 
             Ok(())
         }
         GovernanceCommand::Log { limit, json } => {
-            let v = client
-                .get(&format!("/api/governance/log?limit={limit}"))?
-                .ok()?
-                .json()?;
+            let v = client.get_json(&format!("/api/governance/log?limit={limit}"))?;
             if json {
                 return print_json(&v);
             }

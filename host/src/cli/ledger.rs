@@ -39,7 +39,7 @@ pub fn ledger(client: &Client, command: LedgerCommand) -> Result<(), CliError> {
 }
 
 fn show(client: &Client, json: bool) -> Result<(), CliError> {
-    let v = client.get("/api/ledger")?.ok()?.json()?;
+    let v = client.get_json("/api/ledger")?;
     if json {
         return print_json(&v);
     }
@@ -83,7 +83,7 @@ fn show(client: &Client, json: bool) -> Result<(), CliError> {
 }
 
 fn balance(client: &Client, json: bool) -> Result<(), CliError> {
-    let v = client.get("/api/ledger/balances")?.ok()?.json()?;
+    let v = client.get_json("/api/ledger/balances")?;
     if json {
         return print_json(&v);
     }
@@ -108,7 +108,7 @@ fn balance(client: &Client, json: bool) -> Result<(), CliError> {
 }
 
 fn receipts(client: &Client, json: bool) -> Result<(), CliError> {
-    let v = client.get("/api/ledger/receipts")?.ok()?.json()?;
+    let v = client.get_json("/api/ledger/receipts")?;
     if json {
         return print_json(&v);
     }

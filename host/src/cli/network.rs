@@ -27,7 +27,7 @@ pub fn identity(data_dir: Option<PathBuf>, json: bool) -> Result<(), CliError> {
 
 /// `micro identity --node …`: the id of the node that answers there.
 pub fn remote_identity(client: &Client, json: bool) -> Result<(), CliError> {
-    let v = client.get("/api/network")?.ok()?.json()?;
+    let v = client.get_json("/api/network")?;
     let id = v["node"]
         .as_str()
         .ok_or_else(|| CliError::failed("the node did not say its id"))?;
@@ -43,7 +43,7 @@ pub fn remote_identity(client: &Client, json: bool) -> Result<(), CliError> {
 pub fn run(client: &Client, command: NetworkCommand) -> Result<(), CliError> {
     match command {
         NetworkCommand::Ticket => {
-            let v = client.get("/api/network")?.ok()?.json()?;
+            let v = client.get_json("/api/network")?;
             match v["ticket"].as_str() {
                 Some(t) => {
                     println!("{t}");
@@ -55,7 +55,7 @@ pub fn run(client: &Client, command: NetworkCommand) -> Result<(), CliError> {
             }
         }
         NetworkCommand::Nodes { json } => {
-            let v = client.get("/api/network/nodes")?.ok()?.json()?;
+            let v = client.get_json("/api/network/nodes")?;
             if json {
                 return print_json(&v);
             }
@@ -93,7 +93,7 @@ pub fn run(client: &Client, command: NetworkCommand) -> Result<(), CliError> {
             Ok(())
         }
         NetworkCommand::Services { json } => {
-            let v = client.get("/api/network/services")?.ok()?.json()?;
+            let v = client.get_json("/api/network/services")?;
             if json {
                 return print_json(&v);
             }
@@ -127,7 +127,7 @@ pub fn run(client: &Client, command: NetworkCommand) -> Result<(), CliError> {
                 Some(s) => format!("/api/network/routes?service={s}"),
                 None => "/api/network/routes".to_string(),
             };
-            let v = client.get(&path)?.ok()?.json()?;
+            let v = client.get_json(&path)?;
             if json {
                 return print_json(&v);
             }
@@ -160,7 +160,7 @@ pub fn run(client: &Client, command: NetworkCommand) -> Result<(), CliError> {
             Ok(())
         }
         NetworkCommand::Graph { json, dot } => {
-            let v = client.get("/api/network/graph")?.ok()?.json()?;
+            let v = client.get_json("/api/network/graph")?;
             if json {
                 return print_json(&v);
             }

@@ -37,8 +37,8 @@ impl<S: 'static, W> Default for Live<S, W> {
 }
 
 impl<S: Send + 'static, W: Send> Live<S, W> {
-    /// Asks `question` of the instance (made by `make` first if there is none) within `time`;
-    /// `what` names the question in errors.
+    /// Asks `question` of the instance (made by `make` first if there is none) within `time`
+    /// from when it is its turn; `what` names the question in errors.
     pub async fn ask<T>(
         &self,
         what: &str,
@@ -46,8 +46,10 @@ impl<S: Send + 'static, W: Send> Live<S, W> {
         make: impl AsyncFnOnce(Instant) -> wasmtime::Result<(Store<S>, W)>,
         question: impl AsyncFnOnce(&W, &mut Store<S>) -> wasmtime::Result<T>,
     ) -> Result<T, String> {
-        let deadline = Instant::now() + time;
         let mut live = self.slot.lock().await;
+        // The question's time starts when it is its turn: waiting behind other questions is
+        // not the component's time.
+        let deadline = Instant::now() + time;
         let run = async {
             if live.is_none() {
                 *live = Some(make(deadline).await?);
