@@ -370,7 +370,11 @@ fn parse_node(text: &str) -> Result<String, String> {
         ));
     }
     let authority = rest.split('/').next().unwrap_or_default();
-    let port = authority.rsplit_once(':').map(|(_, p)| p);
+    // `[::1]` is a host with no port; `[::1]:8080` and `host:8080` have one.
+    let port = authority
+        .rsplit_once(':')
+        .filter(|(_, p)| !p.ends_with(']'))
+        .map(|(_, p)| p);
     let valid_host = !authority.is_empty()
         && !authority.starts_with(':')
         && authority
@@ -451,6 +455,28 @@ impl CliError {
         Self {
             message: message.to_string(),
             code: EXIT_FAILED,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_node;
+
+    #[test]
+    fn node_addresses_take_a_bare_host_and_port() {
+        for (given, taken) in [
+            ("127.0.0.1:8080", "http://127.0.0.1:8080"),
+            ("http://127.0.0.1:8080/", "http://127.0.0.1:8080"),
+            ("https://node.example:443", "https://node.example:443"),
+            ("[::1]:8080", "http://[::1]:8080"),
+            ("[::1]", "http://[::1]"),
+            ("localhost", "http://localhost"),
+        ] {
+            assert_eq!(parse_node(given).as_deref(), Ok(taken), "{given}");
+        }
+        for bad in ["ftp://x:1", "a b", ":8080", "host:port", "host:99999", ""] {
+            assert!(parse_node(bad).is_err(), "{bad}");
         }
     }
 }
