@@ -106,11 +106,15 @@ fn swaps_under_load(args: &Args) -> Result<()> {
 
 async fn measure(args: &Args) -> Result<()> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let config = micro_host::config::Config::default();
-    let wasm_runtime = micro_host::runtime::Runtime::new(&config.limits, dir.path())
-        .map_err(|e| format!("{e:#}"))?;
+    let config = micro_base::config::Config::default();
+    let wasm_runtime = micro_host::host_state::Runtime::new(
+        &config.limits,
+        dir.path(),
+        micro_host::host_state::link,
+    )
+    .map_err(|e| format!("{e:#}"))?;
     let governance = Arc::new(
-        Governance::with_default(&wasm_runtime)
+        Governance::with_default(&wasm_runtime, micro_base::Clock::new())
             .await
             .map_err(|e| format!("{e:#}"))?,
     );
@@ -162,7 +166,7 @@ async fn measure(args: &Args) -> Result<()> {
     // its age and trust looked up), then the decision, from the cache after the first.
     // The peer is pre-trusted, so that 20 000 calls in a row stay within its allowance.
     let node_dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let peer = micro_host::identity::Identity::load_or_create(dir.path())
+    let peer = micro_base::identity::Identity::load_or_create(dir.path())
         .map_err(|e| format!("{e:#}"))?
         .public()
         .to_string();

@@ -32,7 +32,7 @@ pub fn run(args: &crate::Args) -> Result<()> {
 /// Charging, noting and settling, in process: answers what a call pays (µs at p50).
 async fn accounting() -> Result<f64> {
     let open = |dir: &std::path::Path| {
-        micro_host::node::Node::open(micro_host::config::Config::default(), dir)
+        micro_host::node::Node::open(micro_base::config::Config::default(), dir)
             .map_err(|e| format!("{e:#}"))
     };
     let (dir_a, dir_b) = (
@@ -64,7 +64,7 @@ async fn accounting() -> Result<f64> {
     // One round of the settle loop with one payee: sign (and keep) one receipt; the payee
     // checks and keeps it.
     const R: usize = 300;
-    let now = micro_host::registry::now_ms();
+    let now = a.clock.now_ms();
     let (mut sign, mut take) = (Vec::with_capacity(R), Vec::with_capacity(R));
     for _ in 0..R {
         ledger_a.owe(&b.id, "hello", 10);
@@ -121,11 +121,11 @@ async fn accounting() -> Result<f64> {
 
 async fn measure() -> Result<()> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let node = micro_host::node::Node::open(micro_host::config::Config::default(), dir.path())
+    let node = micro_host::node::Node::open(micro_base::config::Config::default(), dir.path())
         .map_err(|e| format!("{e:#}"))?;
     let ledger = node.ledger().await?;
     const N: usize = 2_000;
-    let now = micro_host::registry::now_ms();
+    let now = node.clock.now_ms();
     let open = || Rights {
         services: Vec::new(),
         methods: Vec::new(),

@@ -1,11 +1,11 @@
 //! Deploying, stopping and restoring services: the steps between bytes and a served service.
 
 use crate::broker::Owner;
+use crate::host_state::{HostState, Program};
 use crate::node::Node;
-use crate::registry::{
-    Deployment, ServiceKind, ServiceRecord, SubscriptionSpec, VersionInfo, now_ms,
-};
-use crate::runtime::{CallScope, DeployError, HostState, Program, content_hash};
+use crate::registry::{Deployment, ServiceKind, ServiceRecord, SubscriptionSpec, VersionInfo};
+use micro_base::names::content_hash;
+use micro_runtime::DeployError;
 use std::sync::Arc;
 
 /// Where a version comes from, for its record.
@@ -43,7 +43,7 @@ pub async fn deploy_version(
     wasm: Vec<u8>,
     origin: Origin,
 ) -> Result<ServiceRecord, DeployError> {
-    crate::runtime::check_name(name)?;
+    micro_base::names::check_name(name)?;
     let governance = node.governance().await.map_err(DeployError::Denied)?;
     let deployer = match &origin.replica_of {
         Some(from) => node.asker_for(from),
@@ -74,7 +74,7 @@ pub async fn deploy_version(
     }
     let (program, wasm) = prepare(node, wasm).await?;
     let description = describe(node, name, &program).await?;
-    let now = now_ms();
+    let now = node.clock.now_ms();
     let record = ServiceRecord {
         name: name.to_string(),
         version: version.clone(),
@@ -105,6 +105,7 @@ pub async fn deploy_version(
             origin
                 .lifetime_ms
                 .unwrap_or(node.config.evolve.superseded_lifetime_ms),
+            now,
         )
     };
     // History is replayed to a service's first version only: a later version continues
@@ -165,6 +166,7 @@ fn deployment(node: &Node, record: ServiceRecord, program: Program) -> Deploymen
         record,
         program,
         node.config.limits.max_concurrency_per_service,
+        node.clock.clone(),
     )
 }
 
@@ -178,7 +180,7 @@ async fn describe(
     if program.is_http() {
         return Ok((Vec::new(), Vec::new()));
     }
-    let store = HostState::store(node, CallScope::fresh(node, name));
+    let store = HostState::store(node, crate::host_state::fresh_scope(node, name));
     let description = program
         .describe(store)
         .await
@@ -231,7 +233,7 @@ async fn subscribe(
                 let Some(deployment) = node.registry.get(&name) else {
                     break;
                 };
-                let store = HostState::store(&node, CallScope::fresh(&node, &name));
+                let store = HostState::store(&node, crate::host_state::fresh_scope(&node, &name));
                 let outcome = deployment.program.deliver(store, &message).await;
                 deployment.count(&outcome);
                 if let Err(error) = outcome {

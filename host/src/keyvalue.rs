@@ -5,28 +5,11 @@
 //! sees); any other bucket is the keys under `<bucket>/` in it. Counters are decimal text, as
 //! other hosts keep them.
 
-use crate::runtime::HostState;
+use crate::host_state::HostState;
 use crate::storage::StorageError;
 use wasmtime::component::Resource;
 
-mod bindings {
-    wasmtime::component::bindgen!({
-        path: "wit/keyvalue",
-        world: "wasi:keyvalue/imports",
-        imports: { default: async | trappable },
-        with: { "wasi:keyvalue/store.bucket": super::Bucket },
-    });
-}
-
-pub use bindings::Imports;
-use bindings::wasi::keyvalue::{atomics, batch, store};
-
-/// An open bucket: a key prefix in the service's namespace, and the cursors of its listings.
-pub struct Bucket {
-    prefix: String,
-    /// The last key of each page handed out; a cursor is an index into it, plus one.
-    cursors: Vec<String>,
-}
+use micro_runtime::wit::keyvalue::{Bucket, atomics, batch, store};
 
 /// How many keys one `list-keys` page holds.
 const PAGE: u32 = 100;

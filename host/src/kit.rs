@@ -43,7 +43,7 @@ const PYTHON_SDK: [(&str, &str); 6] = embed!(
 const JS_SDK: [(&str, &str); 1] = embed!("sdk/js/micro.js");
 
 /// The Rust SDK's sources (its manifest is made by [`write_rust_sdk`]).
-const RUST_SDK: [(&str, &str); 10] = embed!(
+const RUST_SDK: [(&str, &str); 11] = embed!(
     "sdk/rust/build.rs",
     "sdk/rust/src/bindings.rs",
     "sdk/rust/src/call.rs",
@@ -53,6 +53,7 @@ const RUST_SDK: [(&str, &str); 10] = embed!(
     "sdk/rust/src/export.rs",
     "sdk/rust/src/lib.rs",
     "sdk/rust/src/log.rs",
+    "sdk/rust/src/registry.rs",
     "sdk/rust/src/storage.rs",
 );
 

@@ -9,13 +9,12 @@
 //! is the `micro` command; `node` wires the services together.
 
 pub mod broker;
-pub mod changes;
+pub mod catalog;
 pub mod cli;
-pub mod config;
 pub mod deploy;
 pub mod evolve;
 pub mod gateway;
-pub mod identity;
+pub mod host_state;
 pub mod keyvalue;
 pub mod kit;
 pub mod logging;
@@ -23,10 +22,7 @@ pub mod net;
 pub mod node;
 pub mod placement;
 pub mod registry;
-pub mod runtime;
 pub mod service_logs;
 pub mod storage;
 pub mod system;
 pub mod transport;
-pub mod usage;
-pub mod wit;

@@ -1,7 +1,7 @@
 //! Log lines from services (the `logging` WIT interface), tagged with the service's name.
 
-use crate::runtime::HostState;
-use crate::wit::micro::network::logging::{Host, Level};
+use crate::host_state::HostState;
+use micro_runtime::wit::micro::network::logging::{Host, Level};
 
 /// Longest log line kept; a service cannot flood the node's log with one call.
 const MAX_LINE: usize = 8 * 1024;

@@ -2,15 +2,16 @@
 //! holds them so a call's store can be handed all of them at once.
 
 use crate::broker::Broker;
-use crate::config::Config;
 use crate::evolve::Evolve;
-use crate::identity::Identity;
+use crate::host_state::Runtime;
 use crate::net::Network;
 use crate::registry::Registry;
-use crate::runtime::Runtime;
 use crate::storage::Storage;
 use crate::system::builders::Builders;
 use anyhow::Context as _;
+use micro_base::Clock;
+use micro_base::config::Config;
+use micro_base::identity::Identity;
 use redb::Database;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU32;
@@ -41,6 +42,8 @@ pub struct Node {
     pub placement: crate::placement::Placement,
     /// The peer layer, once started (a node may run without one).
     network: OnceLock<Arc<Network>>,
+    /// The one clock of policy, records, retention and version lifetimes.
+    pub clock: Clock,
     /// When this process opened the node, for its uptime.
     pub started: std::time::Instant,
 }
@@ -61,14 +64,24 @@ impl Node {
         })?;
         let db = Arc::new(db);
         let identity = Identity::load_or_create(data_dir)?;
-        let runtime = Runtime::new(&config.limits, &data_dir.join("cache").join("compiled"))?;
+        let clock = Clock::new();
+        let runtime = Runtime::new(
+            &config.limits,
+            &data_dir.join("cache").join("compiled"),
+            crate::host_state::link,
+        )?;
         let storage =
             Storage::new(db.clone(), config.storage.clone()).context("opening storage")?;
-        let registry = Registry::open(db.clone(), &data_dir.join("components"))?;
+        let registry = Registry::open(db.clone(), &data_dir.join("components"), clock.clone())?;
         let evolve = Evolve::open(db.clone(), data_dir, &config.evolve.build_cache_dir)
             .context("opening the build directories")?;
-        let broker = Broker::open(db, config.broker.clone(), identity.public().to_string())
-            .context("opening the broker")?;
+        let broker = Broker::open(
+            db,
+            config.broker.clone(),
+            identity.public().to_string(),
+            clock.clone(),
+        )
+        .context("opening the broker")?;
         Ok(Arc::new(Node {
             id: identity.public().to_string(),
             identity,
@@ -85,6 +98,7 @@ impl Node {
             load: AtomicU32::new(0),
             placement: crate::placement::Placement::default(),
             network: OnceLock::new(),
+            clock,
             started: std::time::Instant::now(),
         }))
     }
@@ -126,15 +140,6 @@ impl Node {
         self.ledger.get()
     }
 
-    /// The node's clock for policy (governance and the ledger), in milliseconds since the
-    /// epoch: the system clock, unless a test moved governance's clock forward.
-    pub fn now_ms(&self) -> u64 {
-        match self.governance.get() {
-            Some(g) => g.now_ms(),
-            None => crate::registry::now_ms(),
-        }
-    }
-
     /// The governance, if something asked it already (observations before that are not
     /// worth loading it for).
     pub fn governance_if_loaded(&self) -> Option<&crate::system::governance::Governance> {
@@ -167,12 +172,10 @@ impl Node {
 
     /// How long this node has known peer `node_id` (0 when it does not know it).
     pub fn peer_age_ms(&self, node_id: &str) -> u64 {
-        crate::identity::parse_node_id(node_id)
+        micro_base::identity::parse_node_id(node_id)
             .ok()
             .and_then(|id| self.network()?.peers.get(&id))
-            .map_or(0, |p| {
-                crate::registry::now_ms().saturating_sub(p.first_seen_ms)
-            })
+            .map_or(0, |p| self.clock.now_ms().saturating_sub(p.first_seen_ms))
     }
 
     /// Attaches the started peer layer.

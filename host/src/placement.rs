@@ -44,15 +44,12 @@ pub struct Placement {
 impl Placement {
     /// The placements to announce.
     pub fn announced(&self) -> Vec<records::Placement> {
-        self.announced
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        micro_base::sync::lock(&self.announced).clone()
     }
 
     /// Sets the placements to announce; true when they changed.
     fn set_announced(&self, placements: Vec<records::Placement>) -> bool {
-        let mut announced = self.announced.lock().unwrap_or_else(|p| p.into_inner());
+        let mut announced = micro_base::sync::lock(&self.announced);
         let changed = *announced != placements;
         *announced = placements;
         changed
@@ -62,7 +59,7 @@ impl Placement {
     /// calls per minute over the last window (extrapolated while the window is young).
     fn calls_per_minute(&self, service: &str, calls: u64, counting_since: Instant) -> u64 {
         let now = Instant::now();
-        let mut demand = self.demand.lock().unwrap_or_else(|p| p.into_inner());
+        let mut demand = micro_base::sync::lock(&self.demand);
         let samples = demand.entry(service.to_string()).or_default();
         if samples.is_empty() {
             samples.push_back((counting_since, 0));
@@ -83,14 +80,14 @@ impl Placement {
 
     /// Forgets the demand of services no longer here.
     fn forget_gone(&self, here: impl Fn(&str) -> bool) {
-        let mut demand = self.demand.lock().unwrap_or_else(|p| p.into_inner());
+        let mut demand = micro_base::sync::lock(&self.demand);
         demand.retain(|service, _| here(service));
     }
 
     /// Whether the replica of `service` has gone unplaced for the grace period; `placed`
     /// says whether its origin places it this round (or the replica is gone: forget it).
     fn unplaced_for_long(&self, service: &str, placed: bool) -> bool {
-        let mut unplaced = self.unplaced.lock().unwrap_or_else(|p| p.into_inner());
+        let mut unplaced = micro_base::sync::lock(&self.unplaced);
         if placed {
             unplaced.remove(service);
             return false;
@@ -102,12 +99,12 @@ impl Placement {
     }
 
     fn failed_lately(&self, key: &(String, String)) -> bool {
-        let failed = self.failed.lock().unwrap_or_else(|p| p.into_inner());
+        let failed = micro_base::sync::lock(&self.failed);
         failed.get(key).is_some_and(|at| at.elapsed() < RETRY_AFTER)
     }
 
     fn note_failure(&self, key: (String, String)) {
-        let mut failed = self.failed.lock().unwrap_or_else(|p| p.into_inner());
+        let mut failed = micro_base::sync::lock(&self.failed);
         failed.retain(|_, at| at.elapsed() < RETRY_AFTER);
         failed.insert(key, Instant::now());
     }
@@ -181,7 +178,7 @@ async fn place_own(node: &Arc<Node>, net: &Network) {
         let nodes: Vec<[u8; 32]> = chosen
             .iter()
             .filter(|id| **id != node.id)
-            .filter_map(|id| crate::identity::parse_node_id(id).ok())
+            .filter_map(|id| micro_base::identity::parse_node_id(id).ok())
             .filter(|id| live.iter().any(|l| l.id == *id))
             .map(|id| *id.as_bytes())
             .collect();
@@ -244,7 +241,7 @@ async fn run_placed(node: &Arc<Node>, net: &Network) {
         let Some(origin) = deployment.record.replica_of.clone() else {
             continue;
         };
-        let origin_here = crate::identity::parse_node_id(&origin)
+        let origin_here = micro_base::identity::parse_node_id(&origin)
             .ok()
             .is_some_and(|id| live.contains_key(&id));
         let name = &deployment.record.name;
@@ -271,7 +268,7 @@ async fn run_replica(
     origin: PublicKey,
     placement: &records::Placement,
 ) -> Result<(), String> {
-    if crate::runtime::check_name(&placement.service).is_err() {
+    if micro_base::names::check_name(&placement.service).is_err() {
         return Err(format!("invalid service name {:?}", placement.service));
     }
     tracing::info!(service = %placement.service, version = %placement.version, origin = %origin.fmt_short(), "placed here: fetching the component");
@@ -332,7 +329,7 @@ async fn fetch(node: &Node, net: &Network, peer: PublicKey, hash: &str) -> Resul
         Reply::Component(Err(e)) | Reply::Refused(e) => return Err(e),
         other => return Err(format!("unexpected reply {other:?}")),
     }
-    let got = crate::runtime::content_hash(&wasm);
+    let got = micro_base::names::content_hash(&wasm);
     if got != hash {
         // A peer that hands over other bytes than the hash it was asked for misbehaves.
         net.conduct.invalid(

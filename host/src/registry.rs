@@ -3,11 +3,12 @@
 //! serves new calls, superseded ones answer calls pinned to them until they retire. Component
 //! bytes are kept by content hash beside the database.
 
-use crate::changes::Changes;
-use crate::runtime::{HostState, Program};
-use crate::wit::micro::network::registry as wit;
-use crate::wit::micro::network::types::CallError;
+use crate::host_state::{HostState, Program};
 use anyhow::Context as _;
+use micro_base::Clock;
+use micro_base::changes::Changes;
+use micro_runtime::wit::micro::network::registry as wit;
+use micro_runtime::wit::micro::network::types::CallError;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -78,10 +79,7 @@ pub struct Stats {
 impl Stats {
     /// The most recent failure, if any: when (ms since the epoch) and why.
     pub fn last_error(&self) -> Option<(u64, String)> {
-        self.last_error
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        micro_base::sync::lock(&self.last_error).clone()
     }
 }
 
@@ -149,6 +147,7 @@ impl VersionInfo {
         source: Option<String>,
         commit: Option<String>,
         lifetime_ms: u64,
+        created_ms: u64,
     ) -> Self {
         Self {
             name: name.to_string(),
@@ -158,7 +157,7 @@ impl VersionInfo {
             commit,
             builder: None,
             component: None,
-            created_ms: now_ms(),
+            created_ms,
             superseded_ms: None,
             lifetime_ms,
             reason: None,
@@ -179,13 +178,6 @@ impl VersionInfo {
     }
 }
 
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
 /// A service running on this node: its record, its code and its concurrency permits.
 pub struct Deployment {
     pub record: ServiceRecord,
@@ -197,6 +189,8 @@ pub struct Deployment {
     pub since: std::time::Instant,
     /// Calls running in it now: a version never retires while this is above zero.
     in_flight: AtomicUsize,
+    /// The node's clock, for when a call last failed.
+    clock: Clock,
 }
 
 /// Marks a call as running in a deployment until dropped.
@@ -210,8 +204,9 @@ impl Drop for InFlight<'_> {
 
 impl Deployment {
     /// A deployment allowing `concurrency` instances at once.
-    pub fn new(record: ServiceRecord, program: Program, concurrency: usize) -> Self {
+    pub fn new(record: ServiceRecord, program: Program, concurrency: usize, clock: Clock) -> Self {
         Self {
+            clock,
             record,
             program,
             permits: Semaphore::new(concurrency.max(1)),
@@ -248,11 +243,8 @@ impl Deployment {
         self.stats.calls.fetch_add(1, Ordering::Relaxed);
         if let Err(e) = outcome {
             self.stats.errors.fetch_add(1, Ordering::Relaxed);
-            *self
-                .stats
-                .last_error
-                .lock()
-                .unwrap_or_else(|p| p.into_inner()) = Some((now_ms(), e.describe()));
+            *micro_base::sync::lock(&self.stats.last_error) =
+                Some((self.clock.now_ms(), e.describe()));
         }
     }
 }
@@ -266,6 +258,8 @@ pub struct Registry {
     components_dir: PathBuf,
     live: RwLock<BTreeMap<String, Live>>,
     changed: Changes,
+    /// The node's clock: when versions were made, superseded and retire.
+    clock: Clock,
     /// Each service's recent runtime lines (`micro logs <service>`).
     pub logs: crate::service_logs::ServiceLogs,
 }
@@ -276,7 +270,7 @@ fn key(name: &str, version: &str) -> String {
 
 impl Registry {
     /// Opens the registry's tables and component directory.
-    pub fn open(db: Arc<Database>, components_dir: &Path) -> anyhow::Result<Self> {
+    pub fn open(db: Arc<Database>, components_dir: &Path, clock: Clock) -> anyhow::Result<Self> {
         std::fs::create_dir_all(components_dir)
             .with_context(|| format!("creating {}", components_dir.display()))?;
         let tx = db.begin_write()?;
@@ -293,7 +287,8 @@ impl Registry {
             components_dir: components_dir.to_owned(),
             live: RwLock::default(),
             changed: Changes::default(),
-            logs: crate::service_logs::ServiceLogs::default(),
+            logs: crate::service_logs::ServiceLogs::new(clock.clone()),
+            clock,
         })
     }
 
@@ -457,7 +452,7 @@ impl Registry {
     /// served before is superseded and keeps answering pinned calls for its lifetime.
     pub fn insert(&self, deployment: Deployment, mut info: VersionInfo) -> anyhow::Result<()> {
         let record = &deployment.record;
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let previous = self.get(&record.name);
         let tx = self.db.begin_write()?;
         {
@@ -491,6 +486,7 @@ impl Registry {
                         None,
                         None,
                         info.lifetime_ms,
+                        prev.record.deployed_at_ms,
                     )
                 });
                 prev_info.state = VersionState::Superseded;
@@ -518,7 +514,7 @@ impl Registry {
     /// Retires the superseded versions whose lifetime has ended and which run no call;
     /// answers the (service, version) pairs retired.
     pub fn retire_due(&self) -> anyhow::Result<Vec<(String, String)>> {
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let mut due = Vec::new();
         for (name, versions) in self.read().iter() {
             for d in versions.iter().skip(1) {
@@ -576,7 +572,7 @@ impl Registry {
                     .and_then(|json| serde_json::from_str::<VersionInfo>(json.value()).ok());
                 if let Some(mut info) = info {
                     info.state = VersionState::Retired;
-                    info.superseded_ms.get_or_insert(now_ms());
+                    info.superseded_ms.get_or_insert(self.clock.now_ms());
                     versions.insert(k.as_str(), serde_json::to_string(&info)?.as_str())?;
                 }
             }
@@ -602,7 +598,7 @@ impl Registry {
 
     /// The deployment a call names: `name` (the serving version) or `name@version`.
     pub fn resolve(&self, service: &str) -> Option<Arc<Deployment>> {
-        match crate::transport::split_version(service) {
+        match micro_base::names::split_version(service) {
             (name, Some(version)) => self.get_version(name, version),
             (name, None) => self.get(name),
         }
@@ -631,43 +627,93 @@ impl Registry {
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Live>> {
-        self.live.read().unwrap_or_else(|p| p.into_inner())
+        micro_base::sync::read(&self.live)
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<String, Live>> {
-        self.live.write().unwrap_or_else(|p| p.into_inner())
+        micro_base::sync::write(&self.live)
     }
 }
 
-fn to_wit(record: &ServiceRecord, node: &str) -> wit::ServiceRecord {
-    wit::ServiceRecord {
-        name: record.name.clone(),
-        version: record.version.clone(),
-        wit: record.wit.clone(),
-        methods: record.methods.clone(),
-        nodes: vec![node.to_string()],
-        metadata: vec![(
-            "kind".into(),
-            match record.kind {
-                ServiceKind::Service => "service".into(),
-                ServiceKind::Http => "http".into(),
-            },
-        )],
-    }
-}
-
+/// The registry a component sees is the network's, as this node knows it: every service with
+/// the nodes that serve each version.
 impl wit::Host for HostState {
     async fn list(&mut self) -> Vec<wit::ServiceRecord> {
-        let node = &self.node;
-        node.registry
-            .list()
-            .iter()
-            .map(|d| to_wit(&d.record, &node.id))
-            .collect()
+        let local = self.node.registry.list();
+        let mut out = Vec::new();
+        for (_, offers) in crate::catalog::by_name(crate::catalog::offers(&self.node)) {
+            let mut versions: BTreeMap<&str, Vec<&crate::catalog::Offer>> = BTreeMap::new();
+            for offer in &offers {
+                versions.entry(&offer.version).or_default().push(offer);
+            }
+            for offers in versions.into_values() {
+                let first = offers[0];
+                // This node's own WIT is at hand; another node's is fetched by `lookup`.
+                let wit = local
+                    .iter()
+                    .find(|d| d.record.name == first.name && d.record.version == first.version)
+                    .map(|d| d.record.wit.clone())
+                    .unwrap_or_default();
+                out.push(record_of(&offers, wit));
+            }
+        }
+        out
     }
 
     async fn lookup(&mut self, name: String) -> Option<wit::ServiceRecord> {
-        let deployment = self.node.registry.resolve(&name)?;
-        Some(to_wit(&deployment.record, &self.node.id))
+        let (base, version) = micro_base::names::split_version(&name);
+        let offers: Vec<_> = crate::catalog::offers(&self.node)
+            .into_iter()
+            .filter(|o| o.name == base)
+            .collect();
+        // The version asked for; else the one this node serves; else one another node serves.
+        let version = match version {
+            Some(v) => v.to_string(),
+            None => match self.node.registry.get(base) {
+                Some(d) => d.record.version.clone(),
+                None => offers.iter().find(|o| o.serving)?.version.clone(),
+            },
+        };
+        let offers: Vec<_> = offers.iter().filter(|o| o.version == version).collect();
+        if offers.is_empty() {
+            return None;
+        }
+        let wit = match self.node.registry.get_version(base, &version) {
+            Some(d) => d.record.wit.clone(),
+            None => {
+                let net = self.node.network()?;
+                let mut wit = String::new();
+                for offer in &offers {
+                    let Ok(id) = micro_base::identity::parse_node_id(&offer.node) else {
+                        continue;
+                    };
+                    let pinned = format!("{base}@{version}");
+                    if let Some(text) =
+                        crate::catalog::remote_wit(net, &id, &pinned, self.scope.deadline).await
+                    {
+                        wit = text;
+                        break;
+                    }
+                }
+                wit
+            }
+        };
+        Some(record_of(&offers, wit))
+    }
+}
+
+/// The record of one version from the offers of it (at least one), with its WIT.
+fn record_of(offers: &[&crate::catalog::Offer], wit: String) -> wit::ServiceRecord {
+    let first = offers[0];
+    wit::ServiceRecord {
+        name: first.name.clone(),
+        version: first.version.clone(),
+        wit,
+        methods: first.methods.clone(),
+        nodes: offers.iter().map(|o| o.node.clone()).collect(),
+        metadata: vec![(
+            "kind".into(),
+            if first.http { "http" } else { "service" }.into(),
+        )],
     }
 }

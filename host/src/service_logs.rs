@@ -21,20 +21,28 @@ pub struct LogLine {
 }
 
 /// Recent lines by service name.
-#[derive(Default)]
 pub struct ServiceLogs {
     services: Mutex<HashMap<String, VecDeque<LogLine>>>,
+    clock: micro_base::Clock,
 }
 
 impl ServiceLogs {
+    /// No lines yet; lines are stamped with `clock`.
+    pub fn new(clock: micro_base::Clock) -> Self {
+        Self {
+            services: Mutex::default(),
+            clock,
+        }
+    }
+
     /// Keeps a line of `service`'s, dropping its oldest past [`LINES_PER_SERVICE`].
     pub fn push(&self, service: &str, level: &'static str, message: impl Into<String>) {
         let line = LogLine {
-            at_ms: crate::registry::now_ms(),
+            at_ms: self.clock.now_ms(),
             level,
             message: message.into(),
         };
-        let mut services = self.services.lock().unwrap_or_else(|p| p.into_inner());
+        let mut services = micro_base::sync::lock(&self.services);
         let lines = match services.get_mut(service) {
             Some(lines) => lines,
             None => services.entry(service.to_string()).or_default(),
@@ -47,7 +55,7 @@ impl ServiceLogs {
 
     /// The newest `limit` lines of `service`, oldest first.
     pub fn recent(&self, service: &str, limit: usize) -> Vec<LogLine> {
-        let services = self.services.lock().unwrap_or_else(|p| p.into_inner());
+        let services = micro_base::sync::lock(&self.services);
         services.get(service).map_or_else(Vec::new, |lines| {
             lines
                 .iter()
@@ -59,10 +67,7 @@ impl ServiceLogs {
 
     /// Forgets a stopped service's lines.
     pub fn forget(&self, service: &str) {
-        self.services
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(service);
+        micro_base::sync::lock(&self.services).remove(service);
     }
 }
 
@@ -72,7 +77,7 @@ mod tests {
 
     #[test]
     fn lines_are_bounded_per_service_and_come_oldest_first() {
-        let logs = ServiceLogs::default();
+        let logs = ServiceLogs::new(micro_base::Clock::new());
         for i in 0..LINES_PER_SERVICE + 5 {
             logs.push("a", "info", format!("line {i}"));
         }

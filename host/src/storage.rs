@@ -4,9 +4,9 @@
 //! only ever name its own keys: the namespace comes from the host, never from the component.
 //! Writes commit with redb's immediate durability before they are acknowledged.
 
-use crate::config::StorageLimits;
-use crate::runtime::HostState;
-use crate::wit::micro::network::storage as wit;
+use crate::host_state::HostState;
+use micro_base::config::StorageLimits;
+use micro_runtime::wit::micro::network::storage as wit;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use std::sync::Arc;
 
@@ -200,11 +200,11 @@ impl Namespaced for HostState {
 #[macro_export]
 macro_rules! namespaced_storage {
     ($t:ty) => {
-        impl $crate::wit::micro::network::storage::Host for $t {
+        impl ::micro_runtime::wit::micro::network::storage::Host for $t {
             async fn get(
                 &mut self,
                 key: String,
-            ) -> Result<Option<Vec<u8>>, $crate::wit::micro::network::storage::StorageError> {
+            ) -> Result<Option<Vec<u8>>, ::micro_runtime::wit::micro::network::storage::StorageError> {
                 $crate::storage::host::get(self, key)
             }
 
@@ -212,14 +212,14 @@ macro_rules! namespaced_storage {
                 &mut self,
                 key: String,
                 value: Vec<u8>,
-            ) -> Result<(), $crate::wit::micro::network::storage::StorageError> {
+            ) -> Result<(), ::micro_runtime::wit::micro::network::storage::StorageError> {
                 $crate::storage::host::set(self, key, value)
             }
 
             async fn delete(
                 &mut self,
                 key: String,
-            ) -> Result<bool, $crate::wit::micro::network::storage::StorageError> {
+            ) -> Result<bool, ::micro_runtime::wit::micro::network::storage::StorageError> {
                 $crate::storage::host::delete(self, key)
             }
 
@@ -229,8 +229,8 @@ macro_rules! namespaced_storage {
                 start_after: Option<String>,
                 limit: u32,
             ) -> Result<
-                $crate::wit::micro::network::storage::Page,
-                $crate::wit::micro::network::storage::StorageError,
+                ::micro_runtime::wit::micro::network::storage::Page,
+                ::micro_runtime::wit::micro::network::storage::StorageError,
             > {
                 $crate::storage::host::list(self, prefix, start_after, limit)
             }
@@ -240,7 +240,7 @@ macro_rules! namespaced_storage {
                 key: String,
                 expected: Option<Vec<u8>>,
                 new: Option<Vec<u8>>,
-            ) -> Result<bool, $crate::wit::micro::network::storage::StorageError> {
+            ) -> Result<bool, ::micro_runtime::wit::micro::network::storage::StorageError> {
                 $crate::storage::host::compare_and_swap(self, key, expected, new)
             }
         }

@@ -2,22 +2,16 @@
 //! other nodes. A service running here is called in process; one running elsewhere is called
 //! over the peer layer (`net::routes`). The callee sees who called.
 
+use crate::host_state::HostState;
 use crate::node::Node;
-use crate::registry::Failure as _;
-use crate::runtime::{CallScope, HostState};
-use crate::wit::micro::network::transport as wit;
-use crate::wit::micro::network::types::{CallError, Caller, Request, Response};
+use crate::registry::{Deployment, Failure as _};
+use micro_base::names::split_version;
+use micro_runtime::wit::micro::network::transport as wit;
+use micro_runtime::wit::micro::network::types::{CallError, Caller, Request, Response};
+use micro_runtime::{CallScope, HttpOutcome};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
-
-/// Splits `name@version` into its parts.
-pub fn split_version(service: &str) -> (&str, Option<&str>) {
-    match service.split_once('@') {
-        Some((name, version)) => (name, Some(version)),
-        None => (service, None),
-    }
-}
 
 /// The deadline of a call that starts now, from outside the node.
 pub fn deadline_from_now(node: &Node) -> Instant {
@@ -112,11 +106,54 @@ pub async fn serve(
     deadline: Instant,
     request: Request,
 ) -> (Result<Response, CallError>, u64) {
-    node.load.fetch_add(1, Ordering::Relaxed);
+    let _load = Load::count(node);
     let mut charged = 0;
     let outcome = call_local(node, caller, payer, &mut charged, deadline, request).await;
-    node.load.fetch_sub(1, Ordering::Relaxed);
     (outcome, charged)
+}
+
+/// Serves an HTTP request with the `wasi:http` component of `deployment` (service `name`),
+/// charged to `payer` (by default this node): governance asks, admission, the ledger's
+/// charge, the call counted in the node's load and the deployment's stats, as any call.
+pub async fn serve_http(
+    node: &Arc<Node>,
+    payer: Option<&str>,
+    deployment: &Deployment,
+    name: &str,
+    request: hyper::Request<hyper::body::Incoming>,
+) -> HttpOutcome {
+    let _load = Load::count(node);
+    let method = request.method().as_str().to_string();
+    govern_call(node, &node.id, name, &method, deployment.record.private).await?;
+    let deadline = deadline_from_now(node);
+    let _permit = deployment.admit(deadline).await?;
+    charge_call(node, payer.unwrap_or(&node.id), name, &method).await?;
+    let scope = CallScope {
+        service: name.to_string(),
+        depth: 0,
+        deadline,
+    };
+    let store = HostState::store(node, scope);
+    let _running = deployment.enter();
+    let outcome = deployment.program.serve_http(store, request).await;
+    deployment.count(&outcome);
+    outcome
+}
+
+/// A call counted in the node's load (what peers see) while it runs.
+struct Load<'a>(&'a std::sync::atomic::AtomicU32);
+
+impl<'a> Load<'a> {
+    fn count(node: &'a Node) -> Self {
+        node.load.fetch_add(1, Ordering::Relaxed);
+        Self(&node.load)
+    }
+}
+
+impl Drop for Load<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// Charges one call of `service`.`method` to `payer` through the ledger.
@@ -136,7 +173,9 @@ pub async fn charge_call(
         return Ok(0);
     }
     let account = ledger.account_of(node, payer).await;
-    ledger.charge(account, service, method, node.now_ms()).await
+    ledger
+        .charge(account, service, method, node.clock.now_ms())
+        .await
 }
 
 async fn call_local(
@@ -267,7 +306,7 @@ fn not_found(node: &Node, name: &str, version: Option<&str>) -> CallError {
     }
 }
 
-impl crate::wit::micro::network::types::Host for HostState {}
+impl micro_runtime::wit::micro::network::types::Host for HostState {}
 
 impl wit::Host for HostState {
     async fn call(&mut self, request: Request) -> Result<Response, CallError> {

@@ -4,7 +4,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use micro_host::identity::Identity;
+use micro_base::identity::Identity;
 use micro_tests::{TestNode, eventually};
 use serde_json::{Value, json};
 
@@ -637,4 +637,37 @@ fn a_token_travels_with_a_call_to_the_node_that_issued_it_which_charges_its_acco
     assert_eq!(status, 200, "{body}");
     assert_eq!(charged_to_b(&a), 1000);
     assert!(account(&a, "bob").is_none(), "A charged an account B named");
+}
+
+#[test]
+fn a_moved_clock_is_seen_alike_by_token_checks_at_the_gateway_and_in_the_ledger() {
+    let a = TestNode::new("[ledger]\nrequire_token = true\n[governance]\ntest_clock = true\n");
+    a.deploy("hello", "hello");
+    let (token, claims) = create(&a, &["--ttl", "30m"]);
+    assert_eq!(call_with(&a, "/hello/greet", Some(&token)).0, 200);
+    // The node's one clock moves past the token's expiry: the gateway, which checks tokens
+    // before a call, sees the same time as the ledger, which issued it.
+    let (status, body) = a.post("/api/governance/clock", r#"{"advance_ms": 3600000}"#);
+    assert_eq!(status, 200, "{body}");
+    let now: Value = serde_json::from_str(&body).expect("JSON");
+    let expires = claims["expires_ms"].as_u64().expect("an expiry");
+    assert!(
+        now["now_ms"].as_u64().expect("a time") > expires,
+        "{now} {claims}"
+    );
+    let (status, v) = call_with(&a, "/hello/greet", Some(&token));
+    assert_eq!(
+        (status, v["error"].as_str()),
+        (401, Some("expired-token")),
+        "{v}"
+    );
+    let (status, v) = verify(&a, json!({ "token": token }));
+    assert_eq!(
+        (status, v["error"].as_str()),
+        (401, Some("expired-token")),
+        "{v}"
+    );
+    // A token issued now lives from the moved time.
+    let (fresh, _) = create(&a, &["--ttl", "30m"]);
+    assert_eq!(call_with(&a, "/hello/greet", Some(&fresh)).0, 200);
 }

@@ -424,3 +424,64 @@ fn a_call_pinned_to_a_superseded_version_reaches_it_on_another_node() {
         );
     }
 }
+
+#[test]
+fn a_component_sees_the_services_of_the_network_through_its_registry() {
+    let a = TestNode::new("");
+    let b = TestNode::joining("", &[a.ticket()]);
+    let nodes = [a, b];
+    wait_until_all_know_each_other(&nodes);
+    let [a, b] = &nodes;
+    a.deploy("hello", "hello");
+    b.deploy("hostile", "hostile");
+    eventually("B to route hello to A", || {
+        (routes(b, "hello") == vec![a.id()]).then_some(())
+    });
+    // `list`: hello, which only A serves, with A as its node; the component's own service
+    // with B and its WIT.
+    let (status, list) = b.post_json("/hostile/services", "{}");
+    assert_eq!(status, 200, "{list}");
+    let find = |name: &str| {
+        list.as_array()
+            .expect("a list")
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap_or_else(|| panic!("{name} in {list}"))
+            .clone()
+    };
+    let hello = find("hello");
+    assert_eq!(hello["nodes"], serde_json::json!([a.id()]), "{hello}");
+    assert!(
+        hello["methods"]
+            .as_array()
+            .expect("methods")
+            .iter()
+            .any(|m| m == "greet"),
+        "{hello}"
+    );
+    let own = find("hostile");
+    assert_eq!(own["nodes"], serde_json::json!([b.id()]), "{own}");
+    assert!(
+        own["wit"].as_str().expect("a WIT").contains("handler"),
+        "{own}"
+    );
+    // `lookup`: hello wherever it runs, with its WIT fetched from A; a name nobody serves is
+    // none.
+    let (status, found) = b.post_json("/hostile/lookup", r#"{"name":"hello"}"#);
+    assert_eq!(status, 200, "{found}");
+    assert_eq!(found["name"], "hello", "{found}");
+    assert_eq!(found["nodes"], serde_json::json!([a.id()]), "{found}");
+    assert!(
+        found["wit"].as_str().expect("a WIT").contains("handler"),
+        "{found}"
+    );
+    let version = found["version"].as_str().expect("a version");
+    let (status, pinned) = b.post_json(
+        "/hostile/lookup",
+        &format!(r#"{{"name":"hello@{version}"}}"#),
+    );
+    assert_eq!(status, 200, "{pinned}");
+    assert_eq!(pinned["version"], version, "{pinned}");
+    let (status, none) = b.post_json("/hostile/lookup", r#"{"name":"nobody"}"#);
+    assert_eq!((status, none), (200, Value::Null));
+}

@@ -4,7 +4,7 @@
 
 use iroh::endpoint::presets;
 use iroh::{Endpoint, EndpointAddr, RelayMode};
-use micro_host::identity::Identity;
+use micro_base::identity::Identity;
 use micro_host::net::records::NodeRecord;
 use micro_host::net::ticket;
 use micro_host::net::wire::{self, CallHeader, Reply, Request};

@@ -9,16 +9,15 @@
 
 mod retention;
 
-use crate::config::BrokerConfig;
-use crate::runtime::HostState;
-use crate::wit::micro::network::broker as wit;
-pub use crate::wit::micro::network::broker::{Message, PublishError};
+use crate::host_state::HostState;
+use micro_base::config::BrokerConfig;
+use micro_runtime::wit::micro::network::broker as wit;
+pub use micro_runtime::wit::micro::network::broker::{Message, PublishError};
 use redb::Database;
 use retention::{Pending, Retention};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, oneshot};
 
 /// Longest topic name.
@@ -87,13 +86,6 @@ pub struct Broker {
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
 /// Checks a topic name: 1 to 255 characters of letters, digits and `.-_/`.
 pub fn check_topic(topic: &str) -> Result<(), PublishError> {
     let ok = !topic.is_empty()
@@ -112,7 +104,7 @@ pub fn check_topic(topic: &str) -> Result<(), PublishError> {
 
 impl Shared {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Topic>> {
-        self.topics.lock().unwrap_or_else(|p| p.into_inner())
+        micro_base::sync::lock(&self.topics)
     }
 
     /// The topic's state, created with the sequence following its last retained message.
@@ -149,8 +141,13 @@ impl Shared {
 
 impl Broker {
     /// Opens the broker, with its committer thread when retention is on.
-    pub fn open(db: Arc<Database>, config: BrokerConfig, node: String) -> anyhow::Result<Self> {
-        let retention = Retention::open(db, config.clone(), node.clone())?;
+    pub fn open(
+        db: Arc<Database>,
+        config: BrokerConfig,
+        node: String,
+        clock: micro_base::Clock,
+    ) -> anyhow::Result<Self> {
+        let retention = Retention::open(db, config.clone(), node.clone(), clock)?;
         let shared = Arc::new(Shared {
             retention,
             config,
@@ -203,7 +200,7 @@ impl Broker {
                 payload,
                 content_type,
                 sequence,
-                published_at_ms: now_ms(),
+                published_at_ms: self.shared.retention.clock.now_ms(),
                 publisher,
                 node: self.node.clone(),
             };
@@ -380,7 +377,10 @@ mod tests {
             max_message_bytes: 64,
             subscriber_queue: queue,
         };
-        (dir, Broker::open(db, config, "test-node".into()).unwrap())
+        (
+            dir,
+            Broker::open(db, config, "test-node".into(), micro_base::Clock::new()).unwrap(),
+        )
     }
 
     async fn publish(b: &Broker, topic: &str, text: &str) -> u64 {
@@ -438,12 +438,18 @@ mod tests {
         };
         {
             let db = Arc::new(Database::create(dir.path().join("db")).unwrap());
-            let b = Broker::open(db, config.clone(), "test-node".into()).unwrap();
+            let b = Broker::open(
+                db,
+                config.clone(),
+                "test-node".into(),
+                micro_base::Clock::new(),
+            )
+            .unwrap();
             publish(&b, "t", "a").await;
             publish(&b, "t", "b").await;
         }
         let db = Arc::new(Database::create(dir.path().join("db")).unwrap());
-        let b = Broker::open(db, config, "test-node".into()).unwrap();
+        let b = Broker::open(db, config, "test-node".into(), micro_base::Clock::new()).unwrap();
         assert_eq!(publish(&b, "t", "c").await, 3);
     }
 

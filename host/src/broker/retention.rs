@@ -4,7 +4,7 @@
 //! its commit, and its publisher is answered only then: what was acknowledged is durable.
 
 use super::{Message, Shared};
-use crate::config::BrokerConfig;
+use micro_base::config::BrokerConfig;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
@@ -28,6 +28,8 @@ pub struct Retention {
     config: BrokerConfig,
     /// This node: every retained message was published here.
     node: String,
+    /// The node's clock: which retained messages are too old.
+    pub clock: micro_base::Clock,
 }
 
 impl Retention {
@@ -36,11 +38,17 @@ impl Retention {
         db: Arc<Database>,
         config: BrokerConfig,
         node: String,
+        clock: micro_base::Clock,
     ) -> Result<Self, redb::Error> {
         let tx = db.begin_write()?;
         tx.open_table(MESSAGES)?;
         tx.commit()?;
-        Ok(Self { db, config, node })
+        Ok(Self {
+            db,
+            config,
+            node,
+            clock,
+        })
     }
 
     /// The sequence of the last retained message of `topic`.
@@ -57,7 +65,10 @@ impl Retention {
 
     /// The retained messages of `topic` up to `through`, oldest first, within the age limit.
     pub fn read(&self, topic: &str, through: u64) -> Result<Vec<Message>, redb::Error> {
-        let cutoff = super::now_ms().saturating_sub(self.config.retain_seconds * 1000);
+        let cutoff = self
+            .clock
+            .now_ms()
+            .saturating_sub(self.config.retain_seconds * 1000);
         let tx = self.db.begin_read()?;
         let table = tx.open_table(MESSAGES)?;
         let mut out = Vec::new();

@@ -161,7 +161,7 @@ fn list(items: &Value) -> String {
 fn print_claims(c: &Value) {
     let at = |ms: &Value| {
         let ms = ms.as_u64().unwrap_or(0);
-        let left = ms as i64 - crate::registry::now_ms() as i64;
+        let left = ms as i64 - micro_base::Clock::new().now_ms() as i64;
         if left >= 0 {
             format!("{ms} (in {} s)", left / 1000)
         } else {

@@ -411,7 +411,7 @@ pub fn main() -> ExitCode {
             peers,
         } => {
             if print_default_config {
-                print!("{}", crate::config::DEFAULT_CONFIG);
+                print!("{}", micro_base::config::DEFAULT_CONFIG);
                 return ExitCode::SUCCESS;
             }
             server::run(data_dir, listen, config, peers)

@@ -3,8 +3,8 @@
 
 use super::client::Client;
 use super::{CliError, NetworkCommand, print_json};
-use crate::identity::Identity;
 use crate::node::default_data_dir;
+use micro_base::identity::Identity;
 use serde_json::Value;
 use std::path::PathBuf;
 
@@ -16,7 +16,7 @@ pub fn identity(data_dir: Option<PathBuf>, json: bool) -> Result<(), CliError> {
     if json {
         let v = serde_json::json!({
             "node": identity.public().to_string(),
-            "key_file": crate::identity::key_path(&dir),
+            "key_file": micro_base::identity::key_path(&dir),
         });
         print_json(&v)?;
     } else {

@@ -57,7 +57,7 @@ pub fn languages() -> Vec<&'static str> {
 
 /// Writes a new `lang` project for service `name` into `dir` (default `./<name>`).
 pub fn run(name: &str, lang: &str, dir: Option<PathBuf>) -> Result<(), CliError> {
-    crate::runtime::check_name(name).map_err(CliError::failed)?;
+    micro_base::names::check_name(name).map_err(CliError::failed)?;
     let template = TEMPLATES.iter().find(|t| t.lang == lang).ok_or_else(|| {
         CliError::failed(format!(
             "there is no template for language {lang:?}; there are: {}",

@@ -1,8 +1,8 @@
 //! `micro server`: opens the node, brings back its services, serves the gateway.
 
 use super::CliError;
-use crate::config::Config;
 use crate::node::{Node, default_data_dir};
+use micro_base::config::Config;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 

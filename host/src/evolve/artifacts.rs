@@ -31,7 +31,7 @@ pub fn key(tree: &str, builders: &[Arc<Builder>]) -> String {
     for b in builders {
         text.push_str(&format!(" {}:{}", b.name, b.component));
     }
-    crate::runtime::content_hash(text.as_bytes())
+    micro_base::names::content_hash(text.as_bytes())
 }
 
 /// Built components by tree.

@@ -66,7 +66,7 @@ impl BuildLog {
     }
 
     fn append(&self, line: &str) -> bool {
-        let mut text = self.text.lock().unwrap_or_else(|p| p.into_inner());
+        let mut text = micro_base::sync::lock(&self.text);
         if text.len() + line.len() + 1 > self.limit {
             self.over.store(true, Ordering::Relaxed);
             return false;
@@ -136,7 +136,7 @@ impl BuildLog {
 
     /// Everything logged so far.
     pub fn text(&self) -> String {
-        self.text.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        micro_base::sync::lock(&self.text).clone()
     }
 }
 

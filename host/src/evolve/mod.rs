@@ -13,7 +13,7 @@ pub mod watch;
 
 use crate::deploy::Origin;
 use crate::node::Node;
-use crate::registry::{VersionInfo, VersionState, now_ms};
+use crate::registry::{VersionInfo, VersionState};
 use crate::system::builders::Builder;
 use crate::system::builders::bindings::exports::micro::network::builder::{Detection, Plan};
 use log::{BuildLog, Event};
@@ -141,9 +141,7 @@ impl Evolve {
     }
 
     fn lock(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
-        self.locks
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+        micro_base::sync::lock(&self.locks)
             .entry(key.to_string())
             .or_default()
             .clone()
@@ -363,6 +361,7 @@ pub async fn produce(
         Some(display.clone()),
         commit,
         record.lifetime_ms,
+        node.clock.now_ms(),
     );
     // The builders this build uses, start to finish, whatever is swapped meanwhile.
     let builders = node.builders().await.map_err(|e| fail(&info, e))?.list();
@@ -441,7 +440,7 @@ pub async fn produce(
             .name
             .as_deref()
             .map(|n| n.to_lowercase().replace('_', "-"))
-        && crate::runtime::check_name(&name).is_ok()
+        && micro_base::names::check_name(&name).is_ok()
     {
         record.name = name.clone();
         info.name = name;
@@ -483,7 +482,7 @@ pub async fn produce(
     log.line(format!("built {} ({} bytes)", artifact, wasm.len()));
     if let Some(key) = &cache_key {
         let artifact = artifacts::Artifact {
-            component: crate::runtime::content_hash(&wasm),
+            component: micro_base::names::content_hash(&wasm),
             builder: info.builder.clone().unwrap_or_default(),
             name: info.name.clone(),
             version: None,
@@ -527,18 +526,15 @@ impl Evolve {
     /// A new scratch directory's path for one build.
     pub fn scratch(&self) -> PathBuf {
         let nonce = getrandom::u64().unwrap_or(0).to_le_bytes();
-        self.scratch_dir.join(format!(
-            "{}-{}",
-            now_ms(),
-            &crate::runtime::content_hash(&nonce)[..8]
-        ))
+        self.scratch_dir
+            .join(&micro_base::names::content_hash(&nonce)[..16])
     }
 
     /// cargo's target directory for one source: warm across its builds.
     fn cargo_target(&self, source: &str) -> PathBuf {
         self.build_cache_dir
             .join("cargo")
-            .join(&crate::runtime::content_hash(source.as_bytes())[..16])
+            .join(&micro_base::names::content_hash(source.as_bytes())[..16])
     }
 }
 
@@ -676,15 +672,16 @@ fn failed_early(
     } else {
         record.name.clone()
     };
-    if crate::runtime::check_name(&name).is_err() {
+    if micro_base::names::check_name(&name).is_err() {
         return BuildFailure::unnamed(reason);
     }
     let info = VersionInfo::building(
         &name,
-        &format!("unfetched-{}", now_ms()),
+        &format!("unfetched-{}", node.clock.now_ms()),
         Some(record.source.display()),
         None,
         record.lifetime_ms,
+        node.clock.now_ms(),
     );
     fail(node, &info, reason, purpose)
 }

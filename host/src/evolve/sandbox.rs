@@ -3,8 +3,8 @@
 //! `toolchain` interface; everything a tool writes to its standard error lands in the build log.
 
 use super::log::BuildLog;
-use crate::config::EvolveConfig;
 use crate::kit::Kit;
+use micro_base::config::EvolveConfig;
 use std::path::{Component, Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;

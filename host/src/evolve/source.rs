@@ -176,7 +176,7 @@ pub fn fetch(cache_dir: &Path, source: &GitSource) -> Result<Fetched, SourceErro
     let url = &source.url;
     let repo_dir = cache_dir.join(format!(
         "{}.git",
-        &crate::runtime::content_hash(url.as_bytes())[..16]
+        &micro_base::names::content_hash(url.as_bytes())[..16]
     ));
     let repo = if repo_dir.join("HEAD").exists() {
         gix::open(&repo_dir).map_err(|e| fetch_error(url, e))?

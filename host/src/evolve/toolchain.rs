@@ -3,14 +3,14 @@
 
 use super::sandbox::{Sandbox, Tool};
 use crate::system::builders::bindings::micro::network::toolchain as wit;
-use crate::system::builders::{BuilderState, MAX_DETECT_READS, Phase};
+use crate::system::builders::{BuildContext, MAX_DETECT_READS, Phase};
 use std::io::Read as _;
 use std::sync::Arc;
 
 /// The most a builder may read of one file.
 const MAX_READ_BYTES: u64 = 1 << 20;
 
-impl BuilderState {
+impl BuildContext {
     fn sandbox(&self) -> Result<Arc<Sandbox>, String> {
         self.sandbox
             .clone()
@@ -35,7 +35,7 @@ impl BuilderState {
     }
 }
 
-impl wit::Host for BuilderState {
+impl wit::Host for BuildContext {
     async fn read_file(&mut self, path: String) -> Result<Vec<u8>, String> {
         let sandbox = self.sandbox()?;
         if self.phase == Phase::Detect {

@@ -30,7 +30,7 @@ impl Watchers {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, AbortHandle>> {
-        self.tasks.lock().unwrap_or_else(|p| p.into_inner())
+        micro_base::sync::lock(&self.tasks)
     }
 }
 

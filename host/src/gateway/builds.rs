@@ -7,7 +7,7 @@ use crate::evolve::log::{BuildLog, Event};
 use crate::evolve::source::Source;
 use crate::evolve::{self, RunRequest};
 use crate::node::Node;
-use crate::registry::{VersionState, now_ms};
+use crate::registry::VersionState;
 use bytes::Bytes;
 use futures::StreamExt as _;
 use http_body_util::{BodyExt, StreamBody};
@@ -68,7 +68,7 @@ pub async fn run(node: &Arc<Node>, request: Request<Incoming>) -> Response<Body>
         Err(e) => return reply::error(StatusCode::BAD_REQUEST, "bad-source", e),
     };
     if let Some(name) = &run.name
-        && let Err(e) = crate::runtime::check_name(name)
+        && let Err(e) = micro_base::names::check_name(name)
     {
         return reply::error(StatusCode::BAD_REQUEST, "invalid-name", e);
     }
@@ -180,7 +180,7 @@ pub fn versions(node: &Arc<Node>, name: &str) -> Response<Body> {
             format!("no service named {name:?} has versions on this node"),
         );
     }
-    let now = now_ms();
+    let now = node.clock.now_ms();
     let list: Vec<_> = versions
         .iter()
         .map(|v| {

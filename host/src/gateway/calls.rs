@@ -5,12 +5,11 @@
 use super::reply::{self, Body};
 use crate::node::Node;
 use crate::registry::{Deployment, ServiceKind};
-use crate::runtime::{CallScope, HostState};
 use crate::transport::{self, deadline_from_now};
-use crate::wit::micro::network::types::{Caller, Request as CallRequest};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode, header};
+use micro_runtime::wit::micro::network::types::{Caller, Request as CallRequest};
 use std::sync::Arc;
 
 /// Handles a request to `/{service}/{rest…}`.
@@ -20,7 +19,7 @@ pub async fn handle(
     service: &str,
     rest: &[&str],
 ) -> Response<Body> {
-    let (name, _) = transport::split_version(service);
+    let (name, _) = micro_base::names::split_version(service);
     let Some(deployment) = node.registry.resolve(service) else {
         // Not here: the transport finds it in the network (or says nothing serves it).
         return match rest {
@@ -154,40 +153,9 @@ async fn serve_http(
             .headers
             .insert(header::HOST, header::HeaderValue::from_static("localhost"));
     }
-    if let Err(e) = crate::transport::govern_call(
-        node,
-        &node.id,
-        name,
-        parts.method.as_str(),
-        deployment.record.private,
-    )
-    .await
-    {
-        return reply::call_error(&e);
-    }
     let request = Request::from_parts(parts, body);
-    let deadline = deadline_from_now(node);
-    let _permit = match deployment.admit(deadline).await {
-        Ok(permit) => permit,
-        Err(e) => return reply::call_error(&e),
-    };
-    let payer = bearer
-        .as_ref()
-        .map_or(node.id.as_str(), |b| b.claims.account.as_str());
-    if let Err(e) =
-        crate::transport::charge_call(node, payer, name, request.method().as_str()).await
-    {
-        return reply::call_error(&e);
-    }
-    let scope = CallScope {
-        service: name.to_string(),
-        depth: 0,
-        deadline,
-    };
-    let store = HostState::store(node, scope);
-    let _running = deployment.enter();
-    let outcome = deployment.program.serve_http(store, request).await;
-    deployment.count(&outcome);
+    let payer = bearer.as_ref().map(|b| b.claims.account.as_str());
+    let outcome = transport::serve_http(node, payer, deployment, name, request).await;
     match outcome {
         Ok(response) => response.map(|body| {
             body.map_err(|e| reply::BoxError::from(format!("{e:?}")))

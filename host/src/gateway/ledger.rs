@@ -58,9 +58,9 @@ pub async fn bearer(
         .ledger()
         .await
         .map_err(|e| reply::error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e))?;
-    let (name, _) = crate::transport::split_version(service);
+    let (name, _) = micro_base::names::split_version(service);
     let claims = ledger
-        .verify_token(token, name, method, crate::registry::now_ms())
+        .verify_token(token, name, method, node.clock.now_ms())
         .await
         .map_err(|e| refusal(&e))?;
     // Anyone can run a node and sign tokens: a call is let in by tokens of this node and of
@@ -123,7 +123,7 @@ pub async fn balances(node: &Arc<Node>) -> Response<Body> {
         Ok(l) => l,
         Err(e) => return reply::error(StatusCode::INTERNAL_SERVER_ERROR, "failed", e),
     };
-    match ledger.balances(node.now_ms()).await {
+    match ledger.balances(node.clock.now_ms()).await {
         Ok(list) => {
             let list: Vec<Value> = list
                 .into_iter()
@@ -279,7 +279,7 @@ pub async fn create(node: &Arc<Node>, request: Request<Incoming>) -> Response<Bo
         services: create.services,
         methods: create.methods,
     };
-    let now = crate::registry::now_ms();
+    let now = node.clock.now_ms();
     let token = ledger
         .issue_token(&account, rights, create.ttl_ms, now)
         .await;
@@ -307,7 +307,7 @@ pub async fn verify(node: &Arc<Node>, request: Request<Incoming>) -> Response<Bo
         Ok(l) => l,
         Err(e) => return reply::error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e),
     };
-    let now = v.at_ms.unwrap_or_else(crate::registry::now_ms);
+    let now = v.at_ms.unwrap_or_else(|| node.clock.now_ms());
     match ledger
         .verify_token(&v.token, &v.service, &v.method, now)
         .await
@@ -331,7 +331,7 @@ pub async fn refresh(node: &Arc<Node>, request: Request<Incoming>) -> Response<B
         Ok(l) => l,
         Err(e) => return reply::error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e),
     };
-    let now = crate::registry::now_ms();
+    let now = node.clock.now_ms();
     let token = ledger.refresh_token(&r.token, now).await;
     answer_token(node, ledger, token, now, StatusCode::OK).await
 }
@@ -342,7 +342,7 @@ pub async fn revoke(node: &Arc<Node>, id: &str) -> Response<Body> {
         Ok(l) => l,
         Err(e) => return reply::error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e),
     };
-    match ledger.revoke_token(id, crate::registry::now_ms()).await {
+    match ledger.revoke_token(id, node.clock.now_ms()).await {
         Ok(()) => reply::json(StatusCode::OK, &json!({ "revoked": id })),
         Err(e) => refusal(&e),
     }

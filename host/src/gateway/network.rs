@@ -2,11 +2,11 @@
 //! knows, the services they serve, routes and the peer graph.
 
 use super::reply::{self, Body};
-use crate::net::{routes, wire};
+use crate::catalog;
+use crate::net::routes;
 use crate::node::Node;
 use hyper::{Response, StatusCode};
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// Routes `/api/network/{rest…}` (GET only).
@@ -124,30 +124,22 @@ fn nodes(node: &Arc<Node>) -> Value {
 }
 
 fn services(node: &Arc<Node>) -> Value {
-    let mut by_name: BTreeMap<String, Vec<Value>> = BTreeMap::new();
-    for d in node.registry.list() {
-        by_name.entry(d.record.name.clone()).or_default().push(json!({
-            "node": node.id, "local": true, "version": d.record.version, "serving": true, "methods": d.record.methods,
-        }));
-    }
-    if let Some(net) = node.network() {
-        for l in net.directory.live() {
-            for s in &l.record.services {
-                by_name.entry(s.name.clone()).or_default().push(json!({
-                    "node": l.id.to_string(),
-                    "local": false,
-                    "version": s.version,
-                    "serving": s.serving,
-                    "methods": s.methods,
-                    "interface": hex::encode(s.interface),
-                }));
-            }
+    let offer = |o: &catalog::Offer| {
+        let mut v = json!({
+            "node": o.node, "local": o.local, "version": o.version, "serving": o.serving,
+            "methods": o.methods,
+        });
+        if let Some(interface) = o.interface {
+            v["interface"] = json!(hex::encode(interface));
         }
-    }
+        v
+    };
     Value::Array(
-        by_name
+        catalog::by_name(catalog::offers(node))
             .into_iter()
-            .map(|(name, nodes)| json!({ "name": name, "nodes": nodes }))
+            .map(|(name, offers)| {
+                json!({ "name": name, "nodes": offers.iter().map(offer).collect::<Vec<_>>() })
+            })
             .collect(),
     )
 }
@@ -168,7 +160,7 @@ fn all_routes(node: &Arc<Node>, only: Option<&str>) -> Value {
             .into_iter()
             .map(|name| {
                 // `name@version` asks for the routes of calls pinned to that version.
-                let (base, version) = crate::transport::split_version(&name);
+                let (base, version) = micro_base::names::split_version(&name);
                 let routes = routes::routes(node, net, base, version);
                 json!({ "service": name, "routes": routes })
             })
@@ -230,38 +222,24 @@ pub async fn describe_remote(node: &Arc<Node>, name: &str) -> Response<Body> {
     let Some(net) = node.network() else {
         return not_found();
     };
-    let (service, version) = crate::transport::split_version(name);
+    let (service, version) = micro_base::names::split_version(name);
     for route in routes::routes(node, Some(net), service, version) {
         let Some((id, entry)) = route.remote else {
             continue;
         };
-        let Some(addr) = net.addr_of(&id) else {
-            continue;
-        };
         let deadline = crate::transport::deadline_from_now(node);
-        let request = wire::Request::Wit {
-            service: service.to_string(),
-        };
-        match net
-            .pool
-            .request(&addr, &request, &[], net.config.max_frame_bytes, deadline)
-            .await
-        {
-            Ok((wire::Reply::Wit(Ok(wit)), _)) => {
-                return reply::json(
-                    StatusCode::OK,
-                    &json!({
-                        "name": entry.name,
-                        "version": entry.version,
-                        "kind": if entry.http { "http" } else { "service" },
-                        "methods": entry.methods,
-                        "node": id.to_string(),
-                        "wit": wit,
-                    }),
-                );
-            }
-            Ok(other) => tracing::debug!(?other, "WIT not served"),
-            Err(e) => tracing::debug!(error = %e, "WIT fetch failed"),
+        if let Some(wit) = catalog::remote_wit(net, &id, service, deadline).await {
+            return reply::json(
+                StatusCode::OK,
+                &json!({
+                    "name": entry.name,
+                    "version": entry.version,
+                    "kind": if entry.http { "http" } else { "service" },
+                    "methods": entry.methods,
+                    "node": id.to_string(),
+                    "wit": wit,
+                }),
+            );
         }
     }
     not_found()
@@ -277,7 +255,7 @@ pub async fn ping(node: &Arc<Node>, peer: &str, query: &str) -> Response<Body> {
             "the node runs without a network",
         );
     };
-    let id = match crate::identity::parse_node_id(peer) {
+    let id = match micro_base::identity::parse_node_id(peer) {
         Ok(id) => id,
         Err(e) => return reply::error(StatusCode::BAD_REQUEST, "bad-request", e),
     };

@@ -36,7 +36,7 @@ pub async fn stats(node: &Arc<Node>) -> Response<Body> {
     let ledger = match node.ledger_if_loaded() {
         Some(ledger) => {
             let peers: Vec<_> = ledger
-                .balances(node.now_ms())
+                .balances(node.clock.now_ms())
                 .await
                 .unwrap_or_default()
                 .into_iter()
@@ -64,7 +64,7 @@ pub async fn stats(node: &Arc<Node>) -> Response<Body> {
             "uptime_ms": node.started.elapsed().as_millis() as u64,
             "data_dir": std::fs::canonicalize(&node.data_dir).unwrap_or_else(|_| node.data_dir.clone()),
             "allocator": node.runtime.allocator(),
-            "usage": crate::usage::read(&node.data_dir),
+            "usage": micro_base::usage::read(&node.data_dir),
             "load": node.load.load(Ordering::Relaxed),
             "services": services,
             "broker": {

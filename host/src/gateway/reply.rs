@@ -1,9 +1,9 @@
 //! Building responses: JSON bodies, and errors as `{"error": kind, "message": text}`.
 
-use crate::wit::micro::network::types::CallError;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, combinators::UnsyncBoxBody};
 use hyper::{Response, StatusCode, header};
+use micro_runtime::wit::micro::network::types::CallError;
 
 /// Errors a response body can end with.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// Most links a record carries (the graph needs a node's neighbours, not all its peers).
 const MAX_LINKS: usize = 16;
@@ -40,13 +40,6 @@ fn registry_topic() -> TopicId {
     TopicId::from_bytes(Sha256::digest(b"micro/registry/1").into())
 }
 
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
 /// Starts the gossip, announce and heartbeat loops.
 pub fn spawn_loops(node: &Arc<Node>, net: &Arc<Network>, bootstrap: Vec<PublicKey>) {
     tokio::spawn(gossip_loop(node.clone(), net.clone(), bootstrap));
@@ -58,7 +51,7 @@ pub fn spawn_loops(node: &Arc<Node>, net: &Arc<Network>, bootstrap: Vec<PublicKe
 /// Builds and signs this node's current record.
 fn own_record(node: &Node, net: &Network) -> (SignedRecord, u64) {
     // Sequence numbers must grow across restarts too: they start from the clock (in µs).
-    let floor = now_ms() * 1000;
+    let floor = net.clock.now_ms() * 1000;
     let previous = net
         .seq
         .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |s| {
@@ -105,7 +98,7 @@ fn own_record(node: &Node, net: &Network) -> (SignedRecord, u64) {
     let record = NodeRecord {
         node: *net.identity.public().as_bytes(),
         seq,
-        issued_ms: now_ms(),
+        issued_ms: net.clock.now_ms(),
         ttl_ms: net.config.record_ttl_ms,
         addrs: addr.ip_addrs().copied().collect(),
         relay: addr.relay_urls().next().map(|u| u.to_string()),
@@ -122,7 +115,7 @@ fn own_record(node: &Node, net: &Network) -> (SignedRecord, u64) {
     };
     let signed = record.sign(&net.identity);
     {
-        *net.own.lock().unwrap_or_else(|p| p.into_inner()) = Some(signed.clone());
+        *micro_base::sync::lock(&net.own) = Some(signed.clone());
     }
     (signed, seq)
 }
@@ -162,13 +155,13 @@ async fn announce_loop(node: Arc<Node>, net: Arc<Network>) {
 
 /// Tells the network this node is leaving, so its routes go now rather than at expiry.
 pub async fn leave(net: &Network) {
-    let own = net.own.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let own = micro_base::sync::lock(&net.own).clone();
     let Some(own) = own.and_then(|s| s.open().ok()) else {
         return;
     };
     let mut bye = own;
     bye.seq = net.seq.fetch_add(1, Ordering::Relaxed) + 1;
-    bye.issued_ms = now_ms();
+    bye.issued_ms = net.clock.now_ms();
     bye.services.clear();
     bye.leaving = true;
     let signed = bye.sign(&net.identity);
@@ -252,7 +245,7 @@ async fn gossip_loop(node: Arc<Node>, net: Arc<Network>, bootstrap: Vec<PublicKe
             }
         };
         let (sender, mut receiver) = topic.split();
-        *net.gossip_sender.lock().unwrap_or_else(|p| p.into_inner()) = Some(sender);
+        *micro_base::sync::lock(&net.gossip_sender) = Some(sender);
         net.announce_soon();
         while let Some(event) = receiver.next().await {
             match event {
@@ -289,18 +282,12 @@ async fn gossip_loop(node: Arc<Node>, net: Arc<Network>, bootstrap: Vec<PublicKe
                     }
                 }
                 Ok(Event::NeighborUp(id)) => {
-                    net.neighbours
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .insert(id);
+                    micro_base::sync::lock(&net.neighbours).insert(id);
                     // A new neighbour has not seen our record yet.
                     net.announce_soon();
                 }
                 Ok(Event::NeighborDown(id)) => {
-                    net.neighbours
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .remove(&id);
+                    micro_base::sync::lock(&net.neighbours).remove(&id);
                 }
                 Ok(Event::Lagged) => {
                     tracing::debug!("gossip receiver lagged; the next sync catches up");
@@ -311,10 +298,7 @@ async fn gossip_loop(node: Arc<Node>, net: Arc<Network>, bootstrap: Vec<PublicKe
                 }
             }
         }
-        net.gossip_sender
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
+        micro_base::sync::lock(&net.gossip_sender).take();
         bootstrap = some_peers(&net, JOIN_FANOUT);
         tokio::time::sleep(Duration::from_millis(200)).await;
     }

@@ -78,7 +78,7 @@ impl Conduct {
     }
 
     fn note(&self, noted: Noted) {
-        let mut list = self.noted.lock().unwrap_or_else(|p| p.into_inner());
+        let mut list = micro_base::sync::lock(&self.noted);
         if list.len() >= MAX_NOTED {
             list.remove(0);
         }
@@ -87,19 +87,19 @@ impl Conduct {
 
     /// Everything noted since the last call.
     pub fn take(&self) -> Vec<Noted> {
-        std::mem::take(&mut *self.noted.lock().unwrap_or_else(|p| p.into_inner()))
+        std::mem::take(&mut *micro_base::sync::lock(&self.noted))
     }
 
     /// Whether governance refused `peer` lately: its records are not taken, from anyone.
     pub fn is_refused(&self, peer: &PublicKey) -> bool {
-        let refused = self.refused.lock().unwrap_or_else(|p| p.into_inner());
+        let refused = micro_base::sync::lock(&self.refused);
         refused
             .get(peer)
             .is_some_and(|until| *until > Instant::now())
     }
 
     fn mark_refused(&self, peer: PublicKey, refused: bool) {
-        let mut map = self.refused.lock().unwrap_or_else(|p| p.into_inner());
+        let mut map = micro_base::sync::lock(&self.refused);
         if refused {
             map.insert(peer, Instant::now() + REFUSED_FOR);
         } else {
@@ -110,15 +110,12 @@ impl Conduct {
 
     /// Sets what this node says of its peers in its next records.
     pub fn set_reports(&self, reports: Vec<Report>) {
-        *self.reports.lock().unwrap_or_else(|p| p.into_inner()) = reports;
+        *micro_base::sync::lock(&self.reports) = reports;
     }
 
     /// What this node says of its peers.
     pub fn reports(&self) -> Vec<Report> {
-        self.reports
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        micro_base::sync::lock(&self.reports).clone()
     }
 }
 

@@ -3,8 +3,8 @@
 //! reported by whoever relayed it), so relaying never keeps a dead node's record alive.
 
 use super::records::{NodeRecord, RecordError, ServiceEntry, SignedRecord};
-use crate::changes::Changes;
 use iroh::PublicKey;
+use micro_base::changes::Changes;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -57,7 +57,7 @@ impl Directory {
     }
 
     fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<PublicKey, Entry>> {
-        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+        micro_base::sync::lock(&self.entries)
     }
 
     /// A receiver that sees every change of the directory.
@@ -101,7 +101,7 @@ impl Directory {
             return Ok(Offered::Expired);
         }
         {
-            let mut highest = self.highest.lock().unwrap_or_else(|p| p.into_inner());
+            let mut highest = micro_base::sync::lock(&self.highest);
             let have = highest.get(&id).copied().unwrap_or(0);
             if record.seq <= have {
                 let mine = self.entries().get(&id).map(|e| e.signed == *signed);
@@ -238,8 +238,8 @@ impl Directory {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::identity::Identity;
     use crate::net::records::tests::record;
+    use micro_base::identity::Identity;
 
     fn identity() -> (tempfile::TempDir, Identity) {
         let dir = tempfile::tempdir().unwrap();

@@ -2,11 +2,11 @@
 //! measured round-trip time and load. A peer that stops answering is marked down after a few
 //! missed pings and forgotten once it has been silent for a record lifetime.
 
-use crate::changes::Changes;
 use iroh::{EndpointAddr, PublicKey};
+use micro_base::changes::Changes;
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// Missed pings in a row after which a peer takes no calls.
 const DOWN_AFTER: u32 = 2;
@@ -36,24 +36,27 @@ impl Peer {
 }
 
 /// The peer table.
-#[derive(Default)]
 pub struct Membership {
     peers: Mutex<HashMap<PublicKey, Peer>>,
     /// Bumped when a peer is learned, goes down, comes back or is forgotten (not on every
     /// ping: round-trip times travel in the records).
     changed: Changes,
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    /// The node's clock, for when peers were first and last seen.
+    clock: micro_base::Clock,
 }
 
 impl Membership {
+    /// No peers yet; peers are stamped with `clock`.
+    pub fn new(clock: micro_base::Clock) -> Self {
+        Self {
+            peers: Mutex::default(),
+            changed: Changes::default(),
+            clock,
+        }
+    }
+
     fn peers(&self) -> std::sync::MutexGuard<'_, HashMap<PublicKey, Peer>> {
-        self.peers.lock().unwrap_or_else(|p| p.into_inner())
+        micro_base::sync::lock(&self.peers)
     }
 
     /// Adds a peer or merges new addresses into a known one.
@@ -70,7 +73,7 @@ impl Membership {
                     addr.id,
                     Peer {
                         addr,
-                        first_seen_ms: now_ms(),
+                        first_seen_ms: self.clock.now_ms(),
                         last_seen_ms: None,
                         last_seen: None,
                         known_since: Instant::now(),
@@ -90,7 +93,7 @@ impl Membership {
     pub fn answered(&self, id: &PublicKey, rtt: Duration, load: u32) {
         if let Some(peer) = self.peers().get_mut(id) {
             peer.last_seen = Some(Instant::now());
-            peer.last_seen_ms = Some(now_ms());
+            peer.last_seen_ms = Some(self.clock.now_ms());
             // Smooth as TCP does (7/8 old + 1/8 new), so one slow ping does not flip routes.
             peer.rtt = Some(match peer.rtt {
                 Some(old) => (old * 7 + rtt) / 8,
@@ -109,7 +112,7 @@ impl Membership {
     pub fn heard_from(&self, id: &PublicKey) {
         if let Some(peer) = self.peers().get_mut(id) {
             peer.last_seen = Some(Instant::now());
-            peer.last_seen_ms = Some(now_ms());
+            peer.last_seen_ms = Some(self.clock.now_ms());
         }
     }
 
@@ -175,7 +178,7 @@ mod tests {
 
     #[test]
     fn pings_measure_and_silence_expires() {
-        let m = Membership::default();
+        let m = Membership::new(micro_base::Clock::new());
         let id = SecretKey::generate().public();
         m.learn(EndpointAddr::new(id), "ticket");
         m.answered(&id, Duration::from_millis(8), 3);

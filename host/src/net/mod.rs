@@ -20,8 +20,6 @@ pub mod settle;
 pub mod ticket;
 pub mod wire;
 
-use crate::config::NetworkConfig;
-use crate::identity::Identity;
 use crate::node::Node;
 use anyhow::Context as _;
 use directory::Directory;
@@ -30,6 +28,8 @@ use iroh::endpoint::presets;
 use iroh::{Endpoint, EndpointAddr, PublicKey, RelayMode, TransportAddr};
 use iroh_gossip::net::Gossip;
 use membership::Membership;
+use micro_base::config::NetworkConfig;
+use micro_base::identity::Identity;
 use records::SignedRecord;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -130,16 +130,11 @@ impl NetStats {
     }
 }
 
-impl NetworkConfig {
-    /// How long a new stream may take to send its request.
-    pub fn header_timeout(&self) -> Duration {
-        Duration::from_millis(self.connect_timeout_ms.max(1000))
-    }
-}
-
 /// The running peer layer of a node.
 pub struct Network {
     pub identity: Identity,
+    /// The node's clock: record times, peers' first and last sightings.
+    pub clock: micro_base::Clock,
     pub endpoint: Endpoint,
     gossip: Gossip,
     pub directory: Directory,
@@ -246,9 +241,10 @@ impl Network {
         let net = Arc::new(Network {
             directory: Directory::new(identity.public()),
             identity,
+            clock: node.clock.clone(),
             endpoint,
             gossip,
-            peers: Membership::default(),
+            peers: Membership::new(node.clock.clone()),
             pool,
             lookup,
             config,
@@ -331,7 +327,7 @@ impl Network {
     /// What to send a peer that syncs with us: our record and every record newer than theirs.
     pub fn sync_answer(&self, known: &[([u8; 32], u64)]) -> Vec<(SignedRecord, u64)> {
         let mut out = self.directory.newer_than(known);
-        if let Some(own) = self.own.lock().unwrap_or_else(|p| p.into_inner()).clone() {
+        if let Some(own) = micro_base::sync::lock(&self.own).clone() {
             out.push((own, 0));
         }
         out
@@ -339,17 +335,12 @@ impl Network {
 
     /// The handle to broadcast on the registry topic, while joined.
     fn sender(&self) -> Option<iroh_gossip::api::GossipSender> {
-        self.gossip_sender
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        micro_base::sync::lock(&self.gossip_sender).clone()
     }
 
     /// Current gossip neighbours.
     pub fn neighbours(&self) -> Vec<PublicKey> {
-        self.neighbours
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+        micro_base::sync::lock(&self.neighbours)
             .iter()
             .copied()
             .collect()

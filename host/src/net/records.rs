@@ -1,8 +1,8 @@
 //! Node announcements: what a node serves and how to reach it, signed by the node so any peer
 //! can relay it and every receiver can check it.
 
-use crate::identity::{self, Identity};
 use iroh::PublicKey;
+use micro_base::identity::{self, Identity};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 

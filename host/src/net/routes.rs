@@ -5,8 +5,10 @@ use super::records::ServiceEntry;
 use super::wire::{CallHeader, Reply, Request};
 use super::{NetError, Network};
 use crate::node::Node;
-use crate::wit::micro::network::types::{CallError, Caller, Request as CallRequest, Response};
 use iroh::PublicKey;
+use micro_runtime::wit::micro::network::types::{
+    CallError, Caller, Request as CallRequest, Response,
+};
 use serde::Serialize;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -98,7 +100,7 @@ pub async fn call(
     deadline: Instant,
     request: CallRequest,
 ) -> Result<Response, CallError> {
-    let (name, version) = crate::transport::split_version(&request.service);
+    let (name, version) = micro_base::names::split_version(&request.service);
     let candidates: Vec<Route> = routes(node, Some(net), name, version)
         .into_iter()
         .filter(|r| !r.local)

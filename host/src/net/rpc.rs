@@ -5,9 +5,9 @@ use super::conduct::{self, Admission};
 use super::wire::{self, CallHeader, CallOk, Reply, Request, WireError};
 use super::{NetError, Network};
 use crate::node::Node;
-use crate::wit::micro::network::types::{Caller, Request as CallRequest};
 use iroh::endpoint::{Connection, RecvStream, SendStream};
 use iroh::{Endpoint, EndpointAddr, PublicKey};
+use micro_runtime::wit::micro::network::types::{Caller, Request as CallRequest};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -36,9 +36,7 @@ impl Pool {
     }
 
     fn open_connection(&self, id: &PublicKey) -> Option<Connection> {
-        self.connections
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+        micro_base::sync::lock(&self.connections)
             .get(id)
             .filter(|c| c.close_reason().is_none())
             .cloned()
@@ -49,10 +47,7 @@ impl Pool {
         if let Some(conn) = self.open_connection(&addr.id) {
             return Ok(conn);
         }
-        let gate = self
-            .dialing
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+        let gate = micro_base::sync::lock(&self.dialing)
             .entry(addr.id)
             .or_default()
             .clone();
@@ -75,29 +70,19 @@ impl Pool {
         .map_err(|e| {
             NetError::Unreachable(format!("connecting to node {}: {e}", addr.id.fmt_short()))
         })?;
-        self.connections
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(addr.id, conn.clone());
+        micro_base::sync::lock(&self.connections).insert(addr.id, conn.clone());
         Ok(conn)
     }
 
     /// Drops the pooled connection to a peer (it failed; the next request dials again).
     pub fn forget(&self, id: &PublicKey) {
-        self.connections
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(id);
+        micro_base::sync::lock(&self.connections).remove(id);
     }
 
     /// Closes the pooled connection to a peer that stopped answering: requests waiting on it
     /// fail now (and fail over) instead of at the call's deadline.
     pub fn close(&self, id: &PublicKey) {
-        let conn = self
-            .connections
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(id);
+        let conn = micro_base::sync::lock(&self.connections).remove(id);
         if let Some(conn) = conn {
             conn.close(2u32.into(), b"peer stopped answering");
         }
@@ -105,10 +90,7 @@ impl Pool {
 
     /// Closes every pooled connection.
     pub fn close_all(&self) {
-        let conns: Vec<Connection> = self
-            .connections
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+        let conns: Vec<Connection> = micro_base::sync::lock(&self.connections)
             .drain()
             .map(|(_, c)| c)
             .collect();
@@ -296,7 +278,7 @@ async fn serve_stream(
             }
         }
         Request::Wit { service } => {
-            let wit = match node.registry.get(&service) {
+            let wit = match node.registry.resolve(&service) {
                 Some(d) => Ok(d.record.wit.clone()),
                 None => Err(format!("no service named {service:?} on this node")),
             };
@@ -382,15 +364,15 @@ async fn token_account(
     token: &str,
     service: &str,
     method: &str,
-) -> Result<Option<String>, crate::wit::micro::network::types::CallError> {
-    use crate::wit::micro::network::types::CallError;
+) -> Result<Option<String>, micro_runtime::wit::micro::network::types::CallError> {
+    use micro_runtime::wit::micro::network::types::CallError;
     let ledger = node
         .ledger()
         .await
         .map_err(|e| CallError::Denied(format!("the token cannot be checked, so denied: {e}")))?;
-    let (name, _) = crate::transport::split_version(service);
+    let (name, _) = micro_base::names::split_version(service);
     let claims = ledger
-        .verify_token(token, name, method, node.now_ms())
+        .verify_token(token, name, method, node.clock.now_ms())
         .await
         .map_err(|e| match &e {
             crate::system::ledger::TokenRefusal::Refused(t) => CallError::Denied(format!(
@@ -426,7 +408,9 @@ async fn settle(
         Ok(ledger) => ledger,
         Err(e) => return Reply::Settled(Err(ReceiptRefusal::Failed(e))),
     };
-    let outcome = ledger.accept_receipt(&receipt.into(), node.now_ms()).await;
+    let outcome = ledger
+        .accept_receipt(&receipt.into(), node.clock.now_ms())
+        .await;
     if let Err(ReceiptRefusal::BadSignature(why)) = &outcome {
         net.conduct.invalid(remote, why);
     }

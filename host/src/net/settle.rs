@@ -25,7 +25,7 @@ pub async fn settle_loop(node: Arc<Node>, net: Arc<Network>) {
         let Some(ledger) = node.ledger_if_loaded() else {
             continue;
         };
-        let now = node.now_ms();
+        let now = node.clock.now_ms();
         for receipt in ledger.receipts_due(&node.id, now).await {
             if hand_over(&node, &net, &receipt, every).await {
                 ledger.delivered(&receipt);
@@ -47,7 +47,7 @@ async fn hand_over(
     receipt: &crate::system::ledger::accounts::Receipt,
     time: Duration,
 ) -> bool {
-    let Ok(payee) = crate::identity::parse_node_id(&receipt.payee) else {
+    let Ok(payee) = micro_base::identity::parse_node_id(&receipt.payee) else {
         return true;
     };
     let Some(addr) = net.addr_of(&payee) else {

@@ -6,7 +6,7 @@
 //! are checked against the node's limit before anything is allocated.
 
 use crate::net::records::SignedRecord;
-use crate::wit::micro::network::types::CallError;
+use micro_runtime::wit::micro::network::types::CallError;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};

@@ -3,13 +3,12 @@
 //! built from source while the node runs, and the next build uses it.
 
 use crate::evolve::sandbox::Sandbox;
-use crate::runtime::CallLimiter;
 use anyhow::Context as _;
+use micro_runtime::slot::{self, SlotState};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
-use wasmtime::component::{HasSelf, Linker, ResourceTable};
-use wasmtime::{Engine, Store};
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime::Store;
+use wasmtime::component::HasSelf;
 
 /// Host bindings of the builder world.
 pub mod bindings {
@@ -41,26 +40,24 @@ pub enum Phase {
     Build,
 }
 
-/// A store's data while a builder runs.
-pub struct BuilderState {
-    wasi: WasiCtx,
-    table: ResourceTable,
-    limiter: CallLimiter,
+/// What the toolchain interface works on while a builder runs: the build, if any.
+pub struct BuildContext {
     /// The build the builder works on (none while asking for its info).
     pub sandbox: Option<Arc<Sandbox>>,
+    /// Detecting or building.
     pub phase: Phase,
     /// Files read so far in this phase.
     pub reads: usize,
 }
 
-impl WasiView for BuilderState {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
-    }
-}
+/// A store's data while a builder runs.
+pub type BuilderState = SlotState<BuildContext>;
+
+micro_runtime::slot_world!(
+    bindings::BuilderWorld,
+    bindings::BuilderWorldPre<BuilderState>,
+    BuildContext
+);
 
 /// A loaded builder.
 pub struct Builder {
@@ -71,9 +68,7 @@ pub struct Builder {
     pub origin: String,
     /// Content hash of its component.
     pub component: String,
-    pre: bindings::BuilderWorldPre<BuilderState>,
-    engine: Engine,
-    memory_mib: u64,
+    code: slot::Component<BuildContext, bindings::BuilderWorld>,
 }
 
 /// Why a builder call failed.
@@ -84,28 +79,6 @@ pub enum BuilderError {
 }
 
 impl Builder {
-    fn store(
-        &self,
-        sandbox: Option<Arc<Sandbox>>,
-        phase: Phase,
-        deadline: Instant,
-    ) -> Store<BuilderState> {
-        // No files, no sockets, no environment: a builder sees the tree only through the
-        // toolchain.
-        let state = BuilderState {
-            wasi: crate::runtime::denied_wasi(),
-            table: ResourceTable::new(),
-            limiter: CallLimiter::new(self.memory_mib),
-            sandbox,
-            phase,
-            reads: 0,
-        };
-        let mut store = Store::new(&self.engine, state);
-        store.limiter(|s| &mut s.limiter);
-        crate::runtime::arm_deadline(&mut store, deadline);
-        store
-    }
-
     /// Instantiates the builder in a fresh store and makes one call of it (`what`, for errors)
     /// until `deadline`: a builder that traps, loops or overruns fails with a clear error.
     async fn call<T>(
@@ -116,21 +89,24 @@ impl Builder {
         what: &str,
         call: impl AsyncFnOnce(&BuilderExports, &mut Store<BuilderState>) -> wasmtime::Result<T>,
     ) -> Result<T, BuilderError> {
-        let mut store = self.store(sandbox, phase, deadline);
-        let run = async {
-            let world = self.pre.instantiate_async(&mut store).await?;
-            call(world.micro_network_builder(), &mut store).await
-        };
-        let trapped = |message: String| BuilderError::Trapped {
-            builder: self.name.clone(),
-            message,
+        // No files, no sockets, no environment: a builder sees the tree only through the
+        // toolchain.
+        let context = BuildContext {
+            sandbox,
+            phase,
+            reads: 0,
         };
         // A little past the deadline: the epoch stops a builder looping in wasm at the
-        // deadline itself; this timer only catches a call stuck outside wasm.
-        tokio::time::timeout_at((deadline + GRACE).into(), run)
+        // deadline itself; the grace only catches a call stuck outside wasm.
+        self.code
+            .ask_fresh(context, deadline, GRACE, what, async |world, store| {
+                call(world.micro_network_builder(), store).await
+            })
             .await
-            .map_err(|_| trapped(format!("{what} ran past its time limit and was stopped")))?
-            .map_err(|e| trapped(super::describe_trap(&e, what)))
+            .map_err(|message| BuilderError::Trapped {
+                builder: self.name.clone(),
+                message,
+            })
     }
 
     /// Asks the builder whether it recognises the tree of `sandbox`.
@@ -173,23 +149,27 @@ impl Builder {
 /// The node's builders, in the order they are asked.
 pub struct Builders {
     slots: RwLock<Vec<Arc<Builder>>>,
-    linker: Linker<BuilderState>,
-    engine: Engine,
-    memory_mib: u64,
+    host: slot::Host<BuildContext>,
 }
 
 impl Builders {
     /// Loads the embedded default builders.
-    pub async fn with_defaults(runtime: &crate::runtime::Runtime) -> anyhow::Result<Self> {
-        let engine = runtime.engine().clone();
-        let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-        bindings::micro::network::toolchain::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
+    pub async fn with_defaults(runtime: &crate::host_state::Runtime) -> anyhow::Result<Self> {
+        let host = slot::Host::new(
+            runtime,
+            "a builder component",
+            "only WASI and micro:network/toolchain",
+            "micro:network/builder",
+            |linker| {
+                bindings::micro::network::toolchain::add_to_linker::<_, HasSelf<BuildContext>>(
+                    linker,
+                    |s: &mut BuilderState| &mut s.data,
+                )
+            },
+        )?;
         let builders = Self {
             slots: RwLock::default(),
-            linker,
-            engine,
-            memory_mib: runtime.limits().memory_mib,
+            host,
         };
         for (name, wasm) in DEFAULT_BUILDERS {
             let builder = builders
@@ -204,28 +184,19 @@ impl Builders {
     /// Compiles and checks a builder component and asks it who it is.
     pub async fn load(
         &self,
-        runtime: &crate::runtime::Runtime,
+        runtime: &crate::host_state::Runtime,
         wasm: &[u8],
         origin: &str,
     ) -> anyhow::Result<Builder> {
-        let component = runtime.compile(wasm).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let instance_pre = self
-            .linker
-            .instantiate_pre(&component)
-            .map_err(|e| anyhow::anyhow!("not a builder component (it must import only WASI and micro:network/toolchain): {e:#}"))?;
-        let pre = bindings::BuilderWorldPre::new(instance_pre).map_err(|e| {
-            anyhow::anyhow!("not a builder component (it must export micro:network/builder): {e:#}")
-        })?;
+        let code = self.host.load(runtime, wasm)?;
         // Named by its origin until it says its name.
         let mut builder = Builder {
             name: origin.to_string(),
             version: String::new(),
             looks_for: String::new(),
             origin: origin.to_string(),
-            component: crate::runtime::content_hash(wasm),
-            pre,
-            engine: self.engine.clone(),
-            memory_mib: self.memory_mib,
+            component: code.hash.clone(),
+            code,
         };
         let deadline = Instant::now() + DETECT_TIME;
         let info = builder
@@ -233,7 +204,8 @@ impl Builders {
                 b.call_info(store).await
             })
             .await?;
-        crate::runtime::check_name(&info.name).map_err(|e| anyhow::anyhow!("builder name: {e}"))?;
+        micro_base::names::check_name(&info.name)
+            .map_err(|e| anyhow::anyhow!("builder name: {e}"))?;
         builder.name = info.name;
         builder.version = info.version;
         builder.looks_for = info.looks_for;
@@ -242,7 +214,7 @@ impl Builders {
 
     /// The builders in use, in the order they are asked.
     pub fn list(&self) -> Vec<Arc<Builder>> {
-        self.slots.read().unwrap_or_else(|p| p.into_inner()).clone()
+        micro_base::sync::read(&self.slots).clone()
     }
 
     /// Puts `builder` in the slot of the builder with its name (or adds it) and answers it.
@@ -258,6 +230,6 @@ impl Builders {
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, Vec<Arc<Builder>>> {
-        self.slots.write().unwrap_or_else(|p| p.into_inner())
+        micro_base::sync::write(&self.slots)
     }
 }

@@ -3,7 +3,6 @@
 
 pub mod builders;
 pub mod governance;
-pub mod instance;
 pub mod ledger;
 
 use crate::evolve::log::BuildLog;
@@ -14,17 +13,6 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-
-/// Why a system component's call failed, in words: a trap, or its time running out.
-fn describe_trap(e: &wasmtime::Error, what: &str) -> String {
-    match e.downcast_ref::<wasmtime::Trap>() {
-        Some(wasmtime::Trap::Interrupt) => {
-            format!("{what} ran past its time limit and was stopped")
-        }
-        Some(trap) => format!("{what} trapped: {trap}"),
-        None => format!("{what}: {e:#}"),
-    }
-}
 
 /// A builder that replaced a default, as kept across restarts.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -188,7 +176,8 @@ fn keep_replacement(
 
 /// The governance: the embedded default, or the replacement an earlier run put in use.
 pub async fn load_governance(node: &Node) -> anyhow::Result<governance::Governance> {
-    let governance = governance::Governance::with_default(&node.runtime).await?;
+    let governance =
+        governance::Governance::with_default(&node.runtime, node.clock.clone()).await?;
     let kept = restore(
         node,
         &governance_path(node),
@@ -239,7 +228,7 @@ pub async fn load_ledger(node: &Node) -> anyhow::Result<ledger::Ledger> {
     })
     .await;
     if let Some((loaded, origin)) = kept {
-        let loaded = ledger.replace(loaded, node.now_ms()).await;
+        let loaded = ledger.replace(loaded, node.clock.now_ms()).await;
         tracing::info!(ledger = %loaded.label(), %origin, "ledger restored");
     }
     Ok(ledger)
@@ -263,7 +252,7 @@ pub async fn use_ledger(
         .await
         .map_err(failure)?;
     keep_replacement(node, &ledger_path(node), &loaded.component, text, &wasm).map_err(failure)?;
-    let loaded = ledger.replace(loaded, node.now_ms()).await;
+    let loaded = ledger.replace(loaded, node.clock.now_ms()).await;
     log.step("load", format!("ledger {} in use", loaded.label()));
     Ok(loaded)
 }
@@ -334,7 +323,7 @@ pub async fn observe_loop(node: Arc<Node>) {
         let mut reports: Vec<crate::net::records::Report> = Vec::new();
         if let Some(scores) = governance.reputations(&healthy).await {
             for (id, score) in healthy.iter().zip(scores) {
-                if let Ok(key) = crate::identity::parse_node_id(id) {
+                if let Ok(key) = micro_base::identity::parse_node_id(id) {
                     reports.push(crate::net::records::Report {
                         node: *key.as_bytes(),
                         score: (score.clamp(0.0, 1.0) * 10_000.0).round() as u16,

@@ -30,6 +30,7 @@ mod error;
 pub mod events;
 mod export;
 pub mod log;
+pub mod registry;
 pub mod storage;
 
 pub use call::{call, call_raw};

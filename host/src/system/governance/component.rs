@@ -1,42 +1,44 @@
-//! The governance component itself: its store, its live instance, loading it and asking it
-//! one question within [`DECIDE_TIME`].
+//! The governance component itself, on the node's one host of system components: its live
+//! instance, loading it and asking it one question within [`DECIDE_TIME`].
 
 use super::bindings;
-use crate::runtime::CallLimiter;
+use micro_runtime::slot::{self, SlotState};
 use std::time::Duration;
-use wasmtime::component::{Linker, ResourceTable};
-use wasmtime::{Engine, Store};
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime::Store;
 
 /// How long one question may take: decisions are meant to take microseconds; this only stops
 /// a governance that loops.
 const DECIDE_TIME: Duration = Duration::from_millis(100);
 
-/// A store's data while governance runs: no files, no sockets, no environment.
-pub struct GovernanceState {
-    wasi: WasiCtx,
-    table: ResourceTable,
-    limiter: CallLimiter,
-}
+/// A store's data while governance runs: no files, no sockets, no environment, nothing of
+/// its own.
+pub type GovernanceState = SlotState<()>;
 
-impl crate::system::instance::Limited for GovernanceState {
-    fn limiter(&mut self) -> &mut CallLimiter {
-        &mut self.limiter
-    }
-}
+/// What every governance component runs with: WASI (all denied) and nothing else.
+pub type Host = slot::Host<()>;
 
-impl WasiView for GovernanceState {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
-    }
+micro_runtime::slot_world!(
+    bindings::GovernanceWorld,
+    bindings::GovernanceWorldPre<GovernanceState>,
+    ()
+);
+
+/// The host of governance components in `runtime`.
+pub fn host(runtime: &crate::host_state::Runtime) -> anyhow::Result<Host> {
+    slot::Host::new(
+        runtime,
+        "a governance component",
+        "only WASI",
+        "micro:network/governance",
+        |_| Ok(()),
+    )
 }
 
 /// A loaded governance component with its live instance.
 pub struct Loaded {
+    /// What it calls itself.
     pub name: String,
+    /// Its version, as it says.
     pub version: String,
     /// "embedded", or the source it was built from.
     pub origin: String,
@@ -44,11 +46,9 @@ pub struct Loaded {
     pub component: String,
     /// Bumped on every swap: cached answers of an older generation are not used.
     pub generation: u64,
-    pre: bindings::GovernanceWorldPre<GovernanceState>,
-    engine: Engine,
-    memory_mib: u64,
+    code: slot::Component<(), bindings::GovernanceWorld>,
     /// The instance, made again after a trap.
-    live: crate::system::instance::Live<GovernanceState, bindings::GovernanceWorld>,
+    live: slot::Live<(), bindings::GovernanceWorld>,
 }
 
 impl Loaded {
@@ -69,52 +69,33 @@ impl Loaded {
     ) -> Result<T, String> {
         self.live
             .ask(
+                &self.code,
+                || (),
                 what,
                 DECIDE_TIME,
-                async |deadline| {
-                    let state = GovernanceState {
-                        wasi: crate::runtime::denied_wasi(),
-                        table: ResourceTable::new(),
-                        limiter: CallLimiter::new(self.memory_mib),
-                    };
-                    let mut store = crate::system::instance::store(&self.engine, state, deadline);
-                    let world = self.pre.instantiate_async(&mut store).await?;
-                    Ok((store, world))
-                },
                 async |world, store| question(world.micro_network_governance(), store).await,
             )
             .await
     }
 }
 
+/// Compiles and checks a governance component and asks it who it is.
 pub(super) async fn load_with(
-    linker: &Linker<GovernanceState>,
-    engine: &Engine,
-    memory_mib: u64,
-    runtime: &crate::runtime::Runtime,
+    host: &Host,
+    runtime: &crate::host_state::Runtime,
     wasm: &[u8],
     origin: &str,
     generation: u64,
 ) -> anyhow::Result<Loaded> {
-    let component = runtime.compile(wasm).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let instance_pre = linker.instantiate_pre(&component).map_err(|e| {
-        anyhow::anyhow!("not a governance component (it must import only WASI): {e:#}")
-    })?;
-    let pre = bindings::GovernanceWorldPre::new(instance_pre).map_err(|e| {
-        anyhow::anyhow!(
-            "not a governance component (it must export micro:network/governance): {e:#}"
-        )
-    })?;
+    let code = host.load(runtime, wasm)?;
     let mut loaded = Loaded {
         name: origin.to_string(),
         version: String::new(),
         origin: origin.to_string(),
-        component: crate::runtime::content_hash(wasm),
+        component: code.hash.clone(),
         generation,
-        pre,
-        engine: engine.clone(),
-        memory_mib,
-        live: crate::system::instance::Live::default(),
+        code,
+        live: slot::Live::default(),
     };
     let info = loaded
         .ask("info", async |g, store| g.call_info(store).await)

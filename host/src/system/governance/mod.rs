@@ -8,8 +8,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
-use wasmtime::component::Linker;
-use wasmtime::{Engine, Store};
+use wasmtime::Store;
 
 /// Host bindings of the governance world.
 pub mod bindings {
@@ -181,9 +180,7 @@ struct Counts {
 /// and the log of its decisions.
 pub struct Governance {
     current: RwLock<Arc<Loaded>>,
-    linker: Linker<GovernanceState>,
-    engine: Engine,
-    memory_mib: u64,
+    host: component::Host,
     generations: AtomicU64,
     cache: RwLock<HashMap<(Kind, String), Cached>>,
     buckets: rates::Buckets,
@@ -191,104 +188,74 @@ pub struct Governance {
     counts: Counts,
     /// What the node saw since the last flush to `observe`.
     observations: Mutex<Vec<Observation>>,
-    /// How far governance's clock is ahead of the system clock (tests move it).
-    clock_offset_ms: AtomicU64,
+    /// The node's clock (tests move it).
+    clock: micro_base::Clock,
     /// Governance's clock when the slot was made: where time online starts counting.
     pub started_ms: u64,
 }
 
 impl Governance {
     /// Loads the embedded default governance.
-    pub async fn with_default(runtime: &crate::runtime::Runtime) -> anyhow::Result<Self> {
-        let engine = runtime.engine().clone();
-        let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-        let memory_mib = runtime.limits().memory_mib;
-        let loaded = load_with(
-            &linker,
-            &engine,
-            memory_mib,
-            runtime,
-            DEFAULT_GOVERNANCE,
-            "embedded",
-            0,
-        )
-        .await?;
+    pub async fn with_default(
+        runtime: &crate::host_state::Runtime,
+        clock: micro_base::Clock,
+    ) -> anyhow::Result<Self> {
+        let host = component::host(runtime)?;
+        let loaded = load_with(&host, runtime, DEFAULT_GOVERNANCE, "embedded", 0).await?;
         Ok(Self {
             current: RwLock::new(Arc::new(loaded)),
-            linker,
-            engine,
-            memory_mib,
+            host,
             generations: AtomicU64::new(0),
             cache: RwLock::default(),
             buckets: rates::Buckets::default(),
             log: Mutex::default(),
             counts: Counts::default(),
             observations: Mutex::default(),
-            clock_offset_ms: AtomicU64::new(0),
-            started_ms: crate::registry::now_ms(),
+            started_ms: clock.now_ms(),
+            clock,
         })
     }
 
     /// Compiles and checks a governance component and asks it who it is (not yet in use).
     pub async fn load(
         &self,
-        runtime: &crate::runtime::Runtime,
+        runtime: &crate::host_state::Runtime,
         wasm: &[u8],
         origin: &str,
     ) -> anyhow::Result<Loaded> {
         let generation = self.generations.fetch_add(1, Ordering::AcqRel) + 1;
-        load_with(
-            &self.linker,
-            &self.engine,
-            self.memory_mib,
-            runtime,
-            wasm,
-            origin,
-            generation,
-        )
-        .await
+        load_with(&self.host, runtime, wasm, origin, generation).await
     }
 
     /// Puts `loaded` in use: the next question goes to it; questions already asked finish on
     /// the old one, and the old one's cached answers are no longer used.
     pub fn replace(&self, loaded: Loaded) -> Arc<Loaded> {
         let loaded = Arc::new(loaded);
-        *self.current.write().unwrap_or_else(|p| p.into_inner()) = loaded.clone();
-        self.cache
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .clear();
+        *micro_base::sync::write(&self.current) = loaded.clone();
+        micro_base::sync::write(&self.cache).clear();
         loaded
     }
 
     /// The governance in use.
     pub fn current(&self) -> Arc<Loaded> {
-        self.current
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        micro_base::sync::read(&self.current).clone()
     }
 
-    /// Governance's clock, in milliseconds since the epoch: the system clock, unless a test
-    /// moved it forward.
+    /// The node's clock, in milliseconds since the epoch.
     pub fn now_ms(&self) -> u64 {
-        crate::registry::now_ms().saturating_add(self.clock_offset_ms.load(Ordering::Relaxed))
+        self.clock.now_ms()
     }
 
-    /// Moves governance's clock forward (tests only: the API allows it only with
+    /// Moves the node's clock forward (tests only: the API allows it only with
     /// `governance.test_clock`); cached answers, given at the old time, are dropped.
     pub fn advance_clock(&self, ms: u64) {
-        self.clock_offset_ms.fetch_add(ms, Ordering::Relaxed);
-        self.cache
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .clear();
+        self.clock.advance(ms);
+        micro_base::sync::write(&self.cache).clear();
     }
 
     /// Notes something the node saw an identity do; it goes to governance at the next flush.
     pub fn observe(&self, observation: Observation) {
-        let mut list = self.observations.lock().unwrap_or_else(|p| p.into_inner());
+        let mut list = micro_base::sync::lock(&self.observations);
         if list.len() >= MAX_OBSERVATIONS {
             list.remove(0);
         }
@@ -297,8 +264,7 @@ impl Governance {
 
     /// Hands what the node saw since the last flush to the governance component.
     pub async fn flush_observations(&self) {
-        let list =
-            std::mem::take(&mut *self.observations.lock().unwrap_or_else(|p| p.into_inner()));
+        let list = std::mem::take(&mut *micro_base::sync::lock(&self.observations));
         if list.is_empty() {
             return;
         }
@@ -339,7 +305,7 @@ impl Governance {
 
     /// The most recent decisions, newest first.
     pub fn log(&self, limit: usize) -> Vec<Logged> {
-        let log = self.log.lock().unwrap_or_else(|p| p.into_inner());
+        let log = micro_base::sync::lock(&self.log);
         log.iter().rev().take(limit).cloned().collect()
     }
 
@@ -497,13 +463,10 @@ impl Governance {
         if subjects.is_empty() {
             return;
         }
-        self.cache
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .retain(|(_, key), _| {
-                let subject = key.split('\n').next().unwrap_or_default();
-                !subjects.contains(subject)
-            });
+        micro_base::sync::write(&self.cache).retain(|(_, key), _| {
+            let subject = key.split('\n').next().unwrap_or_default();
+            !subjects.contains(subject)
+        });
     }
 
     async fn decide(
@@ -521,7 +484,7 @@ impl Governance {
         let governance = self.current();
         let cache_key = (kind, key);
         let cached = {
-            let cache = self.cache.read().unwrap_or_else(|p| p.into_inner());
+            let cache = micro_base::sync::read(&self.cache);
             cache
                 .get(&cache_key)
                 .filter(|c| c.generation == governance.generation && c.until > Instant::now())
@@ -592,7 +555,7 @@ impl Governance {
         if verdict.ttl_ms == 0 {
             return;
         }
-        let mut cache = self.cache.write().unwrap_or_else(|p| p.into_inner());
+        let mut cache = micro_base::sync::write(&self.cache);
         if cache.len() >= CACHE_SIZE {
             cache.clear();
         }
@@ -607,7 +570,7 @@ impl Governance {
     }
 
     fn note(&self, entry: Logged) {
-        let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
+        let mut log = micro_base::sync::lock(&self.log);
         if log.len() >= LOG_SIZE {
             log.pop_front();
         }

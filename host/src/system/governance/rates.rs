@@ -29,7 +29,7 @@ impl Buckets {
         let per_second = per_second.max(0.0);
         let burst = f64::from(burst.max(1));
         let now = Instant::now();
-        let mut buckets = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut buckets = micro_base::sync::lock(&self.0);
         let bucket = buckets.entry((kind, subject)).or_insert(Bucket {
             tokens: burst,
             at: now,

@@ -10,7 +10,7 @@ pub use super::bindings::exports::micro::network::ledger::{
     Account, AccountBalance, ChargeError, ChargeRequest, Charged, PriceEntry, Receipt, ReceiptError,
 };
 use crate::node::Node;
-use crate::wit::micro::network::types::CallError;
+use micro_runtime::wit::micro::network::types::CallError;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
@@ -81,7 +81,7 @@ impl From<ReceiptError> for ReceiptRefusal {
 
 impl Ledger {
     fn books(&self) -> std::sync::MutexGuard<'_, HostBooks> {
-        self.books.lock().unwrap_or_else(|p| p.into_inner())
+        micro_base::sync::lock(&self.books)
     }
 
     /// Who `who` (a node id, or an account name a token of this node carries) is to the

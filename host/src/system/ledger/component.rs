@@ -1,15 +1,15 @@
-//! The ledger component itself: the store it runs in (no files, no sockets; the node's key
-//! through `identity`, its own storage namespace) and one loaded component with its live
-//! instance. Swapping the ledger replaces a [`Loaded`].
+//! The ledger component itself, on the node's one host of system components: the store it
+//! runs in (no files, no sockets; the node's key through `identity`, its own storage
+//! namespace) and one loaded component with its live instance. Swapping the ledger replaces a
+//! [`Loaded`].
 
 use super::bindings;
-use crate::identity::Identity;
-use crate::runtime::CallLimiter;
 use crate::storage::{Namespaced, Storage};
+use micro_base::identity::Identity;
+use micro_runtime::slot::{self, SlotState};
 use std::time::Duration;
-use wasmtime::component::{HasSelf, Linker, ResourceTable};
-use wasmtime::{Engine, Store};
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime::Store;
+use wasmtime::component::HasSelf;
 
 /// The ledger's storage namespace (a service name cannot contain '/').
 const NAMESPACE: &str = "system/ledger";
@@ -19,39 +19,25 @@ const NAMESPACE: &str = "system/ledger";
 /// the instance with the charges it held since its last checkpoint.
 const ASK_TIME: Duration = Duration::from_secs(1);
 
-/// A store's data while the ledger runs.
-pub struct LedgerState {
-    wasi: WasiCtx,
-    table: ResourceTable,
-    limiter: CallLimiter,
+/// What the ledger's own interfaces work on: the node's key and the ledger's storage.
+#[derive(Clone)]
+pub struct LedgerData {
     identity: Identity,
     storage: Storage,
 }
 
-impl crate::system::instance::Limited for LedgerState {
-    fn limiter(&mut self) -> &mut CallLimiter {
-        &mut self.limiter
-    }
-}
+/// A store's data while the ledger runs.
+pub type LedgerState = SlotState<LedgerData>;
 
-impl WasiView for LedgerState {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
-    }
-}
-
-impl Namespaced for LedgerState {
+impl Namespaced for LedgerData {
     fn storage(&self) -> (&Storage, &str) {
         (&self.storage, NAMESPACE)
     }
 }
 
-crate::namespaced_storage!(LedgerState);
+crate::namespaced_storage!(LedgerData);
 
-impl bindings::micro::network::identity::Host for LedgerState {
+impl bindings::micro::network::identity::Host for LedgerData {
     async fn node_id(&mut self) -> String {
         self.identity.public().to_string()
     }
@@ -62,71 +48,70 @@ impl bindings::micro::network::identity::Host for LedgerState {
 
     async fn verify(&mut self, node: String, message: Vec<u8>, signature: Vec<u8>) -> bool {
         let (Ok(key), Ok(signature)) = (
-            crate::identity::parse_node_id(&node),
+            micro_base::identity::parse_node_id(&node),
             <[u8; 64]>::try_from(signature.as_slice()),
         ) else {
             return false;
         };
-        crate::identity::verify(&key, &message, &signature).is_ok()
+        micro_base::identity::verify(&key, &message, &signature).is_ok()
     }
 }
 
+micro_runtime::slot_world!(
+    bindings::LedgerWorld,
+    bindings::LedgerWorldPre<LedgerState>,
+    LedgerData
+);
+
 /// What every ledger component of this node runs with.
 pub struct Host {
-    linker: Linker<LedgerState>,
-    engine: Engine,
-    memory_mib: u64,
-    identity: Identity,
-    storage: Storage,
+    host: slot::Host<LedgerData>,
+    data: LedgerData,
 }
 
 impl Host {
+    /// The host of ledger components in `runtime`, signing with `identity` and keeping the
+    /// ledger's books in `storage`.
     pub fn new(
-        runtime: &crate::runtime::Runtime,
+        runtime: &crate::host_state::Runtime,
         identity: Identity,
         storage: Storage,
     ) -> anyhow::Result<Self> {
-        let engine = runtime.engine().clone();
-        let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-        bindings::LedgerWorld::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
+        let host = slot::Host::new(
+            runtime,
+            "a ledger component",
+            "only WASI, identity and storage",
+            "micro:network/ledger",
+            |linker| {
+                bindings::LedgerWorld::add_to_linker::<_, HasSelf<LedgerData>>(
+                    linker,
+                    |s: &mut LedgerState| &mut s.data,
+                )
+            },
+        )?;
         Ok(Self {
-            linker,
-            engine,
-            memory_mib: runtime.limits().memory_mib,
-            identity,
-            storage,
+            host,
+            data: LedgerData { identity, storage },
         })
     }
 
     /// Compiles and checks a ledger component and asks it who it is (not yet in use).
     pub async fn load(
         &self,
-        runtime: &crate::runtime::Runtime,
+        runtime: &crate::host_state::Runtime,
         wasm: &[u8],
         origin: &str,
     ) -> anyhow::Result<Loaded> {
-        let component = runtime.compile(wasm).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let instance_pre = self.linker.instantiate_pre(&component).map_err(|e| {
-            anyhow::anyhow!(
-                "not a ledger component (it may import only WASI, identity and storage): {e:#}"
-            )
-        })?;
-        let pre = bindings::LedgerWorldPre::new(instance_pre).map_err(|e| {
-            anyhow::anyhow!("not a ledger component (it must export micro:network/ledger): {e:#}")
-        })?;
+        let code = self.host.load(runtime, wasm)?;
         let mut loaded = Loaded {
             name: String::new(),
             version: String::new(),
             origin: origin.to_string(),
-            component: crate::runtime::content_hash(wasm),
+            component: code.hash.clone(),
             local_free: false,
-            pre,
-            engine: self.engine.clone(),
-            memory_mib: self.memory_mib,
-            identity: self.identity.clone(),
-            storage: self.storage.clone(),
-            live: crate::system::instance::Live::default(),
+            code,
+            data: self.data.clone(),
+            live: slot::Live::default(),
         };
         let info = loaded
             .ask("info", async |l, store| l.call_info(store).await)
@@ -141,7 +126,9 @@ impl Host {
 
 /// One ledger component, ready to be asked.
 pub struct Loaded {
+    /// What it calls itself.
     pub name: String,
+    /// Its version, as it says.
     pub version: String,
     /// "embedded", or the source it was built from.
     pub origin: String,
@@ -149,12 +136,9 @@ pub struct Loaded {
     pub component: String,
     /// It never charges the node's own calls, so they are not asked about.
     pub local_free: bool,
-    pre: bindings::LedgerWorldPre<LedgerState>,
-    engine: Engine,
-    memory_mib: u64,
-    identity: Identity,
-    storage: Storage,
-    live: crate::system::instance::Live<LedgerState, bindings::LedgerWorld>,
+    code: slot::Component<LedgerData, bindings::LedgerWorld>,
+    data: LedgerData,
+    live: slot::Live<LedgerData, bindings::LedgerWorld>,
 }
 
 impl Loaded {
@@ -175,20 +159,10 @@ impl Loaded {
     ) -> Result<T, String> {
         self.live
             .ask(
+                &self.code,
+                || self.data.clone(),
                 what,
                 ASK_TIME,
-                async |deadline| {
-                    let state = LedgerState {
-                        wasi: crate::runtime::denied_wasi(),
-                        table: ResourceTable::new(),
-                        limiter: CallLimiter::new(self.memory_mib),
-                        identity: self.identity.clone(),
-                        storage: self.storage.clone(),
-                    };
-                    let mut store = crate::system::instance::store(&self.engine, state, deadline);
-                    let world = self.pre.instantiate_async(&mut store).await?;
-                    Ok((store, world))
-                },
                 async |world, store| question(world.micro_network_ledger(), store).await,
             )
             .await

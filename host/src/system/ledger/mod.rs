@@ -22,7 +22,7 @@ pub mod bindings {
         imports: { default: async },
         exports: { default: async },
         with: {
-            "micro:network/storage": crate::wit::micro::network::storage,
+            "micro:network/storage": micro_runtime::wit::micro::network::storage,
         },
     });
 }
@@ -87,8 +87,8 @@ pub struct Ledger {
 impl Ledger {
     /// Loads the embedded default ledger with the node's key and store.
     pub async fn with_default(
-        runtime: &crate::runtime::Runtime,
-        identity: crate::identity::Identity,
+        runtime: &crate::host_state::Runtime,
+        identity: micro_base::identity::Identity,
         storage: crate::storage::Storage,
     ) -> anyhow::Result<Self> {
         let host = component::Host::new(runtime, identity, storage)?;
@@ -103,16 +103,13 @@ impl Ledger {
 
     /// The ledger in use.
     pub fn current(&self) -> Arc<component::Loaded> {
-        self.current
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        micro_base::sync::read(&self.current).clone()
     }
 
     /// Compiles and checks a ledger component (not yet in use).
     pub async fn load(
         &self,
-        runtime: &crate::runtime::Runtime,
+        runtime: &crate::host_state::Runtime,
         wasm: &[u8],
         origin: &str,
     ) -> anyhow::Result<component::Loaded> {
@@ -133,7 +130,7 @@ impl Ledger {
             tracing::warn!(ledger = %old.label(), error = %e, "the old ledger did not save its state");
         }
         let loaded = Arc::new(loaded);
-        *self.current.write().unwrap_or_else(|p| p.into_inner()) = loaded.clone();
+        *micro_base::sync::write(&self.current) = loaded.clone();
         self.forget_verified();
         loaded
     }
@@ -141,10 +138,7 @@ impl Ledger {
     /// Drops every verified token: a revocation, a refresh or another ledger may refuse what
     /// was taken before.
     fn forget_verified(&self) {
-        self.verified
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .clear();
+        micro_base::sync::write(&self.verified).clear();
     }
 
     async fn ask<T>(
@@ -191,7 +185,7 @@ impl Ledger {
     ) -> Result<TokenClaims, TokenRefusal> {
         let key = format!("{service}\n{method}\n{token}");
         {
-            let verified = self.verified.read().unwrap_or_else(|p| p.into_inner());
+            let verified = micro_base::sync::read(&self.verified);
             if let Some(claims) = verified.get(&key)
                 && now_ms < claims.expires_ms
                 && now_ms >= claims.issued_ms
@@ -207,7 +201,7 @@ impl Ledger {
             .await
             .map_err(TokenRefusal::Failed)?
             .map_err(TokenRefusal::Refused)?;
-        let mut verified = self.verified.write().unwrap_or_else(|p| p.into_inner());
+        let mut verified = micro_base::sync::write(&self.verified);
         if verified.len() >= VERIFIED_CACHE {
             verified.clear();
         }

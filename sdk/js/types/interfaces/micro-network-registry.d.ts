@@ -1,11 +1,13 @@
 /// <reference path="./micro-network-types.d.ts" />
 declare module 'micro:network/registry@0.1.0' {
   /**
-   * Every service this node knows.
+   * Every service version this node knows, each with the nodes that serve it. The WIT of
+   * a version that runs only on other nodes is empty here: `lookup` fetches it.
    */
   export function list(): Array<ServiceRecord>;
   /**
-   * One service by name (`name` or `name@version`).
+   * One service by name (`name` or `name@version`), wherever it runs: the version this
+   * node serves, else one another node serves; its WIT is fetched from a node that has it.
    */
   export function lookup(name: string): ServiceRecord | undefined;
   export type Metadata = import('micro:network/types@0.1.0').Metadata;

@@ -1,4 +1,5 @@
-//! Misbehaves on request, so tests can show that the node contains it.
+//! Misbehaves on request, so tests can show that the node contains it; also shows what the
+//! node's interfaces give a component (echo, forward, the registry's view of the network).
 
 use micro_sdk::{Context, Result};
 use serde::Deserialize;
@@ -129,6 +130,22 @@ fn probe(_ctx: &Context, input: Fetch) -> Result<Probe> {
     })
 }
 
+/// Which service to look up.
+#[derive(serde::Deserialize)]
+struct Lookup {
+    name: String,
+}
+
+/// The network's services, as the registry interface shows them to a component.
+fn services(_ctx: &Context, _input: ()) -> Result<Vec<micro_sdk::registry::ServiceInfo>> {
+    Ok(micro_sdk::registry::list())
+}
+
+/// One service, wherever it runs.
+fn lookup(_ctx: &Context, input: Lookup) -> Result<Option<micro_sdk::registry::ServiceInfo>> {
+    Ok(micro_sdk::registry::lookup(&input.name))
+}
+
 micro_sdk::service!(Hostile {
     "fetch" => fetch,
     "probe" => probe,
@@ -140,4 +157,6 @@ micro_sdk::service!(Hostile {
     "echo" => echo,
     "big" => big,
     "forward" => forward,
+    "services" => services,
+    "lookup" => lookup,
 });

@@ -12,7 +12,7 @@ wit_bindgen::generate!({
             import wasi:keyvalue/batch@0.2.0-draft;
         }
     ",
-    path: ["../../../wit", "../../../host/wit/keyvalue"],
+    path: ["../../../wit", "../../../crates/runtime/wit/keyvalue"],
     generate_all,
 });
 

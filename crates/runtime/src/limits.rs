@@ -6,7 +6,9 @@ use wasmtime::ResourceLimiter;
 #[derive(Debug, thiserror::Error)]
 #[error("memory limit of {limit_mib} MiB exceeded (asked for {asked_mib} MiB)")]
 pub struct MemoryLimitExceeded {
+    /// The limit, in MiB.
     pub limit_mib: u64,
+    /// What the instance asked to grow to, in MiB.
     pub asked_mib: u64,
 }
 

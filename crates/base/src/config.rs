@@ -10,14 +10,20 @@ pub const DEFAULT_CONFIG: &str = include_str!("default-config.toml");
 /// Errors reading a configuration file.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// The file could not be read.
     #[error("reading config {path}: {source}")]
     Read {
+        /// The file.
         path: PathBuf,
+        /// Why it could not be read.
         source: std::io::Error,
     },
+    /// The file is not valid TOML, or names a key the node does not have.
     #[error("config {path} is not valid: {source}")]
     Parse {
+        /// The file.
         path: PathBuf,
+        /// What is wrong, and where.
         source: toml::de::Error,
     },
 }
@@ -28,13 +34,21 @@ pub enum ConfigError {
 pub struct Config {
     /// Address of the gateway.
     pub listen: SocketAddr,
+    /// What one service and one call may use.
     pub limits: Limits,
+    /// The key-value store's limits.
     pub storage: StorageLimits,
+    /// Publish/subscribe retention and queues.
     pub broker: BrokerConfig,
+    /// Outgoing HTTP from services.
     pub http: HttpConfig,
+    /// The peer layer.
     pub network: NetworkConfig,
+    /// Builds from source and version lifetimes.
     pub evolve: EvolveConfig,
+    /// How the node works with its governance component.
     pub governance: GovernanceConfig,
+    /// How the node works with its ledger.
     pub ledger: LedgerConfig,
 }
 
@@ -95,6 +109,13 @@ pub struct NetworkConfig {
     pub max_frame_bytes: usize,
 }
 
+impl NetworkConfig {
+    /// How long a new stream may take to send its request.
+    pub fn header_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.connect_timeout_ms.max(1000))
+    }
+}
+
 /// Building services from source and the lifetime of their versions.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -105,9 +126,11 @@ pub struct EvolveConfig {
     pub max_build_output_bytes: usize,
     /// Where build caches live; empty for `<data dir>/cache/builds`.
     pub build_cache_dir: PathBuf,
-    /// The tools builders may run.
+    /// The cargo builders run (a bare name is looked up in PATH).
     pub cargo: String,
+    /// The componentize-py builders run (also looked up in `~/.cache/micro/venv/bin`).
     pub componentize_py: String,
+    /// The Node.js builders run for JavaScript services.
     pub node: String,
     /// The npm project with componentize-js and esbuild (`sdk/js/package.json` installed);
     /// empty for `~/.cache/micro/js`.
@@ -122,13 +145,21 @@ pub struct EvolveConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Limits {
+    /// Linear memory one instance may use, in MiB.
     pub memory_mib: u64,
+    /// Wall-clock time one call may take, nested calls included, in milliseconds.
     pub call_timeout_ms: u64,
+    /// Instances of one service running at once; further calls wait.
     pub max_concurrency_per_service: usize,
+    /// Instances of all services running at once on this node.
     pub max_instances: u32,
+    /// How deep calls may nest before the node stops them as a loop.
     pub max_call_depth: u32,
+    /// Largest request payload, in bytes.
     pub max_request_bytes: usize,
+    /// Largest response payload, in bytes.
     pub max_response_bytes: usize,
+    /// Largest component accepted at deploy, in bytes.
     pub max_component_bytes: usize,
 }
 
@@ -136,8 +167,11 @@ pub struct Limits {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StorageLimits {
+    /// Longest key, in bytes.
     pub max_key_bytes: usize,
+    /// Largest value, in bytes.
     pub max_value_bytes: usize,
+    /// The most entries one `list` page returns.
     pub max_page: u32,
 }
 
@@ -145,9 +179,13 @@ pub struct StorageLimits {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BrokerConfig {
+    /// Recent messages kept per topic for replay (0 keeps none).
     pub retain_messages: u64,
+    /// Retained messages older than this are dropped, in seconds.
     pub retain_seconds: u64,
+    /// Largest message payload, in bytes.
     pub max_message_bytes: usize,
+    /// Messages queued per subscriber before it misses some.
     pub subscriber_queue: usize,
 }
 
@@ -155,12 +193,17 @@ pub struct BrokerConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpConfig {
+    /// Services allowed to make outgoing HTTP requests.
     pub allow_outgoing: Vec<String>,
 }
 
 impl Default for Config {
     fn default() -> Self {
         // The embedded file is part of the binary and covered by a unit test.
+        #[allow(
+            clippy::expect_used,
+            reason = "embedded in the binary, parsed by a unit test"
+        )]
         toml::from_str(DEFAULT_CONFIG).expect("embedded default config is valid")
     }
 }

@@ -3,15 +3,24 @@
 /// Why a component cannot be deployed.
 #[derive(Debug, thiserror::Error)]
 pub enum DeployError {
+    /// The bytes are not WebAssembly at all.
     #[error("not a WebAssembly binary: {0}")]
     NotWasm(String),
     #[error(
         "this is a core WebAssembly module, not a component; build for wasm32-wasip2 \
          (or wrap it with `wasm-tools component new`)"
     )]
+    /// A core module where a component was expected.
     CoreModule,
     #[error("component of {size} bytes exceeds this node's limit of {limit} bytes")]
-    TooLarge { size: usize, limit: usize },
+    /// Larger than the node accepts.
+    TooLarge {
+        /// The component's size, in bytes.
+        size: usize,
+        /// The node's limit, in bytes.
+        limit: usize,
+    },
+    /// The component does not validate or compile.
     #[error("invalid component: {0}")]
     Invalid(String),
     #[error(
@@ -19,13 +28,26 @@ pub enum DeployError {
          or `wasi:http/incoming-handler` (world wasi:http/proxy); this component exports {}",
         if exports.is_empty() { "nothing".to_string() } else { exports.join(", ") }
     )]
-    WrongWorld { exports: Vec<String> },
+    /// It exports neither a service nor a wasi:http handler.
+    WrongWorld {
+        /// What it does export.
+        exports: Vec<String>,
+    },
     #[error("the component imports `{name}`, which this node does not provide ({detail})")]
-    MissingImport { name: String, detail: String },
+    /// It imports something the node does not offer.
+    MissingImport {
+        /// The import.
+        name: String,
+        /// The linker's full message.
+        detail: String,
+    },
+    /// Its `describe` failed.
     #[error("the service failed when asked to describe itself: {0}")]
     Describe(String),
-    #[error("invalid service name {name:?}: {reason}")]
-    InvalidName { name: String, reason: String },
+    /// The service's name is not one the node takes.
+    #[error(transparent)]
+    InvalidName(#[from] micro_base::names::InvalidName),
+    /// Recording the service failed.
     #[error("the node could not record the service: {0}")]
     Store(String),
     /// Governance refused the deploy (the message says which governance and why).
@@ -74,32 +96,6 @@ pub fn missing_import(error: &wasmtime::Error) -> DeployError {
     DeployError::MissingImport { name, detail }
 }
 
-/// Service names are path segments and storage namespaces: keep them plain.
-pub fn check_name(name: &str) -> Result<(), DeployError> {
-    let bad = |reason: &str| {
-        Err(DeployError::InvalidName {
-            name: name.into(),
-            reason: reason.into(),
-        })
-    };
-    if name.is_empty() || name.len() > 63 {
-        return bad("a name has 1 to 63 characters");
-    }
-    if !name
-        .bytes()
-        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-    {
-        return bad("a name has only lowercase letters, digits and '-'");
-    }
-    if name.starts_with('-') || name.ends_with('-') {
-        return bad("a name starts and ends with a letter or digit");
-    }
-    if name == "api" {
-        return bad("'api' is reserved for the node's own API");
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,13 +115,5 @@ mod tests {
             Err(DeployError::TooLarge { .. })
         ));
         assert!(check_binary(b"\0asm\x0d\0\x01\0", 100).is_ok());
-    }
-
-    #[test]
-    fn names_are_plain_path_segments() {
-        assert!(check_name("hello-2").is_ok());
-        for bad in ["", "Hello", "a/b", "-a", "api", &"a".repeat(64)] {
-            assert!(check_name(bad).is_err(), "{bad:?}");
-        }
     }
 }

@@ -1,7 +1,7 @@
 //! The wasmtime engine: pooling allocation with copy-on-write memory, epoch interruption.
 
 use super::functions::FunctionCache;
-use crate::config::Limits;
+use micro_base::config::Limits;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;

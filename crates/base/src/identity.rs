@@ -3,7 +3,7 @@
 //! whoever relays them cannot change them.
 
 use anyhow::Context as _;
-use iroh::{PublicKey, SecretKey, Signature};
+use iroh_base::{PublicKey, SecretKey, Signature};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 

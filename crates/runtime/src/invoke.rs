@@ -1,8 +1,8 @@
 //! Calling into a program: one fresh instance per call, traps turned into call errors.
 
+use super::call::CallData;
 use super::limits::MemoryLimitExceeded;
 use super::program::{Entry, Program};
-use super::state::HostState;
 use crate::wit::exports::micro::network::handler::{self, Description};
 use crate::wit::micro::network::broker::Message;
 use crate::wit::micro::network::types::{CallError, Caller, Request, Response};
@@ -16,9 +16,9 @@ pub type CallOutcome = Result<Response, CallError>;
 /// The result of an HTTP request to a `wasi:http` component.
 pub type HttpOutcome = Result<hyper::Response<HyperOutgoingBody>, CallError>;
 
-impl Program {
+impl<T: CallData> Program<T> {
     /// Asks a service to describe itself (its methods and subscriptions).
-    pub async fn describe(&self, mut store: Store<HostState>) -> Result<Description, CallError> {
+    pub async fn describe(&self, mut store: Store<T>) -> Result<Description, CallError> {
         let Entry::Service { handler, .. } = &self.entry else {
             return Ok(Description {
                 methods: Vec::new(),
@@ -29,13 +29,13 @@ impl Program {
         guest
             .call_describe(&mut store)
             .await
-            .map_err(|e| classify(&store, e))
+            .map_err(|e| classify(&store, self.timeout_ms, e))
     }
 
     /// Runs one call on a fresh instance.
     pub async fn handle(
         &self,
-        mut store: Store<HostState>,
+        mut store: Store<T>,
         caller: &Caller,
         request: &Request,
     ) -> CallOutcome {
@@ -49,31 +49,27 @@ impl Program {
         guest
             .call_handle(&mut store, caller, request)
             .await
-            .map_err(|e| classify(&store, e))?
+            .map_err(|e| classify(&store, self.timeout_ms, e))?
     }
 
     /// A fresh instance's `handler` export.
     async fn handler(
         &self,
-        store: &mut Store<HostState>,
+        store: &mut Store<T>,
         indices: &handler::GuestIndices,
     ) -> Result<handler::Guest, CallError> {
         let instance = self
             .pre
             .instantiate_async(&mut *store)
             .await
-            .map_err(|e| classify(store, e))?;
+            .map_err(|e| classify(store, self.timeout_ms, e))?;
         indices
             .load(&mut *store, &instance)
-            .map_err(|e| classify(store, e))
+            .map_err(|e| classify(store, self.timeout_ms, e))
     }
 
     /// Delivers one broker message on a fresh instance.
-    pub async fn deliver(
-        &self,
-        mut store: Store<HostState>,
-        message: &Message,
-    ) -> Result<(), String> {
+    pub async fn deliver(&self, mut store: Store<T>, message: &Message) -> Result<(), String> {
         let Entry::Service {
             subscriber: Some(subscriber),
             ..
@@ -88,14 +84,14 @@ impl Program {
         };
         match run.await {
             Ok(result) => result,
-            Err(e) => Err(classify(&store, e).to_string()),
+            Err(e) => Err(classify(&store, self.timeout_ms, e).to_string()),
         }
     }
 
     /// Serves one HTTP request with a `wasi:http` component, exactly as `wasmtime serve` would.
     pub async fn serve_http<B>(
         &self,
-        mut store: Store<HostState>,
+        mut store: Store<T>,
         request: hyper::Request<B>,
     ) -> HttpOutcome
     where
@@ -114,6 +110,7 @@ impl Program {
         })();
         let (req, out) = prepared.map_err(|e| CallError::BadRequest(format!("{e:#}")))?;
         let proxy = proxy.clone();
+        let timeout_ms = self.timeout_ms;
         // The component may keep streaming its body after it has set the response, so it runs
         // in its own task, bounded by the store's deadline.
         let task = tokio::spawn(async move {
@@ -125,7 +122,7 @@ impl Program {
                     .await
             }
             .await;
-            result.map_err(|e| classify(&store, e))
+            result.map_err(|e| classify(&store, timeout_ms, e))
         });
         match receiver.await {
             Ok(Ok(response)) => Ok(response),
@@ -146,22 +143,20 @@ fn http_error(code: ErrorCode) -> CallError {
 }
 
 /// Turns a wasmtime error into the call error a caller can act on.
-fn classify(store: &Store<HostState>, error: wasmtime::Error) -> CallError {
+fn classify<T: CallData>(store: &Store<T>, timeout_ms: u64, error: wasmtime::Error) -> CallError {
+    let service = &store.data().scope().service;
     if let Some(limit) = error.downcast_ref::<MemoryLimitExceeded>() {
         return CallError::Failed(limit.to_string());
     }
     if let Some(trap) = error.downcast_ref::<Trap>() {
         return match trap {
             Trap::Interrupt => CallError::Timeout(format!(
-                "{} ran past its deadline of {} ms",
-                store.data().scope.service,
-                store.data().node.config.limits.call_timeout_ms
+                "{service} ran past its deadline of {timeout_ms} ms"
             )),
             Trap::StackOverflow => CallError::Failed(format!(
-                "{} trapped: stack overflow (call stack exhausted, recursion too deep)",
-                store.data().scope.service
+                "{service} trapped: stack overflow (call stack exhausted, recursion too deep)"
             )),
-            trap => CallError::Failed(format!("{} trapped: {trap}", store.data().scope.service)),
+            trap => CallError::Failed(format!("{service} trapped: {trap}")),
         };
     }
     if let Some(full) = error.downcast_ref::<wasmtime::PoolConcurrencyLimitError>() {

@@ -1,41 +1,50 @@
 //! Runs components: one engine per node, one pre-instantiated component per deployed version,
-//! and a fresh, limited instance per call.
+//! and a fresh, limited instance per call. Nothing here knows what a node is: the store's data
+//! is the embedder's type (`T`), which says only which call it serves ([`CallData`]); the
+//! embedder links the interfaces it offers into the runtime's linker.
 
 mod cache;
+mod call;
 mod engine;
 mod functions;
 mod invoke;
 mod limits;
 mod program;
-mod state;
+pub mod slot;
 mod validate;
+pub mod wit;
 
+pub use call::{CallData, CallScope, OutgoingHttp, arm_deadline, denied_wasi};
 pub use engine::Allocator;
 pub use invoke::{CallOutcome, HttpOutcome};
-pub use limits::CallLimiter;
+pub use limits::{CallLimiter, MemoryLimitExceeded};
 pub use program::{Entry, Program};
-pub use state::{CallScope, HostState, arm_deadline, denied_wasi};
-pub use validate::{DeployError, check_name};
+pub use validate::DeployError;
 
-use crate::config::Limits;
 use anyhow::Context as _;
+use micro_base::config::Limits;
 use std::path::Path;
 use wasmtime::Engine;
-use wasmtime::component::Linker;
+use wasmtime::component::{Component, Linker};
 
 /// The node's wasm runtime: engine, linker with everything the node offers, compiled-code cache.
-pub struct Runtime {
+pub struct Runtime<T: 'static> {
     engine: Engine,
-    linker: Linker<HostState>,
+    linker: Linker<T>,
     cache: cache::CompiledCache,
     limits: Limits,
     allocator: Allocator,
     _ticker: engine::EpochTicker,
 }
 
-impl Runtime {
-    /// Builds the engine and the linker; compiled code is cached under `cache_dir`.
-    pub fn new(limits: &Limits, cache_dir: &Path) -> anyhow::Result<Self> {
+impl<T: CallData> Runtime<T> {
+    /// Builds the engine and the linker (WASI 0.2 and wasi:http, then what `link` adds);
+    /// compiled code is cached under `cache_dir`.
+    pub fn new(
+        limits: &Limits,
+        cache_dir: &Path,
+        link: impl FnOnce(&mut Linker<T>) -> anyhow::Result<()>,
+    ) -> anyhow::Result<Self> {
         // Without the per-function cache compilation is slower, never wrong.
         let functions = match functions::FunctionCache::open(&cache_dir.join("functions.redb")) {
             Ok(functions) => Some(std::sync::Arc::new(functions)),
@@ -45,7 +54,14 @@ impl Runtime {
             }
         };
         let (engine, allocator) = engine::build(limits, functions.as_ref())?;
-        let linker = state::linker(&engine).context("linking the node's interfaces")?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .map_err(anyhow::Error::from)
+            .context("linking WASI")?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
+            .map_err(anyhow::Error::from)
+            .context("linking wasi:http")?;
+        link(&mut linker).context("linking the node's interfaces")?;
         let cache = cache::CompiledCache::open(cache_dir, &engine, functions)?;
         let ticker = engine::EpochTicker::start(&engine);
         Ok(Self {
@@ -58,6 +74,21 @@ impl Runtime {
         })
     }
 
+    /// Validates and compiles a component (or loads its compiled code from the cache) and
+    /// pre-instantiates it. Slow (compilation): call it off the async executor.
+    pub fn prepare(&self, wasm: &[u8]) -> Result<Program<T>, DeployError> {
+        let component = self.compile(wasm)?;
+        Program::new(
+            &self.engine,
+            &self.linker,
+            component,
+            wasm,
+            self.limits.call_timeout_ms,
+        )
+    }
+}
+
+impl<T: 'static> Runtime<T> {
     /// Which instance allocator the engine ended up with.
     pub fn allocator(&self) -> Allocator {
         self.allocator
@@ -68,25 +99,9 @@ impl Runtime {
         &self.limits
     }
 
-    /// Validates and compiles a component (or loads its compiled code from the cache) and
-    /// pre-instantiates it. Slow (compilation): call it off the async executor.
-    pub fn prepare(&self, wasm: &[u8]) -> Result<Program, DeployError> {
-        validate::check_binary(wasm, self.limits.max_component_bytes)?;
-        let component = self.cache.load_or_compile(&self.engine, wasm)?;
-        Program::new(&self.engine, &self.linker, component, wasm)
-    }
-}
-
-/// A stable content hash, used to name components and their compiled code.
-pub fn content_hash(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(bytes))
-}
-
-impl Runtime {
     /// Validates and compiles a component (or loads its compiled code from the cache), for
     /// components that are not services (system components). Slow: see [`Runtime::prepare`].
-    pub fn compile(&self, wasm: &[u8]) -> Result<wasmtime::component::Component, DeployError> {
+    pub fn compile(&self, wasm: &[u8]) -> Result<Component, DeployError> {
         validate::check_binary(wasm, self.limits.max_component_bytes)?;
         self.cache.load_or_compile(&self.engine, wasm)
     }

@@ -1,7 +1,6 @@
 //! A deployed version's code: compiled, checked against the worlds the node serves, and
 //! pre-instantiated once so each call only has to create a fresh instance.
 
-use super::state::HostState;
 use super::validate::{self, DeployError};
 use crate::wit::exports::micro::network::{handler, subscriber};
 use wasmtime::Engine;
@@ -13,31 +12,37 @@ const SUBSCRIBER: &str = "micro:network/subscriber@0.1.0";
 const HTTP_PREFIX: &str = "wasi:http/incoming-handler@0.2";
 
 /// How the node calls into a program.
-pub enum Entry {
+pub enum Entry<T: 'static> {
     /// A `micro:network` service: calls go to `handler`, messages to `subscriber` if exported.
     Service {
+        /// Where `handler`'s functions are.
         handler: handler::GuestIndices,
+        /// Where `subscriber`'s functions are, if the component exports it.
         subscriber: Option<subscriber::GuestIndices>,
     },
     /// A stock `wasi:http` component, served under its path prefix.
-    Http(ProxyPre<HostState>),
+    Http(ProxyPre<T>),
 }
 
 /// A compiled, linked, pre-instantiated component.
-pub struct Program {
-    pub(super) pre: InstancePre<HostState>,
-    pub(super) entry: Entry,
+pub struct Program<T: 'static> {
+    pub(super) pre: InstancePre<T>,
+    pub(super) entry: Entry<T>,
     /// The WIT of the component's world, printed from the component itself.
     pub wit: String,
+    /// The time a call may take, for the error that says it ran past it.
+    pub(super) timeout_ms: u64,
 }
 
-impl Program {
-    /// Checks the component's world and imports and pre-instantiates it.
+impl<T: 'static> Program<T> {
+    /// Checks the component's world and imports and pre-instantiates it; a call into it may
+    /// take `timeout_ms`.
     pub fn new(
         engine: &Engine,
-        linker: &Linker<HostState>,
+        linker: &Linker<T>,
         component: Component,
         wasm: &[u8],
+        timeout_ms: u64,
     ) -> Result<Self, DeployError> {
         let exports: Vec<String> = component
             .component_type()
@@ -77,6 +82,7 @@ impl Program {
             pre,
             entry,
             wit: print_wit(wasm),
+            timeout_ms,
         })
     }
 

@@ -12,10 +12,13 @@ pub struct Usage {
     pub rss_bytes: Option<u64>,
     /// The most resident memory the process has had.
     pub peak_rss_bytes: Option<u64>,
-    /// CPU time spent in the process itself and in the kernel on its behalf.
+    /// CPU time spent in the process itself.
     pub cpu_user_ms: Option<u64>,
+    /// CPU time spent in the kernel on the process's behalf.
     pub cpu_system_ms: Option<u64>,
+    /// Threads of the process.
     pub threads: Option<u64>,
+    /// Open file descriptors.
     pub open_files: Option<u64>,
     /// The node's database file (service records, storage, retained events).
     pub store_bytes: Option<u64>,

@@ -3,10 +3,10 @@
 //! The key covers the component's bytes and the engine's compatibility hash (wasmtime version
 //! and every setting that affects code), so a changed engine never loads stale code.
 
-use super::content_hash;
 use super::functions::FunctionCache;
 use super::validate::DeployError;
 use anyhow::Context as _;
+use micro_base::names::content_hash;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
