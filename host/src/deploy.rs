@@ -1,11 +1,11 @@
 //! Deploying, stopping and restoring services: the steps between bytes and a served service.
 
-use crate::broker::Owner;
 use crate::host_state::{HostState, Program};
 use crate::node::Node;
 use crate::registry::{Deployment, ServiceKind, ServiceRecord, SubscriptionSpec, VersionInfo};
 use micro_base::names::content_hash;
 use micro_runtime::DeployError;
+use micro_services::broker::Owner;
 use std::sync::Arc;
 
 /// Where a version comes from, for its record.
@@ -124,9 +124,6 @@ pub async fn deploy_version(
         .insert(deployment(node, record.clone(), program), info)
         .map_err(|e| DeployError::Store(format!("{e:#}")))?;
     subscribe(node, &record, first_version).await?;
-    if let Some(net) = node.network() {
-        net.announce_soon();
-    }
     tracing::info!(service = name, version = %record.version, kind = ?record.kind, "deployed");
     Ok(record)
 }
@@ -141,9 +138,6 @@ pub async fn retire_loop(node: Arc<Node>) {
             Ok(retired) if !retired.is_empty() => {
                 for (service, version) in &retired {
                     tracing::info!(service, version, "retired");
-                }
-                if let Some(net) = node.network() {
-                    net.announce_soon();
                 }
             }
             Ok(_) => {}
@@ -200,7 +194,7 @@ async fn describe(
         ));
     }
     for s in &subscriptions {
-        crate::broker::check_topic(&s.topic)
+        micro_services::broker::check_topic(&s.topic)
             .map_err(|e| DeployError::Describe(format!("{e:?}")))?;
     }
     Ok((description.methods, subscriptions))
@@ -263,9 +257,6 @@ pub fn stop(node: &Arc<Node>, name: &str) -> anyhow::Result<bool> {
     node.broker
         .unsubscribe_owner(&Owner::Service(name.to_string()));
     if removed.is_some() {
-        if let Some(net) = node.network() {
-            net.announce_soon();
-        }
         tracing::info!(service = name, "stopped");
     }
     Ok(removed.is_some())

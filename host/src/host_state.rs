@@ -44,11 +44,6 @@ pub fn fresh_scope(node: &Node, service: &str) -> CallScope {
 }
 
 impl HostState {
-    /// The call's resources (open buckets, WASI streams).
-    pub(crate) fn table(&mut self) -> &mut ResourceTable {
-        &mut self.table
-    }
-
     /// A store for one call, with its memory limit and deadline armed.
     pub fn store(node: &Arc<Node>, scope: CallScope) -> Store<HostState> {
         let engine = node.runtime.engine();
@@ -92,8 +87,31 @@ impl WasiHttpView for HostState {
 }
 
 /// Links what the node offers a component beyond WASI: `micro:network` and `wasi:keyvalue`.
+/// Each interface gets a view of only what it needs; `registry` and `transport` reach the
+/// node (the network's view, the call pipeline).
 pub fn link(linker: &mut Linker<HostState>) -> anyhow::Result<()> {
-    micro_runtime::wit::EventService::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
-    micro_runtime::wit::keyvalue::Imports::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
+    use micro_runtime::wit::keyvalue::{atomics, batch, store};
+    use micro_runtime::wit::micro::network::{broker, logging, registry, storage, transport};
+    use micro_services::broker::{HasPublisher, Publisher};
+    use micro_services::keyvalue::{Buckets, HasBuckets};
+    use micro_services::logging::{HasServiceLog, ServiceLog};
+    use micro_services::storage::{HasNamespace, Namespace};
+    logging::add_to_linker::<_, HasServiceLog>(linker, |s| {
+        ServiceLog::new(&s.node.registry.logs, &s.scope.service)
+    })?;
+    storage::add_to_linker::<_, HasNamespace>(linker, |s| {
+        Namespace::new(&s.node.storage, &s.scope.service)
+    })?;
+    broker::add_to_linker::<_, HasPublisher>(linker, |s| {
+        Publisher::new(&s.node.broker, &s.scope.service)
+    })?;
+    registry::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
+    transport::add_to_linker::<_, HasSelf<_>>(linker, |s| s)?;
+    fn buckets(s: &mut HostState) -> Buckets<'_> {
+        Buckets::new(&s.node.storage, &s.scope.service, &mut s.table)
+    }
+    store::add_to_linker::<_, HasBuckets>(linker, buckets)?;
+    atomics::add_to_linker::<_, HasBuckets>(linker, buckets)?;
+    batch::add_to_linker::<_, HasBuckets>(linker, buckets)?;
     Ok(())
 }

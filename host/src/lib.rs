@@ -8,21 +8,16 @@
 //! places them; `system` holds the swappable system components (builders, governance); `cli`
 //! is the `micro` command; `node` wires the services together.
 
-pub mod broker;
 pub mod catalog;
 pub mod cli;
 pub mod deploy;
 pub mod evolve;
 pub mod gateway;
 pub mod host_state;
-pub mod keyvalue;
 pub mod kit;
-pub mod logging;
 pub mod net;
 pub mod node;
 pub mod placement;
 pub mod registry;
-pub mod service_logs;
-pub mod storage;
 pub mod system;
 pub mod transport;

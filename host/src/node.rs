@@ -1,17 +1,17 @@
 //! A node: the host services wired together. Each service owns its own state; the node only
 //! holds them so a call's store can be handed all of them at once.
 
-use crate::broker::Broker;
 use crate::evolve::Evolve;
 use crate::host_state::Runtime;
 use crate::net::Network;
 use crate::registry::Registry;
-use crate::storage::Storage;
 use crate::system::builders::Builders;
 use anyhow::Context as _;
 use micro_base::Clock;
 use micro_base::config::Config;
 use micro_base::identity::Identity;
+use micro_services::broker::Broker;
+use micro_services::storage::Storage;
 use redb::Database;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU32;
@@ -42,6 +42,9 @@ pub struct Node {
     pub placement: crate::placement::Placement,
     /// The peer layer, once started (a node may run without one).
     network: OnceLock<Arc<Network>>,
+    /// Bumped when a system component is loaded or swapped (the node's record names its
+    /// governance).
+    pub system: micro_base::Changes,
     /// The one clock of policy, records, retention and version lifetimes.
     pub clock: Clock,
     /// When this process opened the node, for its uptime.
@@ -98,6 +101,7 @@ impl Node {
             load: AtomicU32::new(0),
             placement: crate::placement::Placement::default(),
             network: OnceLock::new(),
+            system: micro_base::Changes::default(),
             clock,
             started: std::time::Instant::now(),
         }))
@@ -120,10 +124,16 @@ impl Node {
     /// The governance in use, loaded on first use (the first decision): the embedded default
     /// or the replacement an earlier run put in use.
     pub async fn governance(&self) -> Result<&crate::system::governance::Governance, String> {
-        self.governance
+        let loaded_before = self.governance.initialized();
+        let governance = self
+            .governance
             .get_or_try_init(|| crate::system::load_governance(self))
             .await
-            .map_err(|e| format!("loading the governance: {e:#}"))
+            .map_err(|e| format!("loading the governance: {e:#}"))?;
+        if !loaded_before {
+            self.system.notify();
+        }
+        Ok(governance)
     }
 
     /// The ledger in use, loaded on first use: the embedded default or the replacement an

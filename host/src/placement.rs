@@ -39,20 +39,30 @@ pub struct Placement {
     failed: Mutex<HashMap<(String, String), Instant>>,
     /// Replicas (by service) whose origin, still here, stopped placing them, and since when.
     unplaced: Mutex<HashMap<String, Instant>>,
+    /// Bumped when the placements to announce change.
+    changed: micro_base::Changes,
 }
 
 impl Placement {
+    /// A receiver that sees every change of the placements to announce.
+    pub fn watch(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changed.watch()
+    }
+
     /// The placements to announce.
     pub fn announced(&self) -> Vec<records::Placement> {
         micro_base::sync::lock(&self.announced).clone()
     }
 
-    /// Sets the placements to announce; true when they changed.
-    fn set_announced(&self, placements: Vec<records::Placement>) -> bool {
+    /// Sets the placements to announce; watchers hear of it when they changed.
+    fn set_announced(&self, placements: Vec<records::Placement>) {
         let mut announced = micro_base::sync::lock(&self.announced);
         let changed = *announced != placements;
         *announced = placements;
-        changed
+        drop(announced);
+        if changed {
+            self.changed.notify();
+        }
     }
 
     /// Notes that `service` has answered `calls` calls since `counting_since`; answers its
@@ -196,9 +206,7 @@ async fn place_own(node: &Arc<Node>, net: &Network) {
     for p in &placements {
         tracing::debug!(service = %p.service, nodes = p.nodes.len(), "placed");
     }
-    if node.placement.set_announced(placements) {
-        net.announce_soon();
-    }
+    node.placement.set_announced(placements);
 }
 
 /// Runs the replicas other nodes placed here, and stops those their origin no longer places.

@@ -261,7 +261,7 @@ pub struct Registry {
     /// The node's clock: when versions were made, superseded and retire.
     clock: Clock,
     /// Each service's recent runtime lines (`micro logs <service>`).
-    pub logs: crate::service_logs::ServiceLogs,
+    pub logs: micro_services::service_logs::ServiceLogs,
 }
 
 fn key(name: &str, version: &str) -> String {
@@ -287,7 +287,7 @@ impl Registry {
             components_dir: components_dir.to_owned(),
             live: RwLock::default(),
             changed: Changes::default(),
-            logs: crate::service_logs::ServiceLogs::new(clock.clone()),
+            logs: micro_services::service_logs::ServiceLogs::new(clock.clone()),
             clock,
         })
     }

@@ -306,8 +306,6 @@ fn not_found(node: &Node, name: &str, version: Option<&str>) -> CallError {
     }
 }
 
-impl micro_runtime::wit::micro::network::types::Host for HostState {}
-
 impl wit::Host for HostState {
     async fn call(&mut self, request: Request) -> Result<Response, CallError> {
         let caller = Caller {

@@ -7,6 +7,7 @@
 pub mod changes;
 pub mod clock;
 pub mod config;
+pub mod counters;
 pub mod identity;
 pub mod names;
 pub mod sync;

@@ -11,6 +11,33 @@ use wasmtime::component::{InstancePre, Linker, ResourceTable};
 use wasmtime::{Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
+/// Why a system component did not answer a question (`what`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SlotError {
+    /// It ran past its time: the epoch interrupted it, or it was stuck outside wasm.
+    #[error("{what} ran past its time limit and was stopped")]
+    TimedOut {
+        /// The question.
+        what: String,
+    },
+    /// It trapped.
+    #[error("{what} trapped: {trap}")]
+    Trapped {
+        /// The question.
+        what: String,
+        /// The trap.
+        trap: String,
+    },
+    /// It could not be instantiated or called (an import failed, say).
+    #[error("{what}: {message}")]
+    Failed {
+        /// The question.
+        what: String,
+        /// What went wrong.
+        message: String,
+    },
+}
+
 /// Slack past the deadline for a question stuck outside wasm.
 const GRACE: Duration = Duration::from_millis(100);
 
@@ -177,7 +204,7 @@ impl<D: Send + 'static, W: World<D>> Component<D, W> {
         grace: Duration,
         what: &str,
         question: impl AsyncFnOnce(&W, &mut Store<SlotState<D>>) -> wasmtime::Result<A>,
-    ) -> Result<A, String> {
+    ) -> Result<A, SlotError> {
         let run = async {
             let (mut store, world) = self.instantiate(data, deadline).await?;
             question(&world, &mut store).await
@@ -186,27 +213,35 @@ impl<D: Send + 'static, W: World<D>> Component<D, W> {
     }
 }
 
-/// Runs `run` until `until`: its answer, or why it failed in words.
+/// Runs `run` until `until`: its answer, or why there is none.
 async fn within<A>(
     until: Instant,
     what: &str,
     run: impl Future<Output = wasmtime::Result<A>>,
-) -> Result<A, String> {
+) -> Result<A, SlotError> {
     match tokio::time::timeout_at(until.into(), run).await {
         Ok(Ok(answer)) => Ok(answer),
-        Ok(Err(e)) => Err(describe_trap(&e, what)),
-        Err(_) => Err(format!("{what} ran past its time limit and was stopped")),
+        Ok(Err(e)) => Err(SlotError::of(&e, what)),
+        Err(_) => Err(SlotError::TimedOut { what: what.into() }),
     }
 }
 
-/// Why a system component's call failed, in words: a trap, or its time running out.
-pub fn describe_trap(e: &wasmtime::Error, what: &str) -> String {
-    match e.downcast_ref::<wasmtime::Trap>() {
-        Some(wasmtime::Trap::Interrupt) => {
-            format!("{what} ran past its time limit and was stopped")
+impl SlotError {
+    /// Why a system component's call of `what` failed: a trap, its time running out, or
+    /// another error.
+    pub fn of(e: &wasmtime::Error, what: &str) -> Self {
+        let what = what.to_string();
+        match e.downcast_ref::<wasmtime::Trap>() {
+            Some(wasmtime::Trap::Interrupt) => Self::TimedOut { what },
+            Some(trap) => Self::Trapped {
+                what,
+                trap: trap.to_string(),
+            },
+            None => Self::Failed {
+                what,
+                message: format!("{e:#}"),
+            },
         }
-        Some(trap) => format!("{what} trapped: {trap}"),
-        None => format!("{what}: {e:#}"),
     }
 }
 
@@ -233,7 +268,7 @@ impl<D: Send + 'static, W: World<D>> Live<D, W> {
         what: &str,
         time: Duration,
         question: impl AsyncFnOnce(&W, &mut Store<SlotState<D>>) -> wasmtime::Result<A>,
-    ) -> Result<A, String> {
+    ) -> Result<A, SlotError> {
         let mut live = self.slot.lock().await;
         // The question's time starts when it is its turn: waiting behind other questions is
         // not the component's time.

@@ -108,9 +108,6 @@ async fn serve(config: Config, data_dir: PathBuf, peers: Vec<String>) -> anyhow:
             if let Err(e) = node.governance().await {
                 tracing::error!(error = %e, "governance not loaded; every decision denies");
             }
-            if let Some(net) = node.network() {
-                net.announce_soon();
-            }
         }
     });
     crate::gateway::serve(node, listener, shutdown_signal()).await?;

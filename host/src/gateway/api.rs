@@ -145,7 +145,7 @@ fn runtime_log(node: &Arc<Node>, name: &str, query: &str) -> Response<Body> {
         .split('&')
         .find_map(|kv| kv.strip_prefix("limit="))
         .and_then(|n| n.parse().ok())
-        .unwrap_or(crate::service_logs::LINES_PER_SERVICE);
+        .unwrap_or(micro_services::service_logs::LINES_PER_SERVICE);
     let lines = node.registry.logs.recent(name, limit);
     if lines.is_empty() && node.registry.get(name).is_none() {
         return reply::error(

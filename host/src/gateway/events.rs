@@ -2,13 +2,13 @@
 
 use super::calls::content_type;
 use super::reply::{self, Body};
-use crate::broker::{Message, Owner, PublishError};
 use crate::node::Node;
 use base64::Engine as _;
 use bytes::Bytes;
 use futures::StreamExt as _;
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
+use micro_services::broker::{Message, Owner, PublishError};
 use std::sync::Arc;
 
 fn publish_error(e: PublishError) -> Response<Body> {

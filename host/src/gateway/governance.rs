@@ -24,7 +24,7 @@ pub async fn show(node: &Arc<Node>) -> Response<Body> {
     match node.governance().await {
         Ok(governance) => {
             let mut value = loaded_json(&governance.current());
-            value["decisions"] = governance.counts();
+            value["decisions"] = serde_json::json!(governance.counts());
             reply::json(StatusCode::OK, &value)
         }
         Err(e) => reply::error(StatusCode::INTERNAL_SERVER_ERROR, "failed", e),

@@ -49,7 +49,7 @@ fn summary(node: &Arc<Node>) -> Value {
         "relays": net.config.relays,
         "public_lookup": net.config.public_lookup,
         "mdns": net.config.mdns,
-        "stats": net.stats.json(),
+        "stats": net.stats.snapshot(),
     })
 }
 

@@ -72,7 +72,7 @@ pub async fn stats(node: &Arc<Node>) -> Response<Body> {
                 "subscribers": topics.iter().map(|(_, _, s)| *s as u64).sum::<u64>(),
                 "dropped": node.broker.dropped(),
             },
-            "network": node.network().map(|n| n.stats.json()),
+            "network": node.network().map(|n| n.stats.snapshot()),
             "ledger": ledger,
         }),
     )

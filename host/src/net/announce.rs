@@ -143,11 +143,19 @@ async fn broadcast(net: &Network, signed: &SignedRecord, seq: u64) {
 /// Re-announces this node every announce interval, and at once when its services change.
 async fn announce_loop(node: Arc<Node>, net: Arc<Network>) {
     let interval = Duration::from_millis(net.config.announce_interval_ms.max(100));
+    // What the record says changes with the services, the placements and the governance in
+    // use: each says so through its change counter, and the record goes out again.
+    let mut services = node.registry.watch();
+    let mut placements = node.placement.watch();
+    let mut system = node.system.watch();
     loop {
         let (signed, seq) = own_record(&node, &net);
         broadcast(&net, &signed, seq).await;
         tokio::select! {
             () = net.announce.notified() => {}
+            Ok(()) = services.changed() => {}
+            Ok(()) = placements.changed() => {}
+            Ok(()) = system.changed() => {}
             () = tokio::time::sleep(interval) => {}
         }
     }

@@ -6,10 +6,10 @@
 //! network-wide. History is replayed by each node from its own retention.
 
 use super::wire::{self, Reply, Request};
-use crate::broker::{Message, Owner, PublishError, Subscription};
 use crate::node::Node;
 use iroh::PublicKey;
 use iroh::endpoint::SendStream;
+use micro_services::broker::{Message, Owner, PublishError, Subscription};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;

@@ -57,30 +57,31 @@ pub enum NetError {
     Protocol(String),
 }
 
-/// What the peer layer refused or survived, for `/api/network` and the tests.
-#[derive(Debug, Default)]
-pub struct NetStats {
-    pub bad_frames: AtomicU64,
-    pub oversized_frames: AtomicU64,
-    pub stalled_streams: AtomicU64,
-    pub bad_records: AtomicU64,
-    pub replayed_records: AtomicU64,
-    pub refused_connections: AtomicU64,
-    /// Connections, messages and requests of peers governance refused.
-    pub refused_peers: AtomicU64,
-    /// Requests and messages over the rate governance allows their peer.
-    pub throttled: AtomicU64,
-    pub calls_out: AtomicU64,
-    pub failovers: AtomicU64,
-    /// Receipts taken from peers, and refused: replayed or out of order, with a bad
-    /// signature, or otherwise.
-    pub receipts_taken: AtomicU64,
-    pub receipts_replayed: AtomicU64,
-    pub receipts_forged: AtomicU64,
-    pub receipts_refused: AtomicU64,
-    /// Receipts this node handed over that their payee took.
-    pub receipts_delivered: AtomicU64,
-}
+micro_base::counters!(
+    /// What the peer layer refused or survived, for `/api/network` and the tests.
+    pub struct NetStats => NetCounts {
+        bad_frames,
+        oversized_frames,
+        stalled_streams,
+        bad_records,
+        replayed_records,
+        refused_connections,
+        /// Connections, messages and requests of peers governance refused.
+        refused_peers,
+        /// Requests and messages over the rate governance allows their peer.
+        throttled,
+        calls_out,
+        failovers,
+        /// Receipts taken from peers, and refused: replayed or out of order, with a bad
+        /// signature, or otherwise.
+        receipts_taken,
+        receipts_replayed,
+        receipts_forged,
+        receipts_refused,
+        /// Receipts this node handed over that their payee took.
+        receipts_delivered,
+    }
+);
 
 impl NetStats {
     /// Counts a frame that could not be read.
@@ -105,28 +106,6 @@ impl NetStats {
             Err(R::Refused(_) | R::Failed(_)) => &self.receipts_refused,
         }
         .fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// The counters as JSON.
-    pub fn json(&self) -> serde_json::Value {
-        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        serde_json::json!({
-            "bad_frames": get(&self.bad_frames),
-            "oversized_frames": get(&self.oversized_frames),
-            "stalled_streams": get(&self.stalled_streams),
-            "bad_records": get(&self.bad_records),
-            "replayed_records": get(&self.replayed_records),
-            "refused_connections": get(&self.refused_connections),
-            "refused_peers": get(&self.refused_peers),
-            "throttled": get(&self.throttled),
-            "calls_out": get(&self.calls_out),
-            "failovers": get(&self.failovers),
-            "receipts_taken": get(&self.receipts_taken),
-            "receipts_replayed": get(&self.receipts_replayed),
-            "receipts_forged": get(&self.receipts_forged),
-            "receipts_refused": get(&self.receipts_refused),
-            "receipts_delivered": get(&self.receipts_delivered),
-        })
     }
 }
 

@@ -156,8 +156,8 @@ pub struct StreamedMessage {
 
 impl StreamedMessage {
     /// The message as the broker knows it, published on `node`.
-    pub fn into_message(self, topic: &str, node: &str) -> crate::broker::Message {
-        crate::broker::Message {
+    pub fn into_message(self, topic: &str, node: &str) -> micro_services::broker::Message {
+        micro_services::broker::Message {
             topic: topic.to_string(),
             payload: self.payload,
             content_type: self.content_type,
@@ -169,8 +169,8 @@ impl StreamedMessage {
     }
 }
 
-impl From<crate::broker::Message> for StreamedMessage {
-    fn from(m: crate::broker::Message) -> Self {
+impl From<micro_services::broker::Message> for StreamedMessage {
+    fn from(m: micro_services::broker::Message) -> Self {
         Self {
             payload: m.payload,
             content_type: m.content_type,

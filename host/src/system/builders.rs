@@ -22,7 +22,7 @@ pub mod bindings {
 
 use bindings::exports::micro::network::builder::{Detection, Guest as BuilderExports, Plan};
 
-include!(concat!(env!("OUT_DIR"), "/builders.rs"));
+use micro_embedded::DEFAULT_BUILDERS;
 
 /// How long `info` and `detect` may run: they only look at a listing and a few files.
 const DETECT_TIME: Duration = Duration::from_secs(10);
@@ -103,9 +103,9 @@ impl Builder {
                 call(world.micro_network_builder(), store).await
             })
             .await
-            .map_err(|message| BuilderError::Trapped {
+            .map_err(|e| BuilderError::Trapped {
                 builder: self.name.clone(),
-                message,
+                message: e.to_string(),
             })
     }
 

@@ -211,9 +211,7 @@ pub async fn use_governance(
     keep_replacement(node, &governance_path(node), &loaded.component, text, &wasm)
         .map_err(failure)?;
     let loaded = governance.replace(loaded);
-    if let Some(net) = node.network() {
-        net.announce_soon();
-    }
+    node.system.notify();
     log.step("load", format!("governance {} in use", loaded.label()));
     Ok(loaded)
 }

@@ -66,7 +66,7 @@ impl Loaded {
             &bindings::exports::micro::network::governance::Guest,
             &mut Store<GovernanceState>,
         ) -> wasmtime::Result<T>,
-    ) -> Result<T, String> {
+    ) -> Result<T, micro_runtime::slot::SlotError> {
         self.live
             .ask(
                 &self.code,

@@ -25,7 +25,7 @@ pub use bindings::exports::micro::network::governance::{
     PlacementRequest, Report, Served, Subject, Visibility,
 };
 
-include!(concat!(env!("OUT_DIR"), "/governance.rs"));
+use micro_embedded::DEFAULT_GOVERNANCE;
 
 mod component;
 mod rates;
@@ -166,15 +166,16 @@ struct Cached {
     until: Instant,
 }
 
-/// Counters of the decisions made, for `micro governance show`.
-#[derive(Default)]
-struct Counts {
-    asked: AtomicU64,
-    cached: AtomicU64,
-    denied: AtomicU64,
-    failed: AtomicU64,
-    rate_limited: AtomicU64,
-}
+micro_base::counters!(
+    /// How many questions governance was asked, and what became of them.
+    pub struct Counts => DecisionCounts {
+        asked,
+        cached,
+        denied,
+        failed,
+        rate_limited,
+    }
+);
 
 /// The node's governance: the component in use, its cached answers, the rate limits it set
 /// and the log of its decisions.
@@ -292,15 +293,8 @@ impl Governance {
     }
 
     /// Counters of the decisions so far.
-    pub fn counts(&self) -> serde_json::Value {
-        let c = &self.counts;
-        serde_json::json!({
-            "asked": c.asked.load(Ordering::Relaxed),
-            "cached": c.cached.load(Ordering::Relaxed),
-            "denied": c.denied.load(Ordering::Relaxed),
-            "failed": c.failed.load(Ordering::Relaxed),
-            "rate_limited": c.rate_limited.load(Ordering::Relaxed),
-        })
+    pub fn counts(&self) -> DecisionCounts {
+        self.counts.snapshot()
     }
 
     /// The most recent decisions, newest first.
@@ -438,6 +432,7 @@ impl Governance {
                 g.call_place(store, &request).await
             })
             .await
+            .map_err(|e| e.to_string())
     }
 
     /// How trusted each of `nodes` is now, as governance says (for the reports this node

@@ -4,9 +4,9 @@
 //! [`Loaded`].
 
 use super::bindings;
-use crate::storage::{Namespaced, Storage};
 use micro_base::identity::Identity;
 use micro_runtime::slot::{self, SlotState};
+use micro_services::storage::{HasNamespace, Namespace, Storage};
 use std::time::Duration;
 use wasmtime::Store;
 use wasmtime::component::HasSelf;
@@ -28,14 +28,6 @@ pub struct LedgerData {
 
 /// A store's data while the ledger runs.
 pub type LedgerState = SlotState<LedgerData>;
-
-impl Namespaced for LedgerData {
-    fn storage(&self) -> (&Storage, &str) {
-        (&self.storage, NAMESPACE)
-    }
-}
-
-crate::namespaced_storage!(LedgerData);
 
 impl bindings::micro::network::identity::Host for LedgerData {
     async fn node_id(&mut self) -> String {
@@ -83,9 +75,13 @@ impl Host {
             "only WASI, identity and storage",
             "micro:network/ledger",
             |linker| {
-                bindings::LedgerWorld::add_to_linker::<_, HasSelf<LedgerData>>(
+                bindings::micro::network::identity::add_to_linker::<_, HasSelf<LedgerData>>(
                     linker,
                     |s: &mut LedgerState| &mut s.data,
+                )?;
+                micro_runtime::wit::micro::network::storage::add_to_linker::<_, HasNamespace>(
+                    linker,
+                    |s: &mut LedgerState| Namespace::new(&s.data.storage, NAMESPACE),
                 )
             },
         )?;
@@ -156,7 +152,7 @@ impl Loaded {
             &bindings::exports::micro::network::ledger::Guest,
             &mut Store<LedgerState>,
         ) -> wasmtime::Result<T>,
-    ) -> Result<T, String> {
+    ) -> Result<T, micro_runtime::slot::SlotError> {
         self.live
             .ask(
                 &self.code,

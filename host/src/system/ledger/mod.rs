@@ -31,7 +31,7 @@ pub use bindings::exports::micro::network::ledger::{
     Rights, TokenClaims, TokenError, TokenRequest,
 };
 
-include!(concat!(env!("OUT_DIR"), "/ledger.rs"));
+use micro_embedded::DEFAULT_LEDGER;
 
 /// Verified tokens cached at most; past it the cache starts over.
 const VERIFIED_CACHE: usize = 65_536;
@@ -89,7 +89,7 @@ impl Ledger {
     pub async fn with_default(
         runtime: &crate::host_state::Runtime,
         identity: micro_base::identity::Identity,
-        storage: crate::storage::Storage,
+        storage: micro_services::storage::Storage,
     ) -> anyhow::Result<Self> {
         let host = component::Host::new(runtime, identity, storage)?;
         let loaded = host.load(runtime, DEFAULT_LEDGER, "embedded").await?;
@@ -125,6 +125,7 @@ impl Ledger {
                 l.call_checkpoint(store, now_ms).await
             })
             .await
+            .map_err(|e| e.to_string())
             .and_then(|r| r)
         {
             tracing::warn!(ledger = %old.label(), error = %e, "the old ledger did not save its state");
@@ -149,7 +150,10 @@ impl Ledger {
             &mut wasmtime::Store<component::LedgerState>,
         ) -> wasmtime::Result<T>,
     ) -> Result<T, String> {
-        self.current().ask(what, question).await
+        self.current()
+            .ask(what, question)
+            .await
+            .map_err(|e| e.to_string())
     }
 
     /// Issues a token for `account` with `rights`, living `ttl_ms` (0: the ledger's default).

@@ -9,7 +9,6 @@
 
 mod retention;
 
-use crate::host_state::HostState;
 use micro_base::config::BrokerConfig;
 use micro_runtime::wit::micro::network::broker as wit;
 pub use micro_runtime::wit::micro::network::broker::{Message, PublishError};
@@ -26,7 +25,9 @@ const MAX_TOPIC: usize = 255;
 /// Who holds a subscription, so a stopped service's subscriptions can be dropped together.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Owner {
+    /// A service of this node (its name).
     Service(String),
+    /// A client of the API (a stream to `micro subscribe`, say).
     Client,
     /// Another node, subscribed on behalf of its own subscribers.
     Peer(String),
@@ -65,6 +66,7 @@ impl Topic {
 
 /// A live subscription: messages arrive on `messages`; dropping it unsubscribes.
 pub struct Subscription {
+    /// The messages, as they are published (after the history, if it was asked for).
     pub messages: mpsc::Receiver<Message>,
 }
 
@@ -345,16 +347,35 @@ fn deliver(topic: &mut Topic, message: &Message) -> u64 {
     dropped
 }
 
-impl wit::Host for HostState {
+/// What a call publishes with: the broker, and its service as the publisher.
+pub struct Publisher<'a> {
+    broker: &'a Broker,
+    service: &'a str,
+}
+
+impl<'a> Publisher<'a> {
+    /// `service` publishing on `broker`.
+    pub fn new(broker: &'a Broker, service: &'a str) -> Self {
+        Self { broker, service }
+    }
+}
+
+/// Links `broker` on a [`Publisher`] projected from a store's data.
+pub struct HasPublisher;
+
+impl wasmtime::component::HasData for HasPublisher {
+    type Data<'a> = Publisher<'a>;
+}
+
+impl wit::Host for Publisher<'_> {
     async fn publish(
         &mut self,
         topic: String,
         payload: Vec<u8>,
         content_type: String,
     ) -> Result<u64, PublishError> {
-        let publisher = Some(self.scope.service.clone());
-        self.node
-            .broker
+        let publisher = Some(self.service.to_string());
+        self.broker
             .publish(&topic, payload, content_type, publisher)
             .await
     }

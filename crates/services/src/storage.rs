@@ -4,21 +4,29 @@
 //! only ever name its own keys: the namespace comes from the host, never from the component.
 //! Writes commit with redb's immediate durability before they are acknowledged.
 
-use crate::host_state::HostState;
 use micro_base::config::StorageLimits;
 use micro_runtime::wit::micro::network::storage as wit;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use std::sync::Arc;
+use wasmtime::component::HasData;
 
 const KV: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("kv");
 
 /// Why a storage operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
+    /// The key is empty or too long.
     #[error("invalid key: {0}")]
     InvalidKey(String),
+    /// The value is over the node's limit.
     #[error("value of {size} bytes exceeds the limit of {limit} bytes")]
-    TooLarge { size: usize, limit: usize },
+    TooLarge {
+        /// The value's size.
+        size: usize,
+        /// The node's limit.
+        limit: usize,
+    },
+    /// The database failed.
     #[error("store: {0}")]
     Io(String),
 }
@@ -32,7 +40,9 @@ impl<E: Into<redb::Error>> From<E> for StorageError {
 /// One page of a listing.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Page {
+    /// Keys and values, in key order.
     pub entries: Vec<(String, Vec<u8>)>,
+    /// The key to list after for the next page; none on the last.
     pub next: Option<String>,
 }
 
@@ -183,114 +193,64 @@ impl From<StorageError> for wit::StorageError {
     }
 }
 
-/// A store that may use storage: the node's store and the namespace that is its own (a
-/// service's name; `system/ledger` for the ledger).
-pub trait Namespaced {
-    fn storage(&self) -> (&Storage, &str);
+/// One service's namespace of the store, as a call of it sees it: the view the `storage`
+/// interface is implemented on (the namespace is the host's, never the component's).
+pub struct Namespace<'a> {
+    storage: &'a Storage,
+    name: &'a str,
 }
 
-impl Namespaced for HostState {
-    fn storage(&self) -> (&Storage, &str) {
-        (&self.node.storage, &self.scope.service)
+impl<'a> Namespace<'a> {
+    /// The keys of `name` (a service's name; `system/ledger` for the ledger) in `storage`.
+    pub fn new(storage: &'a Storage, name: &'a str) -> Self {
+        Self { storage, name }
     }
 }
 
-/// Implements the storage interface for a store data type that is [`Namespaced`] (a blanket
-/// impl would clash with the bindings' own impl for `&mut T`).
-#[macro_export]
-macro_rules! namespaced_storage {
-    ($t:ty) => {
-        impl ::micro_runtime::wit::micro::network::storage::Host for $t {
-            async fn get(
-                &mut self,
-                key: String,
-            ) -> Result<Option<Vec<u8>>, ::micro_runtime::wit::micro::network::storage::StorageError> {
-                $crate::storage::host::get(self, key)
-            }
+/// Links `storage` on a [`Namespace`] projected from a store's data.
+pub struct HasNamespace;
 
-            async fn set(
-                &mut self,
-                key: String,
-                value: Vec<u8>,
-            ) -> Result<(), ::micro_runtime::wit::micro::network::storage::StorageError> {
-                $crate::storage::host::set(self, key, value)
-            }
-
-            async fn delete(
-                &mut self,
-                key: String,
-            ) -> Result<bool, ::micro_runtime::wit::micro::network::storage::StorageError> {
-                $crate::storage::host::delete(self, key)
-            }
-
-            async fn list(
-                &mut self,
-                prefix: String,
-                start_after: Option<String>,
-                limit: u32,
-            ) -> Result<
-                ::micro_runtime::wit::micro::network::storage::Page,
-                ::micro_runtime::wit::micro::network::storage::StorageError,
-            > {
-                $crate::storage::host::list(self, prefix, start_after, limit)
-            }
-
-            async fn compare_and_swap(
-                &mut self,
-                key: String,
-                expected: Option<Vec<u8>>,
-                new: Option<Vec<u8>>,
-            ) -> Result<bool, ::micro_runtime::wit::micro::network::storage::StorageError> {
-                $crate::storage::host::compare_and_swap(self, key, expected, new)
-            }
-        }
-    };
+impl HasData for HasNamespace {
+    type Data<'a> = Namespace<'a>;
 }
 
-namespaced_storage!(HostState);
-
-/// The storage interface's functions over any [`Namespaced`] store.
-pub mod host {
-    use super::{Namespaced, durable_write, wit};
-
-    pub fn get(s: &impl Namespaced, key: String) -> Result<Option<Vec<u8>>, wit::StorageError> {
-        let (storage, namespace) = s.storage();
-        Ok(storage.get(namespace, &key)?)
+impl wit::Host for Namespace<'_> {
+    async fn get(&mut self, key: String) -> Result<Option<Vec<u8>>, wit::StorageError> {
+        Ok(self.storage.get(self.name, &key)?)
     }
 
-    pub fn set(s: &impl Namespaced, key: String, value: Vec<u8>) -> Result<(), wit::StorageError> {
-        let (storage, namespace) = s.storage();
-        Ok(durable_write(|| storage.set(namespace, &key, &value))?)
+    async fn set(&mut self, key: String, value: Vec<u8>) -> Result<(), wit::StorageError> {
+        Ok(durable_write(|| self.storage.set(self.name, &key, &value))?)
     }
 
-    pub fn delete(s: &impl Namespaced, key: String) -> Result<bool, wit::StorageError> {
-        let (storage, namespace) = s.storage();
-        Ok(durable_write(|| storage.delete(namespace, &key))?)
+    async fn delete(&mut self, key: String) -> Result<bool, wit::StorageError> {
+        Ok(durable_write(|| self.storage.delete(self.name, &key))?)
     }
 
-    pub fn list(
-        s: &impl Namespaced,
+    async fn list(
+        &mut self,
         prefix: String,
         start_after: Option<String>,
         limit: u32,
     ) -> Result<wit::Page, wit::StorageError> {
-        let (storage, namespace) = s.storage();
-        let page = storage.list(namespace, &prefix, start_after.as_deref(), limit)?;
+        let page = self
+            .storage
+            .list(self.name, &prefix, start_after.as_deref(), limit)?;
         Ok(wit::Page {
             entries: page.entries,
             next: page.next,
         })
     }
 
-    pub fn compare_and_swap(
-        s: &impl Namespaced,
+    async fn compare_and_swap(
+        &mut self,
         key: String,
         expected: Option<Vec<u8>>,
         new: Option<Vec<u8>>,
     ) -> Result<bool, wit::StorageError> {
-        let (storage, namespace) = s.storage();
         Ok(durable_write(|| {
-            storage.compare_and_swap(namespace, &key, expected.as_deref(), new.as_deref())
+            self.storage
+                .compare_and_swap(self.name, &key, expected.as_deref(), new.as_deref())
         })?)
     }
 }

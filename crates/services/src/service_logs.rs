@@ -17,6 +17,7 @@ pub struct LogLine {
     pub at_ms: u64,
     /// trace, debug, info, warn or error.
     pub level: &'static str,
+    /// The line.
     pub message: String,
 }
 

@@ -6,6 +6,12 @@
 //! They are built by a nested cargo in a target directory of their own (the outer build holds
 //! the lock on its own), from the same workspace and lock file.
 
+#![allow(
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a build script fails by panicking: cargo shows its message"
+)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -15,14 +21,15 @@ const BUILDERS: [&str; 5] = ["rust", "python", "js", "wat", "wasm"];
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
     let root = manifest_dir
-        .parent()
-        .expect("host/ is inside the workspace")
+        .ancestors()
+        .nth(2)
+        .expect("crates/embedded/ is inside the workspace")
         .to_owned();
     let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").expect("set by cargo"));
-    println!("cargo:rerun-if-changed=../components");
-    println!("cargo:rerun-if-changed=../wit");
+    println!("cargo:rerun-if-changed=../../components");
+    println!("cargo:rerun-if-changed=../../wit");
     println!("cargo:rerun-if-env-changed=MICRO_BUILDERS_TARGET_DIR");
-    // <target>/<profile>/build/micro-host-<hash>/out: keep the nested build beside the outer
+    // <target>/<profile>/build/micro-embedded-<hash>/out: keep the nested build beside the outer
     // one so it stays warm across changes of the host's own build hash.
     let target_dir = std::env::var_os("MICRO_BUILDERS_TARGET_DIR")
         .map(PathBuf::from)

@@ -5,9 +5,8 @@
 //! sees); any other bucket is the keys under `<bucket>/` in it. Counters are decimal text, as
 //! other hosts keep them.
 
-use crate::host_state::HostState;
-use crate::storage::StorageError;
-use wasmtime::component::Resource;
+use crate::storage::{Storage, StorageError};
+use wasmtime::component::{HasData, Resource, ResourceTable};
 
 use micro_runtime::wit::keyvalue::{Bucket, atomics, batch, store};
 
@@ -22,9 +21,35 @@ impl From<StorageError> for store::Error {
 
 type Outcome<T> = wasmtime::Result<Result<T, store::Error>>;
 
-impl HostState {
+/// What a call's `wasi:keyvalue` works on: its service's namespace and the call's resource
+/// table, where its open buckets are.
+pub struct Buckets<'a> {
+    storage: &'a Storage,
+    namespace: &'a str,
+    table: &'a mut ResourceTable,
+}
+
+impl<'a> Buckets<'a> {
+    /// The buckets of `namespace` in `storage`, opened into `table`.
+    pub fn new(storage: &'a Storage, namespace: &'a str, table: &'a mut ResourceTable) -> Self {
+        Self {
+            storage,
+            namespace,
+            table,
+        }
+    }
+}
+
+/// Links `wasi:keyvalue` on [`Buckets`] projected from a store's data.
+pub struct HasBuckets;
+
+impl HasData for HasBuckets {
+    type Data<'a> = Buckets<'a>;
+}
+
+impl Buckets<'_> {
     fn bucket(&mut self, bucket: &Resource<Bucket>) -> wasmtime::Result<&mut Bucket> {
-        Ok(self.table().get_mut(bucket)?)
+        Ok(self.table.get_mut(bucket)?)
     }
 
     fn key_in(&mut self, bucket: &Resource<Bucket>, key: &str) -> wasmtime::Result<String> {
@@ -32,11 +57,11 @@ impl HostState {
     }
 
     fn read(&self, key: &str) -> Result<Option<Vec<u8>>, store::Error> {
-        Ok(self.node.storage.get(&self.scope.service, key)?)
+        Ok(self.storage.get(self.namespace, key)?)
     }
 
     fn write(&self, key: &str, value: Option<&[u8]>) -> Result<(), store::Error> {
-        let (storage, service) = (&self.node.storage, &self.scope.service);
+        let (storage, service) = (self.storage, self.namespace);
         crate::storage::durable_write(|| match value {
             Some(v) => storage.set(service, key, v),
             None => storage.delete(service, key).map(|_| ()),
@@ -45,7 +70,7 @@ impl HostState {
     }
 }
 
-impl store::Host for HostState {
+impl store::Host for Buckets<'_> {
     async fn open(&mut self, identifier: String) -> Outcome<Resource<Bucket>> {
         let prefix = match identifier.as_str() {
             "" | "default" => String::new(),
@@ -56,7 +81,7 @@ impl store::Host for HostState {
             }
             name => format!("{name}/"),
         };
-        let bucket = self.table().push(Bucket {
+        let bucket = self.table.push(Bucket {
             prefix,
             cursors: Vec::new(),
         })?;
@@ -64,7 +89,7 @@ impl store::Host for HostState {
     }
 }
 
-impl store::HostBucket for HostState {
+impl store::HostBucket for Buckets<'_> {
     async fn get(&mut self, bucket: Resource<Bucket>, key: String) -> Outcome<Option<Vec<u8>>> {
         let key = self.key_in(&bucket, &key)?;
         Ok(self.read(&key))
@@ -103,15 +128,13 @@ impl store::HostBucket for HostState {
                 }
             },
         };
-        let page =
-            match self
-                .node
-                .storage
-                .list(&self.scope.service, &prefix, after.as_deref(), PAGE)
-            {
-                Ok(page) => page,
-                Err(e) => return Ok(Err(e.into())),
-            };
+        let page = match self
+            .storage
+            .list(self.namespace, &prefix, after.as_deref(), PAGE)
+        {
+            Ok(page) => page,
+            Err(e) => return Ok(Err(e.into())),
+        };
         let open = self.bucket(&bucket)?;
         let cursor = page.next.map(|last| {
             open.cursors.push(last);
@@ -128,12 +151,12 @@ impl store::HostBucket for HostState {
     }
 
     async fn drop(&mut self, bucket: Resource<Bucket>) -> wasmtime::Result<()> {
-        self.table().delete(bucket)?;
+        self.table.delete(bucket)?;
         Ok(())
     }
 }
 
-impl atomics::Host for HostState {
+impl atomics::Host for Buckets<'_> {
     async fn increment(
         &mut self,
         bucket: Resource<Bucket>,
@@ -141,7 +164,7 @@ impl atomics::Host for HostState {
         delta: u64,
     ) -> Outcome<u64> {
         let key = self.key_in(&bucket, &key)?;
-        let (storage, service) = (&self.node.storage, &self.scope.service);
+        let (storage, service) = (self.storage, self.namespace);
         // Compare-and-swap until no other call got in between.
         loop {
             let current = match storage.get(service, &key) {
@@ -180,7 +203,7 @@ impl atomics::Host for HostState {
     }
 }
 
-impl batch::Host for HostState {
+impl batch::Host for Buckets<'_> {
     async fn get_many(
         &mut self,
         bucket: Resource<Bucket>,
