@@ -1,15 +1,17 @@
-//! The micro node: runs WebAssembly services written against the `micro:network` WIT package,
-//! keeps their state, lets them call each other and exchange events, and serves them over HTTP.
+//! The micro node above its runtime and services (crates `micro-runtime`, `micro-services`):
+//! what it deploys, how calls travel, the peer network, the HTTP gateway and the CLI.
 //!
-//! The module tree mirrors the architecture: `runtime` runs components; `registry`, `transport`,
-//! `broker`, `storage` and `logging` each implement one WIT interface the host offers; `gateway`
-//! serves HTTP; `net` joins other nodes (identity, gossip, routes, remote calls and events); `evolve`
-//! builds services from source into versions; `placement` runs services where governance
-//! places them; `system` holds the swappable system components (builders, governance); `cli`
-//! is the `micro` command; `node` wires the services together.
+//! `registry` keeps the deployed versions; `host_state` is a call's store and links the
+//! interfaces the node offers (`transport` and `component_registry` implement two of them
+//! here, the services crate the rest); `catalog` is the network's services as this node knows
+//! them; `gateway` serves HTTP; `net` joins other nodes (gossip, routes, remote calls and
+//! events); `evolve` builds services from source into versions; `placement` runs services
+//! where governance places them; `system` holds the swappable system components (builders,
+//! governance, the ledger); `cli` is the `micro` command; `node` wires the parts together.
 
 pub mod catalog;
 pub mod cli;
+pub mod component_registry;
 pub mod deploy;
 pub mod evolve;
 pub mod gateway;
