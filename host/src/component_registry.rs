@@ -10,25 +10,24 @@ use std::collections::BTreeMap;
 /// the nodes that serve each version.
 impl wit::Host for HostState {
     async fn list(&mut self) -> Vec<wit::ServiceRecord> {
-        let local = self.node.registry.list();
-        let mut out = Vec::new();
-        for (_, offers) in crate::catalog::by_name(crate::catalog::offers(&self.node)) {
-            let mut versions: BTreeMap<&str, Vec<&crate::catalog::Offer>> = BTreeMap::new();
-            for offer in &offers {
-                versions.entry(&offer.version).or_default().push(offer);
-            }
-            for offers in versions.into_values() {
-                let first = offers[0];
-                // This node's own WIT is at hand; another node's is fetched by `lookup`.
-                let wit = local
-                    .iter()
-                    .find(|d| d.record.name == first.name && d.record.version == first.version)
-                    .map(|d| d.record.wit.clone())
-                    .unwrap_or_default();
-                out.push(record_of(&offers, wit));
-            }
+        let mut versions: BTreeMap<(String, String), Vec<crate::catalog::Offer>> = BTreeMap::new();
+        for offer in crate::catalog::offers(&self.node) {
+            let key = (offer.name.clone(), offer.version.clone());
+            versions.entry(key).or_default().push(offer);
         }
-        out
+        versions
+            .into_iter()
+            .map(|((name, version), offers)| {
+                // This node's own WIT is at hand; another node's is fetched by `lookup`.
+                let wit = match offers.iter().any(|o| o.local) {
+                    true => self.node.registry.get_version(&name, &version),
+                    false => None,
+                }
+                .map(|d| d.record.wit.clone())
+                .unwrap_or_default();
+                record_of(&offers.iter().collect::<Vec<_>>(), wit)
+            })
+            .collect()
     }
 
     async fn lookup(&mut self, name: String) -> Option<wit::ServiceRecord> {
