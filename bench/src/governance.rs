@@ -3,7 +3,7 @@
 //! node (which also asks its reputation, and gets a rate limit); and a swap while decisions run.
 
 use crate::{Args, Result};
-use micro_host::system::governance::{Age, Asker, Governance, Visibility};
+use micro_core::system::governance::{Age, Asker, Governance, Visibility};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -107,10 +107,10 @@ fn swaps_under_load(args: &Args) -> Result<()> {
 async fn measure(args: &Args) -> Result<()> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let config = micro_base::config::Config::default();
-    let wasm_runtime = micro_host::host_state::Runtime::new(
+    let wasm_runtime = micro_core::host_state::Runtime::new(
         &config.limits,
         dir.path(),
-        micro_host::host_state::link,
+        micro_core::host_state::link,
     )
     .map_err(|e| format!("{e:#}"))?;
     let governance = Arc::new(
@@ -173,12 +173,12 @@ async fn measure(args: &Args) -> Result<()> {
     let mut node_config = config.clone();
     node_config.governance.trusted = vec![peer.clone()];
     let node =
-        micro_host::node::Node::open(node_config, node_dir.path()).map_err(|e| format!("{e:#}"))?;
+        micro_core::node::Node::open(node_config, node_dir.path()).map_err(|e| format!("{e:#}"))?;
     for (who, caller) in [("this node", node.id.clone()), ("another node", peer)] {
         let mut samples = Vec::with_capacity(N);
         for _ in 0..N {
             let started = Instant::now();
-            let outcome = micro_host::transport::govern_call(&node, &caller, "s", "m", false).await;
+            let outcome = micro_core::transport::govern_call(&node, &caller, "s", "m", false).await;
             samples.push(started.elapsed());
             outcome.map_err(|e| format!("{e:?}"))?;
         }

@@ -7,7 +7,7 @@
 
 use crate::Result;
 use crate::governance::percentiles;
-use micro_host::system::ledger::Rights;
+use micro_core::system::ledger::Rights;
 use std::time::Instant;
 
 /// Runs the ledger measurements and prints tables.
@@ -32,7 +32,7 @@ pub fn run(args: &crate::Args) -> Result<()> {
 /// Charging, noting and settling, in process: answers what a call pays (µs at p50).
 async fn accounting() -> Result<f64> {
     let open = |dir: &std::path::Path| {
-        micro_host::node::Node::open(micro_base::config::Config::default(), dir)
+        micro_core::node::Node::open(micro_base::config::Config::default(), dir)
             .map_err(|e| format!("{e:#}"))
     };
     let (dir_a, dir_b) = (
@@ -40,7 +40,10 @@ async fn accounting() -> Result<f64> {
         tempfile::tempdir().map_err(|e| e.to_string())?,
     );
     let (a, b) = (open(dir_a.path())?, open(dir_b.path())?);
-    let (ledger_a, ledger_b) = (a.ledger().await?, b.ledger().await?);
+    let (ledger_a, ledger_b) = (
+        a.ledger().await.map_err(|e| e.to_string())?,
+        b.ledger().await.map_err(|e| e.to_string())?,
+    );
     // B serves, A calls: 10 micro-tokens a call, so past A's allowance calls are charged.
     ledger_b
         .set_price("hello", 10)
@@ -50,7 +53,7 @@ async fn accounting() -> Result<f64> {
     let mut charge = Vec::with_capacity(N);
     for _ in 0..N {
         let started = Instant::now();
-        micro_host::transport::charge_call(&b, &a.id, "hello", "greet")
+        micro_core::transport::charge_call(&b, &a.id, "hello", "greet")
             .await
             .map_err(|e| format!("{e:?}"))?;
         charge.push(started.elapsed());
@@ -121,9 +124,9 @@ async fn accounting() -> Result<f64> {
 
 async fn measure() -> Result<()> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let node = micro_host::node::Node::open(micro_base::config::Config::default(), dir.path())
+    let node = micro_core::node::Node::open(micro_base::config::Config::default(), dir.path())
         .map_err(|e| format!("{e:#}"))?;
-    let ledger = node.ledger().await?;
+    let ledger = node.ledger().await.map_err(|e| e.to_string())?;
     const N: usize = 2_000;
     let now = node.clock.now_ms();
     let open = || Rights {

@@ -9,7 +9,8 @@
 //! 5. evolution from source (`evolve`): commit to serving for Rust and Python;
 //! 6. services in each language (`languages`): size, deploy, first call, steady calls.
 //!
-//! `BENCH_ONLY=network`, `evolve`, `languages` or `governance` runs only that part.
+//! `BENCH_ONLY=network`, `evolve`, `languages`, `governance` or `ledger` runs only that part;
+//! `BENCH_ONLY=gateway` runs parts 1 to 3.
 //! Run through `scripts/bench`, which installs wrk and wasmtime-cli and builds everything.
 
 use std::io::{BufRead, BufReader};
@@ -492,6 +493,9 @@ fn run() -> Result<()> {
             "| micro, {publishers} component publisher(s), event-stream subscriber | {retention} | {n} | {publish:.0} msg/s | {delivery:.0} msg/s | {:.2} |",
             delivery / nats_delivery
         );
+    }
+    if std::env::var("BENCH_ONLY").as_deref() == Ok("gateway") {
+        return Ok(());
     }
     network::run(&args)?;
     evolve::run_all(&args)?;

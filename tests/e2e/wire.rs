@@ -5,9 +5,9 @@
 use iroh::endpoint::presets;
 use iroh::{Endpoint, EndpointAddr, RelayMode};
 use micro_base::identity::Identity;
-use micro_host::net::records::NodeRecord;
-use micro_host::net::ticket;
-use micro_host::net::wire::{self, CallHeader, Reply, Request};
+use micro_net::records::NodeRecord;
+use micro_net::ticket;
+use micro_net::wire::{self, CallHeader, Reply, Request};
 use micro_tests::{TestNode, eventually};
 use std::time::Duration;
 
@@ -239,7 +239,7 @@ fn a_peer_that_sends_bad_records_is_throttled_then_refused() {
     // fully trusted: it does not verify, and the rogue handed it over itself, so it is to blame.
     let genuine = bare_record(&rogue, 1, &ep).sign(&rogue);
     let mut spoofed = bare_record(&rogue, 2, &ep);
-    spoofed.reports = vec![micro_host::net::records::Report {
+    spoofed.reports = vec![micro_net::records::Report {
         node: *rogue.public().as_bytes(),
         score: 10_000,
     }];
@@ -400,7 +400,7 @@ fn receipt(
 #[test]
 fn replayed_out_of_order_foreign_and_forged_receipts_are_refused_and_forgery_counts_against_the_sender()
  {
-    use micro_host::system::ledger::accounts::ReceiptRefusal;
+    use micro_core::system::ledger::accounts::ReceiptRefusal;
     let node = TestNode::new("[governance]\nobserve_interval_ms = 50\n");
     let me = node.id();
     let dir = tempfile::tempdir().expect("a temp dir");

@@ -55,7 +55,7 @@ pub fn micro_bin() -> PathBuf {
     let bin = target_dir().join("debug").join("micro");
     assert!(
         bin.exists(),
-        "{} is missing: build it with `cargo build -p micro-host` (scripts/test does)",
+        "{} is missing: build it with `cargo build -p micro` (scripts/test does)",
         bin.display()
     );
     bin

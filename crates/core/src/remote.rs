@@ -1,0 +1,50 @@
+//! What the core asks of other nodes, and nothing of how they are reached: the peer layer
+//! (crate `micro-net`) implements [`Remote`] and the composition root hands it to the node, so
+//! the core never imports the network and a node runs whole without one. A test can stand a
+//! fake in its place.
+
+use crate::catalog::Offer;
+use futures::future::BoxFuture;
+use micro_runtime::wit::micro::network::types::{CallError, Caller, Request, Response};
+use micro_services::broker::Subscription;
+use std::time::Instant;
+
+/// Other nodes, as the core sees them.
+pub trait Remote: Send + Sync {
+    /// Calls `request.service` on another node that serves it (the best route first, failing
+    /// over while the call never started), within `deadline`. `token` is a client's API token
+    /// that travels with the call. A service no other node serves is `not-found`.
+    fn call<'a>(
+        &'a self,
+        caller: Caller,
+        token: Option<&'a str>,
+        deadline: Instant,
+        request: Request,
+    ) -> BoxFuture<'a, Result<Response, CallError>>;
+
+    /// Extends `local`, a subscription to `topic` on this node's broker, to every other node
+    /// (and every node that appears later); returns once the nodes known now take it (or the
+    /// connect timeout passed), so what is published anywhere after that is delivered.
+    fn subscribe<'a>(
+        &'a self,
+        local: Subscription,
+        topic: &'a str,
+        group: Option<&'a str>,
+        history: bool,
+    ) -> BoxFuture<'a, Subscription>;
+
+    /// What other nodes offer, from their live records.
+    fn offers(&self) -> Vec<Offer>;
+
+    /// The WIT of `service` (`name@version`) as node `node` serves it, fetched before
+    /// `deadline`; none when the node cannot be reached or does not serve it.
+    fn wit<'a>(
+        &'a self,
+        node: &'a str,
+        service: &'a str,
+        deadline: Instant,
+    ) -> BoxFuture<'a, Option<String>>;
+
+    /// How long this node has known peer `node`, in ms of the node's clock (0: unknown).
+    fn peer_age_ms(&self, node: &str) -> u64;
+}

@@ -1,0 +1,183 @@
+//! The core alone, with a fake [`Remote`] standing in for the peer layer: a call to a service
+//! this node does not run goes to the remote with the caller and the client's token, the
+//! node's catalog lists what the remote offers, and governance sees a peer's age through it.
+//! Without a remote, the same call is `not-found` here.
+
+#![allow(clippy::unwrap_used, reason = "a test: a failed step is the failure")]
+
+use futures::FutureExt as _;
+use futures::future::BoxFuture;
+use micro_base::config::Config;
+use micro_core::catalog::{self, Offer};
+use micro_core::node::Node;
+use micro_core::remote::Remote;
+use micro_core::transport;
+use micro_runtime::wit::micro::network::types::{CallError, Caller, Request, Response};
+use micro_services::broker::Subscription;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The calls the fake was asked to make.
+#[derive(Default)]
+struct Fake {
+    calls: Mutex<Vec<(Caller, Option<String>, Request)>>,
+}
+
+const PEER: &str = "peer-node";
+
+impl Remote for Fake {
+    fn call<'a>(
+        &'a self,
+        caller: Caller,
+        token: Option<&'a str>,
+        _deadline: Instant,
+        request: Request,
+    ) -> BoxFuture<'a, Result<Response, CallError>> {
+        async move {
+            let known = request.service == "elsewhere";
+            self.calls
+                .lock()
+                .unwrap()
+                .push((caller, token.map(str::to_string), request.clone()));
+            if !known {
+                return Err(CallError::NotFound(format!(
+                    "no node serves {}",
+                    request.service
+                )));
+            }
+            Ok(Response {
+                payload: [b"remote:".as_slice(), &request.payload].concat(),
+                content_type: "text/plain".into(),
+                metadata: vec![],
+            })
+        }
+        .boxed()
+    }
+
+    fn subscribe<'a>(
+        &'a self,
+        local: Subscription,
+        _topic: &'a str,
+        _group: Option<&'a str>,
+        _history: bool,
+    ) -> BoxFuture<'a, Subscription> {
+        std::future::ready(local).boxed()
+    }
+
+    fn offers(&self) -> Vec<Offer> {
+        vec![Offer {
+            name: "elsewhere".into(),
+            version: "v1".into(),
+            node: PEER.into(),
+            local: false,
+            serving: true,
+            methods: vec!["greet".into()],
+            http: false,
+            interface: Some([7; 8]),
+        }]
+    }
+
+    fn wit<'a>(
+        &'a self,
+        _node: &'a str,
+        _service: &'a str,
+        _deadline: Instant,
+    ) -> BoxFuture<'a, Option<String>> {
+        std::future::ready(None).boxed()
+    }
+
+    fn peer_age_ms(&self, node: &str) -> u64 {
+        if node == PEER { 42_000 } else { 0 }
+    }
+}
+
+fn request(service: &str) -> Request {
+    Request {
+        service: service.into(),
+        method: "greet".into(),
+        payload: b"Ada".to_vec(),
+        content_type: "text/plain".into(),
+        metadata: vec![],
+    }
+}
+
+fn caller(node: &Node) -> Caller {
+    Caller {
+        service: None,
+        node: node.id.clone(),
+        depth: 0,
+    }
+}
+
+fn open() -> (tempfile::TempDir, Arc<Node>) {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::open(Config::default(), dir.path()).unwrap();
+    (dir, node)
+}
+
+#[tokio::test]
+async fn a_call_to_a_service_not_here_goes_to_the_remote_with_its_token() {
+    let (_dir, node) = open();
+    let deadline = Instant::now() + Duration::from_secs(5);
+
+    // No remote: nothing serves it.
+    let alone = transport::call(&node, caller(&node), deadline, request("elsewhere")).await;
+    assert!(
+        matches!(&alone, Err(CallError::NotFound(why)) if why.contains("elsewhere")),
+        "{alone:?}"
+    );
+
+    let fake = Arc::new(Fake::default());
+    node.set_remote(fake.clone());
+    let client = transport::Client {
+        account: "acct",
+        token: "micro1.token",
+    };
+    let answer = transport::call_for(
+        &node,
+        caller(&node),
+        Some(client),
+        deadline,
+        request("elsewhere"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(answer.payload, b"remote:Ada");
+    let calls = fake.calls.lock().unwrap();
+    assert_eq!(calls.len(), 1);
+    let (who, token, asked) = &calls[0];
+    assert_eq!(who.node, node.id);
+    assert_eq!(token.as_deref(), Some("micro1.token"));
+    assert_eq!(
+        (asked.service.as_str(), asked.method.as_str()),
+        ("elsewhere", "greet")
+    );
+}
+
+#[tokio::test]
+async fn the_remote_says_not_found_and_the_node_passes_it_on() {
+    let (_dir, node) = open();
+    node.set_remote(Arc::new(Fake::default()));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let outcome = transport::call(&node, caller(&node), deadline, request("nowhere")).await;
+    assert!(
+        matches!(&outcome, Err(CallError::NotFound(why)) if why == "no node serves nowhere"),
+        "{outcome:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_catalog_and_peer_ages_come_from_the_remote() {
+    let (_dir, node) = open();
+    assert!(catalog::offers(&node).is_empty());
+    assert_eq!(node.peer_age_ms(PEER), 0);
+    node.set_remote(Arc::new(Fake::default()));
+    let offers = catalog::offers(&node);
+    assert_eq!(offers.len(), 1);
+    assert_eq!(
+        (offers[0].name.as_str(), offers[0].node.as_str()),
+        ("elsewhere", PEER)
+    );
+    assert_eq!(node.peer_age_ms(PEER), 42_000);
+    assert_eq!(node.peer_age_ms("someone-else"), 0);
+}

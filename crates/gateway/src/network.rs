@@ -1,0 +1,288 @@
+//! `/api/network/…`: the network as this node sees it — its identity and ticket, the nodes it
+//! knows, the services they serve, routes and the peer graph.
+
+use super::Gateway;
+use super::reply::{self, Body};
+use hyper::{Response, StatusCode};
+use micro_core::catalog;
+use micro_core::node::Node;
+use micro_net::routes;
+use serde_json::{Value, json};
+
+/// Routes `/api/network/{rest…}` (GET only).
+pub fn handle(gw: &Gateway, rest: &[&str], query: &str) -> Response<Body> {
+    let value = match rest {
+        [] => summary(gw),
+        ["nodes"] => nodes(gw),
+        ["services"] => services(gw),
+        ["routes"] => {
+            let only = query
+                .split('&')
+                .find_map(|p| p.strip_prefix("service="))
+                .filter(|s| !s.is_empty());
+            all_routes(gw, only)
+        }
+        ["graph"] => graph(gw),
+        _ => {
+            return reply::error(
+                StatusCode::NOT_FOUND,
+                "not-found",
+                format!("no API GET /api/network/{}", rest.join("/")),
+            );
+        }
+    };
+    reply::json(StatusCode::OK, &value)
+}
+
+fn summary(gw: &Gateway) -> Value {
+    let node = &gw.node;
+    let Some(net) = gw.net.as_ref() else {
+        return json!({ "node": node.id, "enabled": false });
+    };
+    json!({
+        "node": node.id,
+        "enabled": true,
+        "ticket": net.ticket(),
+        "addrs": net.endpoint.bound_sockets(),
+        "neighbours": net.neighbours().iter().map(|n| n.to_string()).collect::<Vec<_>>(),
+        "peers": net.peers.all().len(),
+        "nodes": net.directory.live().len() + 1,
+        "relays": net.config.relays,
+        "public_lookup": net.config.public_lookup,
+        "mdns": net.config.mdns,
+        "stats": net.stats.snapshot(),
+    })
+}
+
+fn local_services(node: &Node) -> Vec<String> {
+    node.registry
+        .list()
+        .iter()
+        .map(|d| d.record.name.clone())
+        .collect()
+}
+
+fn nodes(gw: &Gateway) -> Value {
+    let node = &gw.node;
+    let mut out = vec![json!({
+        "node": node.id,
+        "self": true,
+        "governance": node.governance_if_loaded().map(|g| g.current().label()),
+        "healthy": true,
+        "rtt_us": 0,
+        "load": node.load.load(std::sync::atomic::Ordering::Relaxed),
+        "services": local_services(node),
+    })];
+    let Some(net) = gw.net.as_ref() else {
+        return Value::Array(out);
+    };
+    let live = net.directory.live();
+    let mut seen = std::collections::HashSet::new();
+    // How this node's governance trusts each peer, as of its last round of observations.
+    let reports = net.conduct.reports();
+    let reputation = |id: &iroh::PublicKey| {
+        reports
+            .iter()
+            .find(|r| r.node == *id.as_bytes())
+            .map(|r| r.score())
+    };
+    for l in &live {
+        seen.insert(l.id);
+        let peer = net.peers.get(&l.id);
+        out.push(json!({
+            "node": l.id.to_string(),
+            "self": false,
+            "healthy": peer.as_ref().is_none_or(|p| p.healthy()),
+            "first_seen_ms": peer.as_ref().map(|p| p.first_seen_ms),
+            "last_seen_ms": peer.as_ref().and_then(|p| p.last_seen_ms),
+            "rtt_us": peer.as_ref().and_then(|p| p.rtt).map(|r| r.as_micros() as u64),
+            "load": peer.as_ref().map_or(l.record.load, |p| p.load),
+            "services": l.record.services.iter().filter(|s| s.serving).map(|s| s.name.clone()).collect::<Vec<_>>(),
+            "addrs": l.record.addrs,
+            "record_seq": l.record.seq,
+            "expires_in_ms": l.expires_in.as_millis() as u64,
+            "governance": l.record.governance,
+            "reputation": reputation(&l.id),
+        }));
+    }
+    // Peers we can reach but hold no record of (yet): joined through, found by mDNS.
+    for (id, p) in net.peers.all() {
+        if seen.contains(&id) {
+            continue;
+        }
+        out.push(json!({
+            "node": id.to_string(),
+            "self": false,
+            "healthy": p.healthy(),
+            "first_seen_ms": p.first_seen_ms,
+            "last_seen_ms": p.last_seen_ms,
+            "rtt_us": p.rtt.map(|r| r.as_micros() as u64),
+            "load": p.load,
+            "services": [],
+            "source": p.source,
+        }));
+    }
+    Value::Array(out)
+}
+
+fn services(gw: &Gateway) -> Value {
+    let node = &gw.node;
+    let offer = |o: &catalog::Offer| {
+        let mut v = json!({
+            "node": o.node, "local": o.local, "version": o.version, "serving": o.serving,
+            "methods": o.methods,
+        });
+        if let Some(interface) = o.interface {
+            v["interface"] = json!(hex::encode(interface));
+        }
+        v
+    };
+    Value::Array(
+        catalog::by_name(catalog::offers(node))
+            .into_iter()
+            .map(|(name, offers)| {
+                json!({ "name": name, "nodes": offers.iter().map(offer).collect::<Vec<_>>() })
+            })
+            .collect(),
+    )
+}
+
+fn all_routes(gw: &Gateway, only: Option<&str>) -> Value {
+    let node = &gw.node;
+    let names: Vec<String> = match only {
+        Some(name) => vec![name.to_string()],
+        None => services(gw)
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s["name"].as_str().map(str::to_string))
+            .collect(),
+    };
+    let net = gw.net.as_deref();
+    Value::Array(
+        names
+            .into_iter()
+            .map(|name| {
+                // `name@version` asks for the routes of calls pinned to that version.
+                let (base, version) = micro_base::names::split_version(&name);
+                let routes = routes::routes(node, net, base, version);
+                json!({ "service": name, "routes": routes })
+            })
+            .collect(),
+    )
+}
+
+fn graph(gw: &Gateway) -> Value {
+    let node = &gw.node;
+    let mut nodes = vec![json!({ "node": node.id, "self": true, "healthy": true })];
+    let mut links = Vec::new();
+    if let Some(net) = gw.net.as_ref() {
+        let peers = net.peers.all();
+        let healthy = |id: &iroh::PublicKey| {
+            peers
+                .iter()
+                .find(|(p, _)| p == id)
+                .is_none_or(|(_, p)| p.healthy())
+        };
+        for (id, p) in &peers {
+            if let Some(rtt) = p.rtt.filter(|_| p.healthy()) {
+                links.push(json!({ "from": node.id, "to": id.to_string(), "rtt_us": rtt.as_micros() as u64 }));
+            }
+        }
+        let live = net.directory.live();
+        for l in &live {
+            nodes.push(json!({
+                "node": l.id.to_string(),
+                "self": false,
+                "healthy": healthy(&l.id),
+                "expires_in_ms": l.expires_in.as_millis() as u64,
+            }));
+            for link in &l.record.links {
+                if let Ok(to) = iroh::PublicKey::from_bytes(&link.node) {
+                    links.push(json!({ "from": l.id.to_string(), "to": to.to_string(), "rtt_us": link.rtt_us }));
+                }
+            }
+        }
+        // Peers reachable but without a record (yet): joined through, found by mDNS.
+        for (id, p) in &peers {
+            if !live.iter().any(|l| l.id == *id) {
+                nodes
+                    .push(json!({ "node": id.to_string(), "self": false, "healthy": p.healthy() }));
+            }
+        }
+    }
+    json!({ "nodes": nodes, "links": links })
+}
+
+/// `GET /api/services/{name}` for a service that runs elsewhere: its entry from the serving
+/// node's record and its WIT, fetched from that node over a direct stream.
+pub async fn describe_remote(gw: &Gateway, name: &str) -> Response<Body> {
+    let node = &gw.node;
+    let not_found = || {
+        reply::error(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            format!("no service named {name:?} on this node or in the network"),
+        )
+    };
+    let Some(net) = gw.net.as_ref() else {
+        return not_found();
+    };
+    let (service, version) = micro_base::names::split_version(name);
+    for route in routes::routes(node, Some(net), service, version) {
+        let Some((id, entry)) = route.remote else {
+            continue;
+        };
+        let deadline = micro_core::transport::deadline_from_now(node);
+        if let Some(wit) = micro_net::remote::fetch_wit(net, &id, service, deadline).await {
+            return reply::json(
+                StatusCode::OK,
+                &json!({
+                    "name": entry.name,
+                    "version": entry.version,
+                    "kind": if entry.http { "http" } else { "service" },
+                    "methods": entry.methods,
+                    "node": id.to_string(),
+                    "wit": wit,
+                }),
+            );
+        }
+    }
+    not_found()
+}
+
+/// `GET /api/network/ping/{node}?n=N`: N sequential pings over the peer protocol, with the
+/// round-trip times' percentiles (what a remote call costs before any service runs).
+pub async fn ping(gw: &Gateway, peer: &str, query: &str) -> Response<Body> {
+    let Some(net) = gw.net.as_ref() else {
+        return reply::error(
+            StatusCode::CONFLICT,
+            "no-network",
+            "the node runs without a network",
+        );
+    };
+    let id = match micro_base::identity::parse_node_id(peer) {
+        Ok(id) => id,
+        Err(e) => return reply::error(StatusCode::BAD_REQUEST, "bad-request", e),
+    };
+    let n: usize = query
+        .split('&')
+        .find_map(|p| p.strip_prefix("n="))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(10)
+        .clamp(1, 100_000);
+    let timeout = std::time::Duration::from_millis(net.config.connect_timeout_ms);
+    let mut samples = Vec::with_capacity(n);
+    for _ in 0..n {
+        match micro_net::announce::ping_once(net, id, timeout).await {
+            Ok((rtt, _)) => samples.push(rtt.as_micros() as u64),
+            Err(e) => return reply::error(StatusCode::BAD_GATEWAY, "unavailable", e),
+        }
+    }
+    samples.sort_unstable();
+    let at = |q: f64| samples[((samples.len() as f64 * q) as usize).min(samples.len() - 1)];
+    reply::json(
+        StatusCode::OK,
+        &json!({ "node": id.to_string(), "n": n, "p50_us": at(0.5), "p99_us": at(0.99), "min_us": samples[0] }),
+    )
+}

@@ -1,0 +1,470 @@
+//! The peer layer: one iroh endpoint per node, the registry spread by iroh-gossip and repaired
+//! by anti-entropy sync, membership with measured round-trip times, routes, and calls and
+//! events between nodes over `micro/rpc/1`.
+//!
+//! What travels is ours and small: signed node records (`records`), kept per node with their
+//! lifetimes (`directory`); peers and their health (`membership`); how peers behave and
+//! whether governance admits them (`conduct`); framing (`wire`); requests (`rpc`);
+//! network-wide subscriptions (`events`); routing (`routes`); the gossip and heartbeat loops
+//! (`announce`); settling what nodes owe each other (`settle`); replicas placed by governance
+//! (`placement`); what governance learns of peers (`observe`). `remote` is the core's view of
+//! all this: the [`micro_core::remote::Remote`] the node calls, implemented here.
+
+pub mod announce;
+pub mod conduct;
+pub mod directory;
+pub mod events;
+pub mod membership;
+pub mod observe;
+pub mod placement;
+pub mod records;
+pub mod remote;
+pub mod routes;
+pub mod rpc;
+pub mod settle;
+pub mod ticket;
+pub mod wire;
+
+use anyhow::Context as _;
+use directory::Directory;
+use iroh::address_lookup::memory::MemoryLookup;
+use iroh::endpoint::presets;
+use iroh::{Endpoint, EndpointAddr, PublicKey, RelayMode, TransportAddr};
+use iroh_gossip::net::Gossip;
+use membership::Membership;
+use micro_base::config::NetworkConfig;
+use micro_base::identity::Identity;
+use micro_core::node::Node;
+use records::SignedRecord;
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::Notify;
+use wire::WireError;
+
+/// Largest gossip message: records bigger than this travel by sync instead.
+pub const MAX_GOSSIP_BYTES: usize = 4096;
+
+/// Failures talking to a peer.
+#[derive(Debug, thiserror::Error)]
+pub enum NetError {
+    #[error("{0}")]
+    /// No way to reach the peer (no address, the connection failed).
+    Unreachable(String),
+    #[error("{0}")]
+    /// It did not answer in time.
+    Timeout(String),
+    /// The connection broke after the request was sent: the peer died or was cut off.
+    #[error("{0}")]
+    Lost(String),
+    #[error("{0}")]
+    /// A frame could not be read or written.
+    Wire(#[from] WireError),
+    #[error("unexpected reply: {0}")]
+    /// The peer answered something that does not fit the request.
+    Protocol(String),
+}
+
+micro_base::counters!(
+    /// What the peer layer refused or survived, for `/api/network` and the tests.
+    pub struct NetStats => NetCounts {
+        /// Frames that did not decode.
+        bad_frames,
+        /// Frames over the size limit.
+        oversized_frames,
+        /// Streams a peer opened and left without sending in time.
+        stalled_streams,
+        /// Records that did not decode or verify.
+        bad_records,
+        /// Records not newer than the one held.
+        replayed_records,
+        /// Connections refused before or during their handshake.
+        refused_connections,
+        /// Connections, messages and requests of peers governance refused.
+        refused_peers,
+        /// Requests and messages over the rate governance allows their peer.
+        throttled,
+        /// Calls this node sent to peers.
+        calls_out,
+        /// Calls that went on to the next route after one failed.
+        failovers,
+        /// Receipts taken from peers.
+        receipts_taken,
+        /// Receipts refused as replayed or out of order.
+        receipts_replayed,
+        /// Receipts refused for a bad signature.
+        receipts_forged,
+        /// Receipts refused otherwise.
+        receipts_refused,
+        /// Receipts this node handed over that their payee took.
+        receipts_delivered,
+    }
+);
+
+impl NetStats {
+    /// Counts a frame that could not be read.
+    pub fn count_bad_frame(&self, e: &WireError) {
+        match e {
+            WireError::TooLarge { .. } => &self.oversized_frames,
+            _ => &self.bad_frames,
+        }
+        .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a receipt handed over to this node by what became of it.
+    pub fn count_settle(
+        &self,
+        outcome: &Result<u64, micro_core::system::ledger::accounts::ReceiptRefusal>,
+    ) {
+        use micro_core::system::ledger::accounts::ReceiptRefusal as R;
+        match outcome {
+            Ok(_) => &self.receipts_taken,
+            Err(R::Replayed(_)) => &self.receipts_replayed,
+            Err(R::BadSignature(_)) => &self.receipts_forged,
+            Err(R::Refused(_) | R::Failed(_)) => &self.receipts_refused,
+        }
+        .fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// The running peer layer of a node.
+pub struct Network {
+    /// The node's key pair.
+    pub identity: Identity,
+    /// The node's clock: record times, peers' first and last sightings.
+    pub clock: micro_base::Clock,
+    /// The iroh endpoint.
+    pub endpoint: Endpoint,
+    gossip: Gossip,
+    /// The latest record of every other node.
+    pub directory: Directory,
+    /// The peers this node knows and their health.
+    pub peers: Membership,
+    /// Connections to peers, and requests over them.
+    pub pool: rpc::Pool,
+    lookup: MemoryLookup,
+    /// The peer layer's configuration.
+    pub config: NetworkConfig,
+    /// What it refused or survived.
+    pub stats: NetStats,
+    /// How peers behave, and whom governance refused.
+    pub conduct: conduct::Conduct,
+    /// Where governance placed this node's services, and their demand.
+    pub placement: placement::Placement,
+    /// The largest frame a peer may send: a call's request and its framing.
+    frame_limit: usize,
+    /// Sequence of this node's records.
+    seq: AtomicU64,
+    /// Wakes the announcer (services changed).
+    announce: Notify,
+    /// This node's latest signed record.
+    own: Mutex<Option<SignedRecord>>,
+    /// Current gossip neighbours.
+    neighbours: Mutex<HashSet<PublicKey>>,
+    gossip_sender: Mutex<Option<iroh_gossip::api::GossipSender>>,
+    /// Set when the node stops: what fails from then on is the shutdown, not a fault.
+    stopping: AtomicBool,
+}
+
+impl Network {
+    /// Binds the endpoint, joins through `tickets` and starts the gossip, announce and
+    /// heartbeat loops. Never waits for relays or public lookup.
+    pub async fn start(node: &Arc<Node>, tickets: &[String]) -> anyhow::Result<Arc<Network>> {
+        let config = node.config.network.clone();
+        let identity = node.identity.clone();
+        let mut bootstrap = Vec::new();
+        for t in config.peers.iter().chain(tickets) {
+            bootstrap.push(ticket::decode(t).with_context(|| format!("peer ticket {t:?}"))?);
+        }
+        let lookup = MemoryLookup::new();
+        let builder = |bind: Option<std::net::SocketAddr>| -> anyhow::Result<_> {
+            let mut builder = Endpoint::builder(presets::Minimal)
+                .secret_key(identity.secret().clone())
+                .alpns(vec![wire::RPC_ALPN.to_vec(), iroh_gossip::ALPN.to_vec()])
+                .address_lookup(lookup.clone())
+                .relay_mode(if config.relays {
+                    RelayMode::Default
+                } else {
+                    RelayMode::Disabled
+                });
+            if let Some(bind) = bind {
+                builder = builder
+                    .clear_ip_transports()
+                    .bind_addr(bind)
+                    .map_err(|e| anyhow::anyhow!("peer address {bind}: {e}"))?;
+            }
+            if !config.port_mapping {
+                builder = builder.portmapper_config(iroh::endpoint::PortmapperConfig::Disabled);
+            }
+            if config.public_lookup {
+                use iroh::address_lookup::{DnsAddressLookup, PkarrPublisher, PkarrResolver};
+                builder = builder
+                    .address_lookup(PkarrPublisher::n0_dns())
+                    .address_lookup(PkarrResolver::n0_dns())
+                    .address_lookup(DnsAddressLookup::n0_dns());
+            }
+            Ok(builder)
+        };
+        let explicit = !(config.bind.ip().is_unspecified() && config.bind.port() == 0);
+        // A node bound to "any port" of an address takes the port it had before when it is
+        // free: peers that knew it reach it again at once (a dialer keeps sending to the
+        // address it last used for a while, whatever the new record says).
+        let port_file = node.data_dir.join("peer-port");
+        let previous = (explicit && config.bind.port() == 0)
+            .then(|| {
+                std::fs::read_to_string(&port_file)
+                    .ok()?
+                    .trim()
+                    .parse::<u16>()
+                    .ok()
+            })
+            .flatten()
+            .map(|port| std::net::SocketAddr::new(config.bind.ip(), port));
+        let again = match previous {
+            Some(addr) => builder(Some(addr))?.bind().await.ok(),
+            None => None,
+        };
+        let endpoint = match again {
+            Some(endpoint) => endpoint,
+            None => builder(explicit.then_some(config.bind))?
+                .bind()
+                .await
+                .map_err(|e| {
+                    anyhow::anyhow!("binding the peer endpoint on {}: {e}", config.bind)
+                })?,
+        };
+        if explicit
+            && config.bind.port() == 0
+            && let Some(bound) = endpoint.bound_sockets().first()
+            && let Err(e) = std::fs::write(&port_file, bound.port().to_string())
+        {
+            tracing::warn!(file = %port_file.display(), error = %e, "cannot keep the peer port");
+        }
+        let gossip = Gossip::builder()
+            .max_message_size(MAX_GOSSIP_BYTES)
+            .spawn(endpoint.clone());
+        let pool = rpc::Pool::new(
+            endpoint.clone(),
+            Duration::from_millis(config.connect_timeout_ms),
+        );
+        let frame_limit = config
+            .max_frame_bytes
+            .max(node.config.limits.max_request_bytes + 64 * 1024);
+        let net = Arc::new(Network {
+            directory: Directory::new(identity.public()),
+            identity,
+            clock: node.clock.clone(),
+            endpoint,
+            gossip,
+            peers: Membership::new(node.clock.clone()),
+            pool,
+            lookup,
+            config,
+            stats: NetStats::default(),
+            conduct: conduct::Conduct::default(),
+            placement: placement::Placement::default(),
+            frame_limit,
+            seq: AtomicU64::new(0),
+            announce: Notify::new(),
+            own: Mutex::new(None),
+            stopping: AtomicBool::new(false),
+            neighbours: Mutex::default(),
+            gossip_sender: Mutex::new(None),
+        });
+        for addr in &bootstrap {
+            net.learn(addr.clone(), "ticket");
+        }
+        if net.config.mdns {
+            announce::start_mdns(&net);
+            tracing::info!(
+                "nodes on this LAN find and join each other by mDNS; [network] mdns = false in the configuration turns it off"
+            );
+        }
+        if net.config.relays {
+            tokio::spawn(watch_reachability(net.endpoint.clone()));
+        }
+        node.set_remote(Arc::new(remote::PeerRemote::new(node, &net)));
+        tokio::spawn(accept_loop(node.clone(), net.clone()));
+        tokio::spawn(settle::settle_loop(node.clone(), net.clone()));
+        announce::spawn_loops(node, &net, bootstrap.iter().map(|a| a.id).collect());
+        tracing::info!(
+            id = %net.identity.public(),
+            addrs = ?net.endpoint.bound_sockets(),
+            peers = bootstrap.len(),
+            relays = net.config.relays,
+            "peer endpoint up"
+        );
+        Ok(net)
+    }
+
+    /// Remembers how to reach a peer (for our calls and for gossip's dialling).
+    pub fn learn(&self, addr: EndpointAddr, source: &'static str) {
+        if addr.id == self.identity.public() {
+            return;
+        }
+        if !addr.is_empty() {
+            self.lookup.add_endpoint_info(addr.clone());
+        }
+        self.peers.learn(addr, source);
+    }
+
+    /// The address of a peer as far as we know it.
+    pub fn addr_of(&self, id: &PublicKey) -> Option<EndpointAddr> {
+        if let Some(p) = self.peers.get(id) {
+            return Some(p.addr);
+        }
+        self.directory.get(id).map(|r| record_addr(*id, &r))
+    }
+
+    /// Nodes with a live record: the network as this node knows it.
+    pub fn live_peers(&self) -> Vec<PublicKey> {
+        self.directory.live().into_iter().map(|l| l.id).collect()
+    }
+
+    /// This node's ticket.
+    pub fn ticket(&self) -> String {
+        ticket::encode(&self.endpoint.addr())
+    }
+
+    /// The largest frame a peer may send us.
+    pub fn frame_limit(&self) -> usize {
+        self.frame_limit
+    }
+
+    /// Asks the announcer to publish a fresh record now (services changed).
+    pub fn announce_soon(&self) {
+        self.announce.notify_one();
+    }
+
+    /// What to send a peer that syncs with us: our record and every record newer than theirs.
+    pub fn sync_answer(&self, known: &[([u8; 32], u64)]) -> Vec<(SignedRecord, u64)> {
+        let mut out = self.directory.newer_than(known);
+        if let Some(own) = micro_base::sync::lock(&self.own).clone() {
+            out.push((own, 0));
+        }
+        out
+    }
+
+    /// The handle to broadcast on the registry topic, while joined.
+    fn sender(&self) -> Option<iroh_gossip::api::GossipSender> {
+        micro_base::sync::lock(&self.gossip_sender).clone()
+    }
+
+    /// Current gossip neighbours.
+    pub fn neighbours(&self) -> Vec<PublicKey> {
+        micro_base::sync::lock(&self.neighbours)
+            .iter()
+            .copied()
+            .collect()
+    }
+
+    /// Announces that this node is leaving, then closes the endpoint. Bounded in time: peers
+    /// that are already gone are not waited for.
+    pub async fn shutdown(&self) {
+        self.stopping.store(true, Ordering::Relaxed);
+        let bye = async {
+            announce::leave(self).await;
+            let _ = self.gossip.shutdown().await;
+        };
+        let _ = tokio::time::timeout(Duration::from_millis(800), bye).await;
+        self.pool.close_all();
+        // Closing waits for peers to acknowledge (iroh's probe timeout, ~3 s, for peers that
+        // are gone); past that the endpoint is dropped unclosed, which iroh reports.
+        if tokio::time::timeout(Duration::from_secs(3), self.endpoint.close())
+            .await
+            .is_err()
+        {
+            tracing::info!("peers did not acknowledge the close in 3 s; not waiting for them");
+        }
+    }
+
+    /// Whether the node is stopping.
+    pub fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::Relaxed)
+    }
+}
+
+/// How long a node waits for a relay before it says the internet is out of reach.
+const REACHABILITY_GRACE: Duration = Duration::from_secs(10);
+
+/// Says once whether the internet is reachable (a relay answered), instead of the endpoint's
+/// own warnings on every retry; says so again when it becomes reachable later.
+async fn watch_reachability(endpoint: Endpoint) {
+    if tokio::time::timeout(REACHABILITY_GRACE, endpoint.online())
+        .await
+        .is_ok()
+    {
+        tracing::info!("the internet is reachable: connected to a relay");
+        return;
+    }
+    tracing::warn!(
+        "the internet is not reachable (no relay answered in {} s): nodes join by ticket and on this LAN; relays and public lookup keep retrying quietly ([network] relays = false and public_lookup = false turn them off)",
+        REACHABILITY_GRACE.as_secs()
+    );
+    tokio::select! {
+        () = endpoint.online() => tracing::info!("the internet is reachable now: connected to a relay"),
+        () = endpoint.closed() => {}
+    }
+}
+
+/// A record's addresses as the endpoint address of node `id`.
+pub fn record_addr(id: PublicKey, record: &records::NodeRecord) -> EndpointAddr {
+    let mut addrs: Vec<TransportAddr> =
+        record.addrs.iter().map(|a| TransportAddr::Ip(*a)).collect();
+    if let Some(relay) = record.relay.as_ref().and_then(|r| r.parse().ok()) {
+        addrs.push(TransportAddr::Relay(relay));
+    }
+    EndpointAddr::from_parts(id, addrs)
+}
+
+/// Accepts incoming connections and hands each to its protocol by ALPN.
+async fn accept_loop(node: Arc<Node>, net: Arc<Network>) {
+    while let Some(incoming) = net.endpoint.accept().await {
+        let node = node.clone();
+        let net = net.clone();
+        tokio::spawn(async move {
+            let accepting = incoming.accept();
+            let conn = match accepting {
+                Ok(accepting) => accepting.await,
+                Err(e) => {
+                    net.stats
+                        .refused_connections
+                        .fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(error = %e, "refused a connection");
+                    return;
+                }
+            };
+            let conn = match conn {
+                Ok(conn) => conn,
+                Err(e) => {
+                    // A failed handshake: an unknown ALPN, a bad certificate, garbage.
+                    net.stats
+                        .refused_connections
+                        .fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(error = %e, "handshake failed");
+                    return;
+                }
+            };
+            let alpn = conn.alpn().to_vec();
+            if alpn == wire::RPC_ALPN {
+                rpc::serve_connection(net, node, conn).await;
+            } else if alpn == iroh_gossip::ALPN {
+                if let conduct::Admission::Refused(why) =
+                    conduct::admit(&node, &net, &conn.remote_id()).await
+                {
+                    conn.close(2u32.into(), why.as_bytes());
+                    return;
+                }
+                if let Err(e) = net.gossip.handle_connection(conn).await {
+                    tracing::debug!(error = %e, "gossip connection failed");
+                }
+            } else {
+                net.stats
+                    .refused_connections
+                    .fetch_add(1, Ordering::Relaxed);
+                conn.close(1u32.into(), b"unknown protocol");
+            }
+        });
+    }
+}

@@ -1,0 +1,88 @@
+//! Governance learns what this node sees of its peers: who was online and for how long, what
+//! peers noted of each other, invalid data; and says how much this node trusts each, for the
+//! reports in its next record.
+
+use crate::Network;
+use micro_core::node::Node;
+use std::sync::Arc;
+
+/// Feeds governance what this node sees: every `governance.observe_interval_ms`, the time each
+/// healthy peer was online since the last round (by governance's clock), then everything noted
+/// since (calls peers answered, failed or let time out; invalid data peers sent; what peers'
+/// records report of others). Then asks governance how it trusts each healthy peer, for this
+/// node's next record. Nothing happens until governance is loaded (the first decision loads
+/// it).
+pub async fn observe_loop(node: Arc<Node>, net: Option<Arc<Network>>) {
+    use micro_core::system::governance::{Observation, Online, Report};
+    let every =
+        std::time::Duration::from_millis(node.config.governance.observe_interval_ms.max(10));
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last: Option<u64> = None;
+    loop {
+        ticks.tick().await;
+        let Some(governance) = node.governance_if_loaded() else {
+            continue;
+        };
+        let now = governance.now_ms();
+        let elapsed = now.saturating_sub(last.unwrap_or(governance.started_ms));
+        last = Some(now);
+        let Some(net) = &net else {
+            governance.flush_observations().await;
+            continue;
+        };
+        let healthy: Vec<String> = net
+            .peers
+            .all()
+            .into_iter()
+            .filter(|(_, p)| p.healthy())
+            .map(|(id, _)| id.to_string())
+            .collect();
+        if elapsed > 0 {
+            for id in &healthy {
+                governance.observe(Observation::Online(Online {
+                    node: id.clone(),
+                    ms: elapsed,
+                }));
+            }
+        }
+        let trusted = &node.config.governance.trusted;
+        for noted in net.conduct.take() {
+            governance.observe(match noted {
+                crate::conduct::Noted::Invalid { peer, why } => {
+                    tracing::info!(peer = %peer.fmt_short(), %why, "a peer sent invalid data");
+                    Observation::Invalid(peer.to_string())
+                }
+                crate::conduct::Noted::Reported {
+                    reporter,
+                    about,
+                    score,
+                } => {
+                    let reporter = reporter.to_string();
+                    Observation::Reported(Report {
+                        reporter_pre_trusted: trusted.contains(&reporter),
+                        reporter,
+                        about: about.to_string(),
+                        score,
+                    })
+                }
+            });
+        }
+        governance.flush_observations().await;
+        let mut reports: Vec<crate::records::Report> = Vec::new();
+        if let Some(scores) = governance.reputations(&healthy).await {
+            for (id, score) in healthy.iter().zip(scores) {
+                if let Ok(key) = micro_base::identity::parse_node_id(id) {
+                    reports.push(crate::records::Report {
+                        node: *key.as_bytes(),
+                        score: (score.clamp(0.0, 1.0) * 10_000.0).round() as u16,
+                    });
+                }
+            }
+        }
+        // The peers it knows best: the most trusted first.
+        reports.sort_by_key(|r| std::cmp::Reverse(r.score));
+        reports.truncate(crate::conduct::MAX_REPORTS);
+        net.conduct.set_reports(reports);
+    }
+}

@@ -1,0 +1,130 @@
+//! The peer layer as the core sees it: [`PeerRemote`] answers the core's
+//! [`Remote`](micro_core::remote::Remote) (calls routed to other nodes, network-wide
+//! subscriptions, other nodes' offers and WIT, peer ages) from the running [`Network`].
+
+use crate::{Network, routes, wire};
+use futures::FutureExt as _;
+use futures::future::BoxFuture;
+use micro_core::catalog::Offer;
+use micro_core::node::Node;
+use micro_core::remote::Remote;
+use micro_runtime::wit::micro::network::types::{CallError, Caller, Request, Response};
+use micro_services::broker::Subscription;
+use std::sync::{Arc, Weak};
+use std::time::Instant;
+
+/// The running peer layer, attached to its node. It holds the node weakly: the node holds it.
+pub struct PeerRemote {
+    node: Weak<Node>,
+    net: Arc<Network>,
+    /// Messages a network-wide subscription buffers before its reader falls behind.
+    queue: usize,
+}
+
+impl PeerRemote {
+    /// The peer layer `net` of `node`.
+    pub fn new(node: &Arc<Node>, net: &Arc<Network>) -> PeerRemote {
+        PeerRemote {
+            node: Arc::downgrade(node),
+            net: net.clone(),
+            queue: node.config.broker.subscriber_queue,
+        }
+    }
+}
+
+impl Remote for PeerRemote {
+    fn call<'a>(
+        &'a self,
+        caller: Caller,
+        token: Option<&'a str>,
+        deadline: Instant,
+        request: Request,
+    ) -> BoxFuture<'a, Result<Response, CallError>> {
+        async move {
+            let Some(node) = self.node.upgrade() else {
+                return Err(CallError::Unavailable("the node is stopping".into()));
+            };
+            routes::call(&node, &self.net, caller, token, deadline, request).await
+        }
+        .boxed()
+    }
+
+    fn subscribe<'a>(
+        &'a self,
+        local: Subscription,
+        topic: &'a str,
+        group: Option<&'a str>,
+        history: bool,
+    ) -> BoxFuture<'a, Subscription> {
+        crate::events::subscribe(&self.net, self.queue, local, topic, group, history).boxed()
+    }
+
+    fn offers(&self) -> Vec<Offer> {
+        let mut out = Vec::new();
+        for live in self.net.directory.live() {
+            let id = live.id.to_string();
+            out.extend(live.record.services.iter().map(|s| Offer {
+                name: s.name.clone(),
+                version: s.version.clone(),
+                node: id.clone(),
+                local: false,
+                serving: s.serving,
+                methods: s.methods.clone(),
+                http: s.http,
+                interface: Some(s.interface),
+            }));
+        }
+        out
+    }
+
+    fn wit<'a>(
+        &'a self,
+        node: &'a str,
+        service: &'a str,
+        deadline: Instant,
+    ) -> BoxFuture<'a, Option<String>> {
+        async move {
+            let id = micro_base::identity::parse_node_id(node).ok()?;
+            fetch_wit(&self.net, &id, service, deadline).await
+        }
+        .boxed()
+    }
+
+    fn peer_age_ms(&self, node: &str) -> u64 {
+        micro_base::identity::parse_node_id(node)
+            .ok()
+            .and_then(|id| self.net.peers.get(&id))
+            .map_or(0, |p| {
+                self.net.clock.now_ms().saturating_sub(p.first_seen_ms)
+            })
+    }
+}
+
+/// The WIT of `service` (`name` or `name@version`) from node `id`, fetched over a direct
+/// stream before `deadline`; none if the node cannot be reached or does not serve it.
+pub async fn fetch_wit(
+    net: &Network,
+    id: &iroh::PublicKey,
+    service: &str,
+    deadline: Instant,
+) -> Option<String> {
+    let addr = net.addr_of(id)?;
+    let request = wire::Request::Wit {
+        service: service.to_string(),
+    };
+    match net
+        .pool
+        .request(&addr, &request, &[], net.config.max_frame_bytes, deadline)
+        .await
+    {
+        Ok((wire::Reply::Wit(Ok(wit)), _)) => Some(wit),
+        Ok(other) => {
+            tracing::debug!(?other, "WIT not served");
+            None
+        }
+        Err(e) => {
+            tracing::debug!(error = %e, "WIT fetch failed");
+            None
+        }
+    }
+}

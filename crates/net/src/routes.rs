@@ -1,0 +1,253 @@
+//! Routes: for a service, the nodes that serve it, cheapest first (this node, then peers by
+//! measured round-trip time and load), and calls that fail over along them.
+
+use super::records::ServiceEntry;
+use super::wire::{CallHeader, Reply, Request};
+use super::{NetError, Network};
+use iroh::PublicKey;
+use micro_core::node::Node;
+use micro_runtime::wit::micro::network::types::{
+    CallError, Caller, Request as CallRequest, Response,
+};
+use serde::Serialize;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+/// Cost of a peer whose round-trip time is not measured yet, in µs.
+const UNMEASURED_US: u64 = 50_000;
+/// Cost of one call in flight on a peer, in µs.
+const LOAD_US: u64 = 200;
+
+/// One way to reach a service.
+#[derive(Debug, Clone, Serialize)]
+pub struct Route {
+    /// The serving node's id.
+    pub node: String,
+    /// The route is this node.
+    pub local: bool,
+    /// The version served there.
+    pub version: String,
+    /// Measured round-trip time to the node, in µs.
+    pub rtt_us: Option<u64>,
+    /// Hops from this node (0: here; 1: a direct QUIC connection).
+    pub hops: u32,
+    /// Calls in flight there.
+    pub load: u32,
+    /// What the route costs, in µs-equivalents; the cheapest healthy route is used first.
+    pub cost: u64,
+    /// The node answers pings.
+    pub healthy: bool,
+    /// The serving node's id and what it announced of the service (none for this node).
+    #[serde(skip)]
+    pub remote: Option<(PublicKey, ServiceEntry)>,
+}
+
+/// The routes to `service` (optionally one `version`), best first.
+pub fn routes(
+    node: &Node,
+    net: Option<&Network>,
+    service: &str,
+    version: Option<&str>,
+) -> Vec<Route> {
+    let mut out = Vec::new();
+    if let Some(d) = node.registry.get(service)
+        && version.is_none_or(|v| v == d.record.version)
+    {
+        out.push(Route {
+            node: node.id.clone(),
+            local: true,
+            version: d.record.version.clone(),
+            rtt_us: Some(0),
+            hops: 0,
+            load: node.load.load(Ordering::Relaxed),
+            cost: 0,
+            healthy: true,
+            remote: None,
+        });
+    }
+    let Some(net) = net else {
+        return out;
+    };
+    for (id, entry, announced_load) in net.directory.servers(service, version) {
+        let peer = net.peers.get(&id);
+        let rtt_us = peer
+            .as_ref()
+            .and_then(|p| p.rtt)
+            .map(|r| r.as_micros() as u64);
+        let load = peer.as_ref().map_or(announced_load, |p| p.load);
+        let healthy = peer.as_ref().is_none_or(|p| p.healthy());
+        out.push(Route {
+            node: id.to_string(),
+            local: false,
+            version: entry.version.clone(),
+            rtt_us,
+            hops: 1,
+            load,
+            cost: 1 + rtt_us.unwrap_or(UNMEASURED_US) + u64::from(load) * LOAD_US,
+            healthy,
+            remote: Some((id, entry)),
+        });
+    }
+    out.sort_by_key(|r| (!r.healthy, r.cost));
+    out
+}
+
+/// Calls a service that does not run here on the best peer that serves it, failing over to
+/// the next when a peer cannot be reached (the call never started there). `token`, an API
+/// token a client gave this node, travels with the call.
+pub async fn call(
+    node: &Node,
+    net: &Network,
+    caller: Caller,
+    token: Option<&str>,
+    deadline: Instant,
+    request: CallRequest,
+) -> Result<Response, CallError> {
+    let (name, version) = micro_base::names::split_version(&request.service);
+    let candidates: Vec<Route> = routes(node, Some(net), name, version)
+        .into_iter()
+        .filter(|r| !r.local)
+        .collect();
+    if candidates.is_empty() {
+        return Err(CallError::NotFound(match version {
+            Some(v) => format!("no node in the network serves {name}@{v}"),
+            None => format!("no service named {name:?} in the network"),
+        }));
+    }
+    let header = |timeout: Duration| CallHeader {
+        service: request.service.clone(),
+        method: request.method.clone(),
+        content_type: request.content_type.clone(),
+        metadata: request.metadata.clone(),
+        caller_service: caller.service.clone(),
+        depth: caller.depth,
+        timeout_ms: timeout.as_millis() as u64,
+        token: token.map(str::to_string),
+    };
+    // Every node serving it announced its methods: a method none has is not found anywhere.
+    let has_method = |r: &Route| {
+        r.remote
+            .as_ref()
+            .is_some_and(|(_, s)| s.http || s.methods.contains(&request.method))
+    };
+    if !candidates.iter().any(has_method) {
+        let mut methods: Vec<&str> = candidates
+            .iter()
+            .filter_map(|r| r.remote.as_ref())
+            .flat_map(|(_, s)| s.methods.iter().map(String::as_str))
+            .collect();
+        methods.sort_unstable();
+        methods.dedup();
+        return Err(CallError::NotFound(format!(
+            "{} has no method {:?} on any node serving it; it answers {}",
+            request.service,
+            request.method,
+            if methods.is_empty() {
+                "none".to_string()
+            } else {
+                methods.join(", ")
+            }
+        )));
+    }
+    let limit = net.frame_limit();
+    let mut failures = Vec::new();
+    let mut not_found = None;
+    for (attempt, route) in candidates.iter().enumerate() {
+        let Some((id, _)) = route.remote else {
+            continue;
+        };
+        let Some(addr) = net.addr_of(&id) else {
+            continue;
+        };
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        if attempt > 0 {
+            net.stats.failovers.fetch_add(1, Ordering::Relaxed);
+        }
+        net.stats.calls_out.fetch_add(1, Ordering::Relaxed);
+        let request_frame = Request::Call(header(left));
+        let started = Instant::now();
+        let outcome = net
+            .pool
+            .request(&addr, &request_frame, &request.payload, limit, deadline)
+            .await;
+        observe_call(node, &id, &outcome, started);
+        match outcome {
+            Ok((Reply::Called(outcome, charged), payload)) if charged > 0 => {
+                if let Ok(ledger) = node.ledger().await {
+                    ledger.owe(&id.to_string(), name, charged);
+                }
+                return match outcome {
+                    Ok(ok) => Ok(Response {
+                        payload,
+                        content_type: ok.content_type,
+                        metadata: ok.metadata,
+                    }),
+                    Err(e) => Err(e.into()),
+                };
+            }
+            Ok((Reply::Called(Ok(ok), _), payload)) => {
+                return Ok(Response {
+                    payload,
+                    content_type: ok.content_type,
+                    metadata: ok.metadata,
+                });
+            }
+            // The service left that node after its last record: try the next.
+            Ok((Reply::Called(Err(super::wire::WireCallError::NotFound(why)), _), _)) => {
+                failures.push(format!("{}: {why}", id.fmt_short()));
+                not_found = Some(why);
+            }
+            Ok((Reply::Called(Err(e), _), _)) => return Err(e.into()),
+            Ok((other, _)) => {
+                failures.push(format!("{}: unexpected reply {other:?}", id.fmt_short()));
+            }
+            Err(NetError::Unreachable(why)) => {
+                net.peers.missed(&id);
+                failures.push(why);
+            }
+            // The serving node died with the call in flight: the replica takes it (a call
+            // cut off this way may run twice; one that got its answer never does).
+            Err(NetError::Lost(why)) => {
+                net.peers.missed(&id);
+                net.pool.forget(&id);
+                failures.push(why);
+            }
+            Err(NetError::Timeout(why)) => return Err(CallError::Timeout(why)),
+            Err(e) => return Err(CallError::Unavailable(format!("{}: {e}", id.fmt_short()))),
+        }
+    }
+    if let (Some(why), true) = (not_found, failures.len() == 1) {
+        return Err(CallError::NotFound(why));
+    }
+    Err(CallError::Unavailable(format!(
+        "no node serving {} could take the call: {}",
+        request.service,
+        failures.join("; ")
+    )))
+}
+
+/// Tells governance how a peer handled one of our calls: answered (an error it answered is
+/// still an answer), failed to answer, or ran out of time. Reputation is made of these.
+fn observe_call<T>(
+    node: &Node,
+    id: &iroh::PublicKey,
+    outcome: &Result<(Reply, T), NetError>,
+    started: Instant,
+) {
+    use micro_core::system::governance::{Observation, Served};
+    let Some(governance) = node.governance_if_loaded() else {
+        return;
+    };
+    let node_id = id.to_string();
+    governance.observe(match outcome {
+        Ok(_) => Observation::Served(Served {
+            node: node_id,
+            micros: started.elapsed().as_micros() as u64,
+        }),
+        Err(NetError::Timeout(_)) => Observation::TimedOut(node_id),
+        Err(_) => Observation::Failed(node_id),
+    });
+}

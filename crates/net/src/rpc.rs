@@ -1,0 +1,419 @@
+//! Requests between nodes over `micro/rpc/1`: a pooled connection per peer, one stream per
+//! request, and the server side that answers them.
+
+use super::conduct::{self, Admission};
+use super::wire::{self, CallHeader, CallOk, Reply, Request, WireError};
+use super::{NetError, Network};
+use iroh::endpoint::{Connection, RecvStream, SendStream};
+use iroh::{Endpoint, EndpointAddr, PublicKey};
+use micro_core::node::Node;
+use micro_runtime::wit::micro::network::types::{Caller, Request as CallRequest};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// QUIC application error code for a stream refused by its reader.
+const REFUSED: u32 = 1;
+
+/// One open connection per peer, made on first use and remade when it closes.
+pub struct Pool {
+    endpoint: Endpoint,
+    connect_timeout: Duration,
+    connections: Mutex<HashMap<PublicKey, Connection>>,
+    /// One dial at a time per peer, so concurrent first calls share one connection.
+    dialing: Mutex<HashMap<PublicKey, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl Pool {
+    /// A pool dialling from `endpoint`.
+    pub fn new(endpoint: Endpoint, connect_timeout: Duration) -> Self {
+        Self {
+            endpoint,
+            connect_timeout,
+            connections: Mutex::default(),
+            dialing: Mutex::default(),
+        }
+    }
+
+    fn open_connection(&self, id: &PublicKey) -> Option<Connection> {
+        micro_base::sync::lock(&self.connections)
+            .get(id)
+            .filter(|c| c.close_reason().is_none())
+            .cloned()
+    }
+
+    /// The connection to `addr`'s node, dialling it if needed (within the connect timeout).
+    pub async fn connection(&self, addr: &EndpointAddr) -> Result<Connection, NetError> {
+        if let Some(conn) = self.open_connection(&addr.id) {
+            return Ok(conn);
+        }
+        let gate = micro_base::sync::lock(&self.dialing)
+            .entry(addr.id)
+            .or_default()
+            .clone();
+        let _dialing = gate.lock().await;
+        if let Some(conn) = self.open_connection(&addr.id) {
+            return Ok(conn);
+        }
+        let conn = tokio::time::timeout(
+            self.connect_timeout,
+            self.endpoint.connect(addr.clone(), wire::RPC_ALPN),
+        )
+        .await
+        .map_err(|_| {
+            NetError::Unreachable(format!(
+                "no connection to node {} within {} ms",
+                addr.id.fmt_short(),
+                self.connect_timeout.as_millis()
+            ))
+        })?
+        .map_err(|e| {
+            NetError::Unreachable(format!("connecting to node {}: {e}", addr.id.fmt_short()))
+        })?;
+        micro_base::sync::lock(&self.connections).insert(addr.id, conn.clone());
+        Ok(conn)
+    }
+
+    /// Drops the pooled connection to a peer (it failed; the next request dials again).
+    pub fn forget(&self, id: &PublicKey) {
+        micro_base::sync::lock(&self.connections).remove(id);
+    }
+
+    /// Closes the pooled connection to a peer that stopped answering: requests waiting on it
+    /// fail now (and fail over) instead of at the call's deadline.
+    pub fn close(&self, id: &PublicKey) {
+        let conn = micro_base::sync::lock(&self.connections).remove(id);
+        if let Some(conn) = conn {
+            conn.close(2u32.into(), b"peer stopped answering");
+        }
+    }
+
+    /// Closes every pooled connection.
+    pub fn close_all(&self) {
+        let conns: Vec<Connection> = micro_base::sync::lock(&self.connections)
+            .drain()
+            .map(|(_, c)| c)
+            .collect();
+        for conn in conns {
+            conn.close(0u32.into(), b"node stopping");
+        }
+    }
+
+    /// Opens a stream to the peer, sends `request` and reads one reply, all before `deadline`.
+    pub async fn request(
+        &self,
+        addr: &EndpointAddr,
+        request: &Request,
+        payload: &[u8],
+        limit: usize,
+        deadline: Instant,
+    ) -> Result<(Reply, Vec<u8>), NetError> {
+        let exchange = async {
+            let conn = self.connection(addr).await?;
+            let (mut send, mut recv) = conn.open_bi().await.map_err(|e| {
+                NetError::Unreachable(format!("opening a stream to {}: {e}", addr.id.fmt_short()))
+            })?;
+            // Once the request is out, a broken stream means the peer went away mid-exchange.
+            let lost = |e: WireError| match e {
+                WireError::Io(e) => NetError::Lost(format!(
+                    "lost node {} during the exchange: {e}",
+                    addr.id.fmt_short()
+                )),
+                WireError::Truncated => NetError::Lost(format!(
+                    "node {} closed the stream before answering",
+                    addr.id.fmt_short()
+                )),
+                e => NetError::Wire(e),
+            };
+            wire::write_frame(&mut send, request, payload)
+                .await
+                .map_err(lost)?;
+            let _ = send.finish();
+            wire::read_frame::<_, Reply>(&mut recv, limit)
+                .await
+                .map_err(lost)?
+                .ok_or_else(|| lost(WireError::Truncated))
+        };
+        match tokio::time::timeout_at(deadline.into(), exchange).await {
+            Ok(Ok(reply)) => Ok(reply),
+            Ok(Err(e)) => {
+                if matches!(e, NetError::Unreachable(_) | NetError::Lost(_)) {
+                    self.forget(&addr.id);
+                }
+                Err(e)
+            }
+            Err(_) => Err(NetError::Timeout(format!(
+                "node {} did not answer in time",
+                addr.id.fmt_short()
+            ))),
+        }
+    }
+
+    /// Opens a stream for a long exchange (a subscription): sends `request`, returns the
+    /// stream's halves.
+    pub async fn open(
+        &self,
+        addr: &EndpointAddr,
+        request: &Request,
+    ) -> Result<(SendStream, RecvStream), NetError> {
+        let conn = self.connection(addr).await?;
+        let (mut send, recv) = conn.open_bi().await.map_err(|e| {
+            self.forget(&addr.id);
+            NetError::Unreachable(format!("opening a stream to {}: {e}", addr.id.fmt_short()))
+        })?;
+        wire::write_frame(&mut send, request, &[]).await?;
+        Ok((send, recv))
+    }
+}
+
+/// Serves one incoming `micro/rpc/1` connection: every stream is one request.
+pub async fn serve_connection(net: Arc<Network>, node: Arc<Node>, conn: Connection) {
+    let remote = conn.remote_id();
+    if let Admission::Refused(why) = conduct::admit(&node, &net, &remote).await {
+        tracing::debug!(peer = %remote.fmt_short(), %why, "refused a peer's connection");
+        conn.close(REFUSED.into(), why.as_bytes());
+        return;
+    }
+    net.peers.heard_from(&remote);
+    // The first few requests in flight are served inside this task: no task hop, which is
+    // most of a short call's latency on a small machine. Beyond that they spill into tasks of
+    // their own, so a busy peer's calls can use every core.
+    let inline_limit = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let mut streams = futures::stream::FuturesUnordered::new();
+    loop {
+        tokio::select! {
+            accepted = conn.accept_bi() => match accepted {
+                Ok((send, recv)) => {
+                    let serve = serve_stream(net.clone(), node.clone(), remote, send, recv);
+                    if streams.len() < inline_limit {
+                        streams.push(serve);
+                    } else {
+                        tokio::spawn(serve);
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!(peer = %remote.fmt_short(), error = %e, "connection closed");
+                    return;
+                }
+            },
+            Some(()) = futures::StreamExt::next(&mut streams), if !streams.is_empty() => {}
+        }
+    }
+}
+
+async fn serve_stream(
+    net: Arc<Network>,
+    node: Arc<Node>,
+    remote: PublicKey,
+    mut send: SendStream,
+    mut recv: RecvStream,
+) {
+    // A peer that opens a stream and never writes holds nothing for long.
+    let first = tokio::time::timeout(
+        net.config.header_timeout(),
+        wire::read_frame::<_, Request>(&mut recv, net.frame_limit()),
+    )
+    .await;
+    let (request, payload) = match first {
+        Ok(Ok(Some(frame))) => frame,
+        Ok(Ok(None)) => return,
+        Ok(Err(e)) => {
+            net.stats.count_bad_frame(&e);
+            net.conduct.invalid(remote, &e);
+            tracing::debug!(peer = %remote.fmt_short(), error = %e, "refused a frame");
+            let _ = wire::write_frame(&mut send, &Reply::Refused(e.to_string()), &[]).await;
+            let _ = send.finish();
+            let _ = recv.stop(REFUSED.into());
+            return;
+        }
+        Err(_) => {
+            net.stats
+                .stalled_streams
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let _ = send.reset(REFUSED.into());
+            let _ = recv.stop(REFUSED.into());
+            return;
+        }
+    };
+    // Calls ask governance themselves (authorize-call); anything else asks whether the peer is
+    // admitted, and takes from its allowance when it is throttled.
+    if !matches!(request, Request::Call(_)) {
+        match conduct::admit(&node, &net, &remote).await {
+            Admission::Admitted => {}
+            Admission::Throttled(why) | Admission::Refused(why) => {
+                let _ = wire::write_frame(&mut send, &Reply::Refused(why), &[]).await;
+                let _ = send.finish();
+                return;
+            }
+        }
+    }
+    let (reply, body) = match request {
+        Request::Call(header) => call(&node, remote, header, payload).await,
+        Request::Ping => (
+            Reply::Pong {
+                load: node.load.load(std::sync::atomic::Ordering::Relaxed),
+            },
+            Vec::new(),
+        ),
+        Request::Sync { known } => (Reply::Records(net.sync_answer(&known)), Vec::new()),
+        Request::Settle { receipt } => (settle(&node, &net, remote, receipt).await, Vec::new()),
+        Request::Push { record } => {
+            let _ = super::announce::accept(&net, &record, Duration::ZERO, Some(remote));
+            (Reply::Records(Vec::new()), Vec::new())
+        }
+        Request::Component { hash } => {
+            // Only what this node serves to the network: never a private service's code, and
+            // the hash never names a file unless it is one of ours.
+            let served = node
+                .registry
+                .all_live()
+                .into_iter()
+                .any(|(d, _)| d.record.component == hash && !d.record.private);
+            match served.then(|| node.registry.component(&hash)) {
+                Some(Ok(wasm)) => (Reply::Component(Ok(wasm.len() as u64)), wasm),
+                _ => (
+                    Reply::Component(Err(format!("no component {hash:.64} served here"))),
+                    Vec::new(),
+                ),
+            }
+        }
+        Request::Wit { service } => {
+            let wit = match node.registry.resolve(&service) {
+                Some(d) => Ok(d.record.wit.clone()),
+                None => Err(format!("no service named {service:?} on this node")),
+            };
+            (Reply::Wit(wit), Vec::new())
+        }
+        Request::Subscribe {
+            topic,
+            group,
+            history,
+        } => {
+            // The stream lives as long as the subscription, in a task of its own, with its
+            // receiving half kept open too (dropping it would tell the subscriber to stop).
+            tokio::spawn(async move {
+                super::events::serve_subscription(&node, remote, send, topic, group, history).await;
+                drop(recv);
+            });
+            return;
+        }
+    };
+    if let Err(e) = wire::write_frame(&mut send, &reply, &body).await {
+        tracing::debug!(peer = %remote.fmt_short(), error = %e, "reply not delivered");
+    }
+    let _ = send.finish();
+}
+
+async fn call(
+    node: &Arc<Node>,
+    remote: PublicKey,
+    header: CallHeader,
+    payload: Vec<u8>,
+) -> (Reply, Vec<u8>) {
+    let caller = Caller {
+        service: header.caller_service,
+        // The authenticated id of the connection, not anything the peer claims.
+        node: remote.to_string(),
+        depth: header.depth,
+    };
+    let timeout = Duration::from_millis(header.timeout_ms.min(node.config.limits.call_timeout_ms));
+    let payer = match &header.token {
+        Some(token) => match token_account(node, token, &header.service, &header.method).await {
+            Ok(account) => account,
+            Err(e) => return (Reply::Called(Err(e.into()), 0), Vec::new()),
+        },
+        None => None,
+    };
+    let request = CallRequest {
+        service: header.service,
+        method: header.method,
+        payload,
+        content_type: header.content_type,
+        metadata: header.metadata,
+    };
+    let (outcome, charged) = micro_core::transport::serve(
+        node,
+        caller,
+        payer.as_deref(),
+        Instant::now() + timeout,
+        request,
+    )
+    .await;
+    // A token's account pays here: the calling node owes nothing for the call.
+    let charged = if payer.is_some() { 0 } else { charged };
+    match outcome {
+        Ok(response) => (
+            Reply::Called(
+                Ok(CallOk {
+                    content_type: response.content_type,
+                    metadata: response.metadata,
+                }),
+                charged,
+            ),
+            response.payload,
+        ),
+        Err(e) => (Reply::Called(Err(e.into()), charged), Vec::new()),
+    }
+}
+
+/// Checks a token that came with a call from another node: a bad one refuses the call; one
+/// this node issued or whose issuer it trusts names the account that pays; any other (the
+/// calling node's own, say) leaves the calling node to pay.
+async fn token_account(
+    node: &Node,
+    token: &str,
+    service: &str,
+    method: &str,
+) -> Result<Option<String>, micro_runtime::wit::micro::network::types::CallError> {
+    use micro_runtime::wit::micro::network::types::CallError;
+    let ledger = node
+        .ledger()
+        .await
+        .map_err(|e| CallError::Denied(format!("the token cannot be checked, so denied: {e}")))?;
+    let (name, _) = micro_base::names::split_version(service);
+    let claims = ledger
+        .verify_token(token, name, method, node.clock.now_ms())
+        .await
+        .map_err(|e| match &e {
+            micro_core::system::ledger::TokenRefusal::Refused(t) => CallError::Denied(format!(
+                "{}: {e}",
+                micro_core::system::ledger::token_error_kind(t)
+            )),
+            _ => CallError::Denied(e.to_string()),
+        })?;
+    let trusted =
+        claims.issuer == node.id || node.config.governance.trusted.contains(&claims.issuer);
+    Ok(trusted.then_some(claims.account))
+}
+
+/// Takes a receipt a peer handed over for its calls here. Only the payer hands over its own
+/// receipts; one whose signature is not its payer's counts against the peer that sent it (an
+/// `invalid` observation to governance).
+async fn settle(
+    node: &Node,
+    net: &Network,
+    remote: PublicKey,
+    receipt: wire::WireReceipt,
+) -> Reply {
+    use micro_core::system::ledger::accounts::ReceiptRefusal;
+    if receipt.payer != remote.to_string() {
+        let outcome = Err(ReceiptRefusal::Refused(format!(
+            "a receipt of {} handed over by {remote}: only its payer hands it over",
+            receipt.payer
+        )));
+        net.stats.count_settle(&outcome);
+        return Reply::Settled(outcome);
+    }
+    let ledger = match node.ledger().await {
+        Ok(ledger) => ledger,
+        Err(e) => return Reply::Settled(Err(ReceiptRefusal::Failed(e.to_string()))),
+    };
+    let outcome = ledger
+        .accept_receipt(&receipt.into(), node.clock.now_ms())
+        .await;
+    if let Err(ReceiptRefusal::BadSignature(why)) = &outcome {
+        net.conduct.invalid(remote, why);
+    }
+    net.stats.count_settle(&outcome);
+    Reply::Settled(outcome)
+}

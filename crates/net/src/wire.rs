@@ -1,0 +1,434 @@
+//! The peer protocol's framing and messages (ALPN `micro/rpc/1`).
+//!
+//! One QUIC stream per exchange: the opener writes a request frame, the other side answers with
+//! one reply frame (or, for a subscription, a stream of them). A frame is a big-endian `u32`
+//! header length, the header (postcard), a `u32` payload length and the payload; both lengths
+//! are checked against the node's limit before anything is allocated.
+
+use crate::records::SignedRecord;
+use micro_runtime::wit::micro::network::types::CallError;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+/// The ALPN of calls, pings, registry sync and event streams between nodes.
+pub const RPC_ALPN: &[u8] = b"micro/rpc/1";
+
+/// Largest header, whatever the frame limit: headers are small by design.
+const MAX_HEADER: usize = 64 * 1024;
+
+/// What can go wrong reading or writing a frame.
+#[derive(Debug, thiserror::Error)]
+pub enum WireError {
+    #[error("frame of {size} bytes exceeds the limit of {limit} bytes")]
+    /// Bigger than the reader takes.
+    TooLarge {
+        /// The frame's size.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+    #[error("malformed frame: {0}")]
+    /// It does not decode.
+    Malformed(String),
+    #[error("stream ended mid-frame")]
+    /// The stream ended in the middle of a frame.
+    Truncated,
+    #[error("i/o: {0}")]
+    /// Reading or writing failed.
+    Io(#[from] std::io::Error),
+}
+
+/// What a node asks of a peer on a new stream.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum Request {
+    /// Call a service; the payload is the request body.
+    Call(CallHeader),
+    /// Liveness and round-trip time; answered with [`Reply::Pong`].
+    Ping,
+    /// Anti-entropy: the records the asker has (node, sequence); answered with the newer ones.
+    Sync {
+        /// (node, sequence) of every record the asker has.
+        known: Vec<([u8; 32], u64)>,
+    },
+    /// The WIT of a service served by the peer.
+    Wit {
+        /// `name` or `name@version`.
+        service: String,
+    },
+    /// A component the peer keeps, by content hash (hex SHA-256): to run a replica of it.
+    Component {
+        /// Hex SHA-256 of the component.
+        hash: String,
+    },
+    /// A receipt for calls the asker made here (the newest one to this node); answered with
+    /// [`Reply::Settled`].
+    Settle {
+        /// The receipt.
+        receipt: WireReceipt,
+    },
+    /// A record handed over directly (a node's goodbye); answered with an empty `Records`.
+    Push {
+        /// The record.
+        record: SignedRecord,
+    },
+    /// Stream the messages of a topic published on the peer, optionally replaying its
+    /// retained ones first, optionally as a member of a queue group.
+    Subscribe {
+        /// The topic.
+        topic: String,
+        /// The queue group the subscription stands in for.
+        group: Option<String>,
+        /// Replay the topic's retained messages first.
+        history: bool,
+    },
+}
+
+/// A call's header; the payload follows in the frame.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CallHeader {
+    /// `name` or `name@version`.
+    pub service: String,
+    /// The method.
+    pub method: String,
+    /// The media type of the payload.
+    pub content_type: String,
+    /// The caller's metadata.
+    pub metadata: Vec<(String, String)>,
+    /// The calling service, if a component made the call.
+    pub caller_service: Option<String>,
+    /// How many calls deep the call is.
+    pub depth: u32,
+    /// Time left for the call, in milliseconds.
+    pub timeout_ms: u64,
+    /// An API token the caller's client gave: checked by the serving node, whose account it
+    /// names pays when that node issued it or trusts its issuer.
+    pub token: Option<String>,
+}
+
+/// A peer's answer.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum Reply {
+    /// A call's outcome (on success the payload is the response body), and what the caller
+    /// was charged for it (micro-tokens), owed until its next receipt.
+    Called(Result<CallOk, WireCallError>, u64),
+    /// A receipt taken: the amount it newly paid; or why it was not.
+    Settled(Result<u64, micro_core::system::ledger::accounts::ReceiptRefusal>),
+    /// The answer to a ping.
+    Pong {
+        /// Calls in flight on the peer.
+        load: u32,
+    },
+    /// Records newer than the asker's, each with its age on the sender (ms since it was
+    /// issued, as far as the sender knows) so relaying never extends a record's life.
+    Records(Vec<(SignedRecord, u64)>),
+    /// A service's WIT, or why not.
+    Wit(Result<String, String>),
+    /// A component's size; its bytes are the payload.
+    Component(Result<u64, String>),
+    /// Messages of a subscribed topic: `count` of them, postcard-encoded in the payload (a
+    /// batch can be far bigger than a header may be). The first, empty one says the
+    /// subscription is in place.
+    Messages {
+        /// How many messages the payload holds.
+        count: u32,
+    },
+    /// The request was refused; why.
+    Refused(String),
+}
+
+/// A receipt as it travels: signed by the payer over what it owes the payee in all.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WireReceipt {
+    /// The paying node.
+    pub payer: String,
+    /// The node paid.
+    pub payee: String,
+    /// All the payer owes the payee, in micro-tokens, ever.
+    pub cumulative: u64,
+    /// Grows with each receipt from this payer to this payee.
+    pub counter: u64,
+    /// The payer's signature.
+    pub signature: Vec<u8>,
+}
+
+impl From<micro_core::system::ledger::accounts::Receipt> for WireReceipt {
+    fn from(r: micro_core::system::ledger::accounts::Receipt) -> Self {
+        Self {
+            payer: r.payer,
+            payee: r.payee,
+            cumulative: r.cumulative,
+            counter: r.counter,
+            signature: r.signature,
+        }
+    }
+}
+
+impl From<WireReceipt> for micro_core::system::ledger::accounts::Receipt {
+    fn from(r: WireReceipt) -> Self {
+        Self {
+            payer: r.payer,
+            payee: r.payee,
+            cumulative: r.cumulative,
+            counter: r.counter,
+            signature: r.signature,
+        }
+    }
+}
+
+/// A successful call's header.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CallOk {
+    /// The media type of the response.
+    pub content_type: String,
+    /// The response's metadata.
+    pub metadata: Vec<(String, String)>,
+}
+
+/// A broker message in a subscription stream. The topic is the stream's and the node is the
+/// one serving the stream, so neither travels with each message.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StreamedMessage {
+    /// The message's body.
+    pub payload: Vec<u8>,
+    /// Its media type.
+    pub content_type: String,
+    /// Its sequence on the topic, on the publishing node.
+    pub sequence: u64,
+    /// When it was published, in ms since the epoch.
+    pub published_at_ms: u64,
+    /// The publishing service, if a service published it.
+    pub publisher: Option<String>,
+}
+
+impl StreamedMessage {
+    /// The message as the broker knows it, published on `node`.
+    pub fn into_message(self, topic: &str, node: &str) -> micro_services::broker::Message {
+        micro_services::broker::Message {
+            topic: topic.to_string(),
+            payload: self.payload,
+            content_type: self.content_type,
+            sequence: self.sequence,
+            published_at_ms: self.published_at_ms,
+            publisher: self.publisher,
+            node: node.to_string(),
+        }
+    }
+}
+
+impl From<micro_services::broker::Message> for StreamedMessage {
+    fn from(m: micro_services::broker::Message) -> Self {
+        Self {
+            payload: m.payload,
+            content_type: m.content_type,
+            sequence: m.sequence,
+            published_at_ms: m.published_at_ms,
+            publisher: m.publisher,
+        }
+    }
+}
+
+/// [`CallError`] on the wire.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum WireCallError {
+    /// No such service or method.
+    NotFound(String),
+    /// The caller may not make this call.
+    Denied(String),
+    /// The service cannot take the call now.
+    Unavailable(String),
+    /// The call ran out of time.
+    Timeout(String),
+    /// The request is malformed.
+    BadRequest(String),
+    /// The caller must pay first.
+    PaymentRequired(String),
+    /// The service failed.
+    Failed(String),
+}
+
+impl From<CallError> for WireCallError {
+    fn from(e: CallError) -> Self {
+        match e {
+            CallError::NotFound(m) => Self::NotFound(m),
+            CallError::Denied(m) => Self::Denied(m),
+            CallError::Unavailable(m) => Self::Unavailable(m),
+            CallError::Timeout(m) => Self::Timeout(m),
+            CallError::BadRequest(m) => Self::BadRequest(m),
+            CallError::PaymentRequired(m) => Self::PaymentRequired(m),
+            CallError::Failed(m) => Self::Failed(m),
+        }
+    }
+}
+
+impl From<WireCallError> for CallError {
+    fn from(e: WireCallError) -> Self {
+        match e {
+            WireCallError::NotFound(m) => Self::NotFound(m),
+            WireCallError::Denied(m) => Self::Denied(m),
+            WireCallError::Unavailable(m) => Self::Unavailable(m),
+            WireCallError::Timeout(m) => Self::Timeout(m),
+            WireCallError::BadRequest(m) => Self::BadRequest(m),
+            WireCallError::PaymentRequired(m) => Self::PaymentRequired(m),
+            WireCallError::Failed(m) => Self::Failed(m),
+        }
+    }
+}
+
+/// Encodes a batch of messages as a `Messages` frame's payload.
+pub fn encode_messages(messages: &[StreamedMessage]) -> Vec<u8> {
+    postcard::to_stdvec(messages).unwrap_or_default()
+}
+
+/// Decodes a `Messages` frame's payload.
+pub fn decode_messages(payload: &[u8]) -> Result<Vec<StreamedMessage>, WireError> {
+    postcard::from_bytes(payload).map_err(|e| WireError::Malformed(format!("messages: {e}")))
+}
+
+/// Writes one frame.
+pub async fn write_frame<W: AsyncWrite + Unpin, H: Serialize>(
+    out: &mut W,
+    header: &H,
+    payload: &[u8],
+) -> Result<(), WireError> {
+    let header =
+        postcard::to_stdvec(header).map_err(|e| WireError::Malformed(format!("encoding: {e}")))?;
+    let mut buf = Vec::with_capacity(8 + header.len() + payload.len());
+    buf.extend_from_slice(&(header.len() as u32).to_be_bytes());
+    buf.extend_from_slice(&header);
+    buf.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+    buf.extend_from_slice(payload);
+    out.write_all(&buf).await?;
+    Ok(())
+}
+
+/// Reads one frame of at most `limit` bytes; `None` when the stream ended cleanly before it.
+pub async fn read_frame<R: AsyncRead + Unpin, H: DeserializeOwned>(
+    input: &mut R,
+    limit: usize,
+) -> Result<Option<(H, Vec<u8>)>, WireError> {
+    let mut len = [0u8; 4];
+    match input.read_exact(&mut len).await {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e.into()),
+    }
+    let header_len = u32::from_be_bytes(len) as usize;
+    if header_len > MAX_HEADER.min(limit) {
+        return Err(WireError::TooLarge {
+            size: header_len,
+            limit: MAX_HEADER.min(limit),
+        });
+    }
+    let mut header = vec![0u8; header_len];
+    read_exact(input, &mut header).await?;
+    read_exact(input, &mut len).await?;
+    let payload_len = u32::from_be_bytes(len) as usize;
+    if header_len + payload_len > limit {
+        return Err(WireError::TooLarge {
+            size: header_len + payload_len,
+            limit,
+        });
+    }
+    let mut payload = vec![0u8; payload_len];
+    read_exact(input, &mut payload).await?;
+    let header =
+        postcard::from_bytes(&header).map_err(|e| WireError::Malformed(format!("header: {e}")))?;
+    Ok(Some((header, payload)))
+}
+
+async fn read_exact<R: AsyncRead + Unpin>(input: &mut R, buf: &mut [u8]) -> Result<(), WireError> {
+    match input.read_exact(buf).await {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Err(WireError::Truncated),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_frame_round_trips() {
+        let mut buf = Vec::new();
+        write_frame(
+            &mut buf,
+            &Request::Wit {
+                service: "hello".into(),
+            },
+            b"xyz",
+        )
+        .await
+        .unwrap();
+        let (header, payload): (Request, _) = read_frame(&mut buf.as_slice(), 1024)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(matches!(header, Request::Wit { service } if service == "hello"));
+        assert_eq!(payload, b"xyz");
+    }
+
+    #[tokio::test]
+    async fn a_full_batch_of_messages_fits_a_frame() {
+        let message = StreamedMessage {
+            payload: vec![b'x'; 1024],
+            content_type: "text/plain".into(),
+            sequence: 1,
+            published_at_ms: 1,
+            publisher: Some("caller".into()),
+        };
+        let batch = vec![message; 512];
+        let mut buf = Vec::new();
+        write_frame(
+            &mut buf,
+            &Reply::Messages { count: 512 },
+            &encode_messages(&batch),
+        )
+        .await
+        .unwrap();
+        let (header, payload): (Reply, _) = read_frame(&mut buf.as_slice(), 16 << 20)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(matches!(header, Reply::Messages { count: 512 }));
+        assert_eq!(decode_messages(&payload).unwrap().len(), 512);
+    }
+
+    #[tokio::test]
+    async fn oversized_truncated_and_garbage_frames_are_refused() {
+        let mut buf = Vec::new();
+        write_frame(&mut buf, &Request::Ping, &[0u8; 2000])
+            .await
+            .unwrap();
+        let err = read_frame::<_, Request>(&mut buf.as_slice(), 1000)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, WireError::TooLarge { .. }), "{err}");
+
+        let err = read_frame::<_, Request>(&mut &buf[..10], 100_000)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, WireError::Truncated), "{err}");
+
+        let mut garbage = 3u32.to_be_bytes().to_vec();
+        garbage.extend_from_slice(&[0xff, 0xff, 0xff, 0, 0, 0, 0]);
+        let err = read_frame::<_, Request>(&mut garbage.as_slice(), 1000)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, WireError::Malformed(_)), "{err}");
+
+        let huge = u32::MAX.to_be_bytes();
+        let err = read_frame::<_, Request>(&mut huge.as_slice(), 1 << 30)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, WireError::TooLarge { .. }), "{err}");
+
+        assert!(
+            read_frame::<_, Request>(&mut &[][..], 10)
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+}

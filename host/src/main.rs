@@ -1,5 +1,0 @@
-//! The `micro` command.
-
-fn main() -> std::process::ExitCode {
-    micro_host::cli::main()
-}
