@@ -4,8 +4,9 @@
 //! fake in its place.
 
 use crate::catalog::Offer;
+use crate::transport::CallFailure;
 use futures::future::BoxFuture;
-use micro_runtime::wit::micro::network::types::{CallError, Caller, Request, Response};
+use micro_runtime::wit::micro::network::types::{Caller, Request, Response};
 use micro_services::broker::Subscription;
 use std::time::Instant;
 
@@ -13,14 +14,15 @@ use std::time::Instant;
 pub trait Remote: Send + Sync {
     /// Calls `request.service` on another node that serves it (the best route first, failing
     /// over while the call never started), within `deadline`. `token` is a client's API token
-    /// that travels with the call. A service no other node serves is `not-found`.
+    /// that travels with the call. A service no other node serves is `not-found`; a serving
+    /// node's governance refusing the caller's rate is [`CallFailure::RateLimited`].
     fn call<'a>(
         &'a self,
         caller: Caller,
         token: Option<&'a str>,
         deadline: Instant,
         request: Request,
-    ) -> BoxFuture<'a, Result<Response, CallError>>;
+    ) -> BoxFuture<'a, Result<Response, CallFailure>>;
 
     /// Extends `local`, a subscription to `topic` on this node's broker, to every other node
     /// (and every node that appears later); returns once the nodes known now take it (or the

@@ -9,10 +9,45 @@ use crate::registry::{Deployment, Failure as _};
 use micro_base::names::split_version;
 use micro_runtime::wit::micro::network::transport as wit;
 use micro_runtime::wit::micro::network::types::{CallError, Caller, Request, Response};
-use micro_runtime::{CallScope, HttpOutcome};
+use micro_runtime::{CallScope, HttpResponse};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
+
+/// Why a call failed, as the node tells its own callers (the gateway, the CLI, other nodes). A
+/// component sees the [`CallError`] it converts to: the WIT has no case for a rate limit, so a
+/// component reads it as `denied`.
+#[derive(Debug, Clone)]
+pub enum CallFailure {
+    /// What the call's WIT error says.
+    Call(CallError),
+    /// Governance refused the call for its rate: the same call may pass later.
+    RateLimited(String),
+}
+
+impl From<CallError> for CallFailure {
+    fn from(e: CallError) -> Self {
+        CallFailure::Call(e)
+    }
+}
+
+impl From<CallFailure> for CallError {
+    fn from(f: CallFailure) -> Self {
+        match f {
+            CallFailure::Call(e) => e,
+            CallFailure::RateLimited(why) => CallError::Denied(why),
+        }
+    }
+}
+
+impl crate::registry::Failure for CallFailure {
+    fn describe(&self) -> String {
+        match self {
+            CallFailure::Call(e) => e.describe(),
+            CallFailure::RateLimited(why) => format!("rate-limited: {why}"),
+        }
+    }
+}
 
 /// The deadline of a call that starts now, from outside the node.
 pub fn deadline_from_now(node: &Node) -> Instant {
@@ -20,15 +55,16 @@ pub fn deadline_from_now(node: &Node) -> Instant {
 }
 
 /// Asks governance whether the node `caller_node` may call `service`.`method` here; a
-/// refusal (or no governance to ask) is a `denied` error with governance's reason.
+/// refusal (or no governance to ask) is a `denied` error with governance's reason, a refusal
+/// for the caller's rate is [`CallFailure::RateLimited`].
 pub async fn govern_call(
     node: &Node,
     caller_node: &str,
     service: &str,
     method: &str,
     private: bool,
-) -> Result<(), CallError> {
-    use crate::system::governance::Visibility;
+) -> Result<(), CallFailure> {
+    use crate::system::governance::{Refusal, Visibility};
     let governance = node
         .governance()
         .await
@@ -42,7 +78,10 @@ pub async fn govern_call(
     governance
         .authorize_call(&caller, service, method, visibility)
         .await
-        .map_err(|refusal| CallError::Denied(refusal.to_string()))
+        .map_err(|refusal| match refusal {
+            Refusal::RateLimited { .. } => CallFailure::RateLimited(refusal.to_string()),
+            Refusal::Denied { .. } => CallFailure::Call(CallError::Denied(refusal.to_string())),
+        })
 }
 
 /// Calls a service wherever it runs, this node first, and waits for its answer, within
@@ -52,7 +91,7 @@ pub async fn call(
     caller: Caller,
     deadline: Instant,
     request: Request,
-) -> Result<Response, CallError> {
+) -> Result<Response, CallFailure> {
     call_for(node, caller, None, deadline, request).await
 }
 
@@ -73,7 +112,7 @@ pub async fn call_for(
     client: Option<Client<'_>>,
     deadline: Instant,
     request: Request,
-) -> Result<Response, CallError> {
+) -> Result<Response, CallFailure> {
     let (name, _) = split_version(&request.service);
     let here = node.registry.resolve(&request.service).is_some();
     let payer = client.as_ref().map(|c| c.account);
@@ -85,7 +124,7 @@ pub async fn call_for(
             let token = client.as_ref().map(|c| c.token);
             let outcome = remote.call(caller.clone(), token, deadline, request).await;
             match (outcome, fallback) {
-                (Err(CallError::NotFound(_)), Some(request)) => {
+                (Err(CallFailure::Call(CallError::NotFound(_))), Some(request)) => {
                     serve(node, caller, payer, deadline, request).await.0
                 }
                 (outcome, _) => outcome,
@@ -105,7 +144,7 @@ pub async fn serve(
     payer: Option<&str>,
     deadline: Instant,
     request: Request,
-) -> (Result<Response, CallError>, u64) {
+) -> (Result<Response, CallFailure>, u64) {
     let _load = Load::count(node);
     let mut charged = 0;
     let outcome = call_local(node, caller, payer, &mut charged, deadline, request).await;
@@ -121,7 +160,7 @@ pub async fn serve_http(
     deployment: &Deployment,
     name: &str,
     request: hyper::Request<hyper::body::Incoming>,
-) -> HttpOutcome {
+) -> Result<HttpResponse, CallFailure> {
     let _load = Load::count(node);
     let method = request.method().as_str().to_string();
     govern_call(node, &node.id, name, &method, deployment.record.private).await?;
@@ -137,7 +176,7 @@ pub async fn serve_http(
     let _running = deployment.enter();
     let outcome = deployment.program.serve_http(store, request).await;
     deployment.count(&outcome);
-    outcome
+    Ok(outcome?)
 }
 
 /// A call counted in the node's load (what peers see) while it runs.
@@ -185,25 +224,27 @@ async fn call_local(
     charged: &mut u64,
     deadline: Instant,
     request: Request,
-) -> Result<Response, CallError> {
+) -> Result<Response, CallFailure> {
     let limits = &node.config.limits;
     if request.payload.len() > limits.max_request_bytes {
         return Err(CallError::BadRequest(format!(
             "request of {} bytes exceeds the limit of {} bytes",
             request.payload.len(),
             limits.max_request_bytes
-        )));
+        ))
+        .into());
     }
     if caller.depth > limits.max_call_depth {
         return Err(CallError::Failed(format!(
             "call depth limit of {} reached calling {}.{} (a call loop?)",
             limits.max_call_depth, request.service, request.method
-        )));
+        ))
+        .into());
     }
     let (name, version) = split_version(&request.service);
     let deployment = match node.registry.resolve(&request.service) {
         Some(d) => d,
-        None => return Err(not_found(node, name, version)),
+        None => return Err(not_found(node, name, version).into()),
     };
     // A version never retires while a call runs in it.
     let _running = deployment.enter();
@@ -214,7 +255,8 @@ async fn call_local(
             request.service,
             request.method,
             deployment.record.methods.join(", ")
-        )));
+        ))
+        .into());
     }
     govern_call(
         node,
@@ -277,7 +319,7 @@ async fn call_local(
             ),
         );
     }
-    outcome
+    outcome.map_err(CallFailure::from)
 }
 
 /// Why `name` or `name@version` is not served here, naming what is.
@@ -313,6 +355,8 @@ impl wit::Host for HostState {
             node: self.node.id.clone(),
             depth: self.scope.depth + 1,
         };
-        call(&self.node, caller, self.scope.deadline, request).await
+        call(&self.node, caller, self.scope.deadline, request)
+            .await
+            .map_err(CallError::from)
     }
 }

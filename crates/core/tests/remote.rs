@@ -11,7 +11,7 @@ use micro_base::config::Config;
 use micro_core::catalog::{self, Offer};
 use micro_core::node::Node;
 use micro_core::remote::Remote;
-use micro_core::transport;
+use micro_core::transport::{self, CallFailure};
 use micro_runtime::wit::micro::network::types::{CallError, Caller, Request, Response};
 use micro_services::broker::Subscription;
 use std::sync::{Arc, Mutex};
@@ -32,18 +32,20 @@ impl Remote for Fake {
         token: Option<&'a str>,
         _deadline: Instant,
         request: Request,
-    ) -> BoxFuture<'a, Result<Response, CallError>> {
+    ) -> BoxFuture<'a, Result<Response, CallFailure>> {
         async move {
             let known = request.service == "elsewhere";
             self.calls
                 .lock()
                 .unwrap()
                 .push((caller, token.map(str::to_string), request.clone()));
+            if request.service == "busy" {
+                return Err(CallFailure::RateLimited("over the rate".into()));
+            }
             if !known {
-                return Err(CallError::NotFound(format!(
-                    "no node serves {}",
-                    request.service
-                )));
+                return Err(
+                    CallError::NotFound(format!("no node serves {}", request.service)).into(),
+                );
             }
             Ok(Response {
                 payload: [b"remote:".as_slice(), &request.payload].concat(),
@@ -123,7 +125,7 @@ async fn a_call_to_a_service_not_here_goes_to_the_remote_with_its_token() {
     // No remote: nothing serves it.
     let alone = transport::call(&node, caller(&node), deadline, request("elsewhere")).await;
     assert!(
-        matches!(&alone, Err(CallError::NotFound(why)) if why.contains("elsewhere")),
+        matches!(&alone, Err(CallFailure::Call(CallError::NotFound(why))) if why.contains("elsewhere")),
         "{alone:?}"
     );
 
@@ -155,14 +157,26 @@ async fn a_call_to_a_service_not_here_goes_to_the_remote_with_its_token() {
 }
 
 #[tokio::test]
-async fn the_remote_says_not_found_and_the_node_passes_it_on() {
+async fn what_the_remote_refuses_the_node_passes_on() {
     let (_dir, node) = open();
     node.set_remote(Arc::new(Fake::default()));
     let deadline = Instant::now() + Duration::from_secs(5);
     let outcome = transport::call(&node, caller(&node), deadline, request("nowhere")).await;
     assert!(
-        matches!(&outcome, Err(CallError::NotFound(why)) if why == "no node serves nowhere"),
+        matches!(&outcome, Err(CallFailure::Call(CallError::NotFound(why))) if why == "no node serves nowhere"),
         "{outcome:?}"
+    );
+    // A serving node's rate limit stays a rate limit (the gateway answers it with 429)...
+    let outcome = transport::call(&node, caller(&node), deadline, request("busy")).await;
+    assert!(
+        matches!(&outcome, Err(CallFailure::RateLimited(why)) if why == "over the rate"),
+        "{outcome:?}"
+    );
+    // ...and a component that made the call reads it as `denied`.
+    let seen = outcome.map_err(CallError::from);
+    assert!(
+        matches!(&seen, Err(CallError::Denied(why)) if why == "over the rate"),
+        "{seen:?}"
     );
 }
 

@@ -3,6 +3,7 @@
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, combinators::UnsyncBoxBody};
 use hyper::{Response, StatusCode, header};
+use micro_core::transport::CallFailure;
 use micro_runtime::wit::micro::network::types::CallError;
 
 /// Errors a response body can end with.
@@ -39,13 +40,14 @@ pub fn error(status: StatusCode, kind: &str, message: impl std::fmt::Display) ->
     )
 }
 
-/// The status and kind a call error maps to.
-pub fn call_error(e: &CallError) -> Response<Body> {
-    let rate_limited = matches!(e, CallError::Denied(m)
-        if m.starts_with(micro_core::system::governance::RATE_LIMITED));
-    if rate_limited {
-        return error(StatusCode::TOO_MANY_REQUESTS, "rate-limited", e.parts().1);
-    }
+/// The status and kind a failed call maps to: a rate limit is 429.
+pub fn call_error(failure: &CallFailure) -> Response<Body> {
+    let e = match failure {
+        CallFailure::RateLimited(why) => {
+            return error(StatusCode::TOO_MANY_REQUESTS, "rate-limited", why);
+        }
+        CallFailure::Call(e) => e,
+    };
     let status = match e {
         CallError::NotFound(_) => StatusCode::NOT_FOUND,
         CallError::Denied(_) => StatusCode::FORBIDDEN,

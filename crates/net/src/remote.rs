@@ -8,6 +8,7 @@ use futures::future::BoxFuture;
 use micro_core::catalog::Offer;
 use micro_core::node::Node;
 use micro_core::remote::Remote;
+use micro_core::transport::CallFailure;
 use micro_runtime::wit::micro::network::types::{CallError, Caller, Request, Response};
 use micro_services::broker::Subscription;
 use std::sync::{Arc, Weak};
@@ -39,10 +40,10 @@ impl Remote for PeerRemote {
         token: Option<&'a str>,
         deadline: Instant,
         request: Request,
-    ) -> BoxFuture<'a, Result<Response, CallError>> {
+    ) -> BoxFuture<'a, Result<Response, CallFailure>> {
         async move {
             let Some(node) = self.node.upgrade() else {
-                return Err(CallError::Unavailable("the node is stopping".into()));
+                return Err(CallError::Unavailable("the node is stopping".into()).into());
             };
             routes::call(&node, &self.net, caller, token, deadline, request).await
         }

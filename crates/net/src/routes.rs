@@ -6,6 +6,7 @@ use super::wire::{CallHeader, Reply, Request};
 use super::{NetError, Network};
 use iroh::PublicKey;
 use micro_core::node::Node;
+use micro_core::transport::CallFailure;
 use micro_runtime::wit::micro::network::types::{
     CallError, Caller, Request as CallRequest, Response,
 };
@@ -102,17 +103,17 @@ pub async fn call(
     token: Option<&str>,
     deadline: Instant,
     request: CallRequest,
-) -> Result<Response, CallError> {
+) -> Result<Response, CallFailure> {
     let (name, version) = micro_base::names::split_version(&request.service);
     let candidates: Vec<Route> = routes(node, Some(net), name, version)
         .into_iter()
         .filter(|r| !r.local)
         .collect();
     if candidates.is_empty() {
-        return Err(CallError::NotFound(match version {
+        return Err(CallFailure::Call(CallError::NotFound(match version {
             Some(v) => format!("no node in the network serves {name}@{v}"),
             None => format!("no service named {name:?} in the network"),
-        }));
+        })));
     }
     let header = |timeout: Duration| CallHeader {
         service: request.service.clone(),
@@ -138,7 +139,7 @@ pub async fn call(
             .collect();
         methods.sort_unstable();
         methods.dedup();
-        return Err(CallError::NotFound(format!(
+        return Err(CallFailure::Call(CallError::NotFound(format!(
             "{} has no method {:?} on any node serving it; it answers {}",
             request.service,
             request.method,
@@ -147,7 +148,7 @@ pub async fn call(
             } else {
                 methods.join(", ")
             }
-        )));
+        ))));
     }
     let limit = net.frame_limit();
     let mut failures = Vec::new();
@@ -215,18 +216,21 @@ pub async fn call(
                 net.pool.forget(&id);
                 failures.push(why);
             }
-            Err(NetError::Timeout(why)) => return Err(CallError::Timeout(why)),
-            Err(e) => return Err(CallError::Unavailable(format!("{}: {e}", id.fmt_short()))),
+            Err(NetError::Timeout(why)) => return Err(CallError::Timeout(why).into()),
+            Err(e) => {
+                return Err(CallError::Unavailable(format!("{}: {e}", id.fmt_short())).into());
+            }
         }
     }
     if let (Some(why), true) = (not_found, failures.len() == 1) {
-        return Err(CallError::NotFound(why));
+        return Err(CallError::NotFound(why).into());
     }
     Err(CallError::Unavailable(format!(
         "no node serving {} could take the call: {}",
         request.service,
         failures.join("; ")
-    )))
+    ))
+    .into())
 }
 
 /// Tells governance how a peer handled one of our calls: answered (an error it answered is

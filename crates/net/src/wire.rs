@@ -6,6 +6,7 @@
 //! are checked against the node's limit before anything is allocated.
 
 use crate::records::SignedRecord;
+use micro_core::transport::CallFailure;
 use micro_runtime::wit::micro::network::types::CallError;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -245,6 +246,26 @@ pub enum WireCallError {
     PaymentRequired(String),
     /// The service failed.
     Failed(String),
+    /// Governance refused the caller's rate (a component's caller sees `denied`).
+    RateLimited(String),
+}
+
+impl From<CallFailure> for WireCallError {
+    fn from(f: CallFailure) -> Self {
+        match f {
+            CallFailure::Call(e) => e.into(),
+            CallFailure::RateLimited(why) => Self::RateLimited(why),
+        }
+    }
+}
+
+impl From<WireCallError> for CallFailure {
+    fn from(e: WireCallError) -> Self {
+        match e {
+            WireCallError::RateLimited(why) => CallFailure::RateLimited(why),
+            other => CallFailure::Call(other.into()),
+        }
+    }
 }
 
 impl From<CallError> for WireCallError {
@@ -271,6 +292,7 @@ impl From<WireCallError> for CallError {
             WireCallError::BadRequest(m) => Self::BadRequest(m),
             WireCallError::PaymentRequired(m) => Self::PaymentRequired(m),
             WireCallError::Failed(m) => Self::Failed(m),
+            WireCallError::RateLimited(m) => Self::Denied(m),
         }
     }
 }

@@ -14,7 +14,10 @@ use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 pub type CallOutcome = Result<Response, CallError>;
 
 /// The result of an HTTP request to a `wasi:http` component.
-pub type HttpOutcome = Result<hyper::Response<HyperOutgoingBody>, CallError>;
+pub type HttpOutcome = Result<HttpResponse, CallError>;
+
+/// What a `wasi:http` component answered.
+pub type HttpResponse = hyper::Response<HyperOutgoingBody>;
 
 impl<T: CallData> Program<T> {
     /// Asks a service to describe itself (its methods and subscriptions).

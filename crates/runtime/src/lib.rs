@@ -16,7 +16,7 @@ pub mod wit;
 
 pub use call::{CallData, CallScope, OutgoingHttp, arm_deadline, denied_wasi};
 pub use engine::Allocator;
-pub use invoke::{CallOutcome, HttpOutcome};
+pub use invoke::{CallOutcome, HttpOutcome, HttpResponse};
 pub use limits::{CallLimiter, MemoryLimitExceeded};
 pub use program::{Entry, Program};
 pub use validate::DeployError;

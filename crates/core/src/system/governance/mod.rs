@@ -96,9 +96,6 @@ impl Asker<'_> {
     }
 }
 
-/// The start of the message of a call refused for its rate: the gateway answers it with 429.
-pub const RATE_LIMITED: &str = "rate limited by governance";
-
 /// What kind of question a decision answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
