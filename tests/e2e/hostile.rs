@@ -56,6 +56,27 @@ fn an_infinite_loop_times_out_while_other_services_keep_answering() {
 }
 
 #[test]
+fn a_call_through_the_gateway_counts_in_the_nodes_load_while_it_runs() {
+    let node = node_with_hostile();
+    let load = |node: &TestNode| node.get_json("/api/node")["load"].as_u64();
+    assert_eq!(load(&node), Some(0));
+    let url = node.url.clone();
+    let spinner = std::thread::spawn(move || {
+        let agent = micro_tests::agent();
+        let r = agent.post(format!("{url}/hostile/spin")).send("").unwrap();
+        r.status().as_u16()
+    });
+    // The load peers see (and placement weighs) includes a call that came in by HTTP.
+    micro_tests::eventually("the spinning call in the node's load", || {
+        (load(&node) == Some(1)).then_some(())
+    });
+    assert_eq!(spinner.join().unwrap(), 504);
+    micro_tests::eventually("the load back to 0 once the call ended", || {
+        (load(&node) == Some(0)).then_some(())
+    });
+}
+
+#[test]
 fn a_memory_bomb_traps_at_its_limit_and_the_memory_comes_back() {
     let node = node_with_hostile();
     echo_works(&node);

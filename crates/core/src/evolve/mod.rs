@@ -353,7 +353,7 @@ pub async fn produce(
                 );
                 return Err(failed_early(record, reason));
             }
-            let hash = tree::content_hash(path).map_err(|e| failed_early(record, e))?;
+            let hash = tree::content_hash(path).map_err(|e| failed_early(record, e.to_string()))?;
             // The content hash names the tree as a git tree id does: an unchanged directory
             // is not built again.
             (hash[..12].to_string(), None, Some(format!("dir {hash}")))
@@ -429,7 +429,7 @@ pub async fn produce(
         (None, Source::Git(_)) => unreachable!("a git source is always fetched first"),
     };
     // 3. Ask every builder; the highest priority that recognises the tree builds it.
-    let files = tree::list(&tree_dir).map_err(|e| fail(&info, e))?;
+    let files = tree::list(&tree_dir).map_err(|e| fail(&info, e.to_string()))?;
     log.step(
         "detect",
         format!("{} files; asking {} builders", files.len(), builders.len()),

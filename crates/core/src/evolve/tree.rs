@@ -1,7 +1,30 @@
 //! A source tree as builders see it: its files, listed, and a hash of its content (for local
 //! directories, which have no commit to name their versions by).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// Why a tree could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum TreeError {
+    /// A directory or file could not be read.
+    #[error("{}: {source}", path.display())]
+    Read {
+        /// What could not be read.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// More files than a source tree may have.
+    #[error("the tree has more than {MAX_FILES} files")]
+    TooManyFiles,
+}
+
+fn read_error(path: &Path) -> impl FnOnce(std::io::Error) -> TreeError + '_ {
+    move |source| TreeError::Read {
+        path: path.to_owned(),
+        source,
+    }
+}
 
 /// Directories that are build output or tool caches, never source.
 const SKIPPED: [&str; 5] = [".git", "target", "node_modules", "__pycache__", ".venv"];
@@ -10,19 +33,19 @@ const SKIPPED: [&str; 5] = [".git", "target", "node_modules", "__pycache__", ".v
 const MAX_FILES: usize = 20_000;
 
 /// Every file of the tree, relative, '/'-separated, sorted.
-pub fn list(root: &Path) -> Result<Vec<String>, String> {
+pub fn list(root: &Path) -> Result<Vec<String>, TreeError> {
     let mut files = Vec::new();
     walk(root, "", &mut files)?;
     files.sort();
     Ok(files)
 }
 
-fn walk(dir: &Path, prefix: &str, files: &mut Vec<String>) -> Result<(), String> {
-    let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+fn walk(dir: &Path, prefix: &str, files: &mut Vec<String>) -> Result<(), TreeError> {
+    let entries = std::fs::read_dir(dir).map_err(read_error(dir))?;
     for entry in entries {
-        let entry = entry.map_err(|e| format!("{}: {e}", dir.display()))?;
+        let entry = entry.map_err(read_error(dir))?;
         let name = entry.file_name().to_string_lossy().to_string();
-        let kind = entry.file_type().map_err(|e| format!("{name}: {e}"))?;
+        let kind = entry.file_type().map_err(read_error(&entry.path()))?;
         let path = format!("{prefix}{name}");
         if kind.is_dir() {
             if !SKIPPED.contains(&name.as_str()) {
@@ -31,7 +54,7 @@ fn walk(dir: &Path, prefix: &str, files: &mut Vec<String>) -> Result<(), String>
         } else {
             files.push(path);
             if files.len() > MAX_FILES {
-                return Err(format!("the tree has more than {MAX_FILES} files"));
+                return Err(TreeError::TooManyFiles);
             }
         }
     }
@@ -39,11 +62,12 @@ fn walk(dir: &Path, prefix: &str, files: &mut Vec<String>) -> Result<(), String>
 }
 
 /// A hash of every file's path and content.
-pub fn content_hash(root: &Path) -> Result<String, String> {
+pub fn content_hash(root: &Path) -> Result<String, TreeError> {
     use sha2::Digest;
     let mut hasher = sha2::Sha256::new();
     for file in list(root)? {
-        let bytes = std::fs::read(root.join(&file)).map_err(|e| format!("{file}: {e}"))?;
+        let path = root.join(&file);
+        let bytes = std::fs::read(&path).map_err(read_error(&path))?;
         hasher.update((file.len() as u64).to_le_bytes());
         hasher.update(file.as_bytes());
         hasher.update((bytes.len() as u64).to_le_bytes());
