@@ -53,7 +53,7 @@ pub async fn deploy_version(
         .map_err(|e| DeployError::Denied(e.to_string()))?;
     let deployer = match &origin.replica_of {
         Some(from) => node.asker_for(from),
-        None => node.as_asker(),
+        None => node.askers.this(),
     };
     governance
         .approve_deploy(

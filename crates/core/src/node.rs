@@ -7,6 +7,7 @@ use crate::host_state::Runtime;
 use crate::registry::Registry;
 use crate::remote::Remote;
 use crate::system::builders::Builders;
+use crate::system::governance::{Asker, Askers, NoPeers, PeerAges};
 use anyhow::Context as _;
 use micro_base::Clock;
 use micro_base::config::Config;
@@ -74,6 +75,8 @@ pub struct Node {
     pub clock: Clock,
     /// When this process opened the node, for its uptime.
     pub started: std::time::Instant,
+    /// Who asks governance and the ledger, as this node tells it.
+    pub askers: Askers,
 }
 
 impl Node {
@@ -110,6 +113,7 @@ impl Node {
             clock.clone(),
         )
         .context("opening the broker")?;
+        let askers = Askers::new(&identity.public().to_string(), &config.governance.trusted);
         Ok(Arc::new(Node {
             id: identity.public().to_string(),
             identity,
@@ -128,6 +132,7 @@ impl Node {
             system: micro_base::Changes::default(),
             clock,
             started: std::time::Instant::now(),
+            askers,
         }))
     }
 
@@ -140,7 +145,9 @@ impl Node {
     /// saved by earlier runs. Most starts build nothing, so they do not pay for compiling them.
     pub async fn builders(&self) -> Result<&Builders, NotLoaded> {
         self.builders
-            .get_or_try_init(|| crate::system::load_builders(self))
+            .get_or_try_init(|| async {
+                crate::system::load_builders(&crate::system::SlotParts::of(self)).await
+            })
             .await
             .map_err(|e| NotLoaded::new("builders", &e))
     }
@@ -151,7 +158,9 @@ impl Node {
         let loaded_before = self.governance.initialized();
         let governance = self
             .governance
-            .get_or_try_init(|| crate::system::load_governance(self))
+            .get_or_try_init(|| async {
+                crate::system::load_governance(&crate::system::SlotParts::of(self)).await
+            })
             .await
             .map_err(|e| NotLoaded::new("governance", &e))?;
         if !loaded_before {
@@ -164,7 +173,9 @@ impl Node {
     /// earlier run put in use.
     pub async fn ledger(&self) -> Result<&crate::system::ledger::Ledger, NotLoaded> {
         self.ledger
-            .get_or_try_init(|| crate::system::load_ledger(self))
+            .get_or_try_init(|| async {
+                crate::system::load_ledger(&crate::system::SlotParts::of(self)).await
+            })
             .await
             .map_err(|e| NotLoaded::new("ledger", &e))
     }
@@ -180,33 +191,17 @@ impl Node {
         self.governance.get()
     }
 
-    /// Who this node is, as governance sees a question from it.
-    pub fn as_asker(&self) -> crate::system::governance::Asker<'_> {
-        crate::system::governance::Asker {
-            node: &self.id,
-            local: true,
-            pre_trusted: false,
-            age: crate::system::governance::Age::Ms(self.started.elapsed().as_millis() as u64),
+    /// Whoever knows this node's peers: the peer layer, or nobody without one.
+    pub fn peer_ages(&self) -> &dyn PeerAges {
+        match self.remote.get() {
+            Some(remote) => remote.as_ref(),
+            None => &NoPeers,
         }
     }
 
-    /// Who `node_id` is, as governance sees a question from it: this node, or a peer with
-    /// how long this node has known it and whether its operator pre-trusts it.
-    pub fn asker_for<'a>(&'a self, node_id: &'a str) -> crate::system::governance::Asker<'a> {
-        if node_id == self.id {
-            return self.as_asker();
-        }
-        crate::system::governance::Asker {
-            node: node_id,
-            local: false,
-            pre_trusted: self.config.governance.trusted.iter().any(|t| t == node_id),
-            age: crate::system::governance::Age::PeerOf(self),
-        }
-    }
-
-    /// How long this node has known peer `node_id` (0 when it does not know it).
-    pub fn peer_age_ms(&self, node_id: &str) -> u64 {
-        self.remote().map_or(0, |r| r.peer_age_ms(node_id))
+    /// Node `node_id` (this one or a peer) as governance sees a question from it.
+    pub fn asker_for<'a>(&'a self, node_id: &'a str) -> Asker<'a> {
+        self.askers.of(node_id, self.peer_ages())
     }
 
     /// Attaches the started peer layer (once: a second one is ignored).

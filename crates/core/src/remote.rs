@@ -4,14 +4,16 @@
 //! fake in its place.
 
 use crate::catalog::Offer;
+use crate::system::governance::PeerAges;
 use crate::transport::CallFailure;
 use futures::future::BoxFuture;
 use micro_runtime::wit::micro::network::types::{Caller, Request, Response};
 use micro_services::broker::Subscription;
 use std::time::Instant;
 
-/// Other nodes, as the core sees them.
-pub trait Remote: Send + Sync {
+/// Other nodes, as the core sees them; it also knows how long this node has known each peer
+/// ([`PeerAges`], in ms of the node's clock), which governance reads of an asker.
+pub trait Remote: PeerAges + Send + Sync {
     /// Calls `request.service` on another node that serves it (the best route first, failing
     /// over while the call never started), within `deadline`. `token` is a client's API token
     /// that travels with the call. A service no other node serves is `not-found`; a serving
@@ -46,7 +48,4 @@ pub trait Remote: Send + Sync {
         service: &'a str,
         deadline: Instant,
     ) -> BoxFuture<'a, Option<String>>;
-
-    /// How long this node has known peer `node`, in ms of the node's clock (0: unknown).
-    fn peer_age_ms(&self, node: &str) -> u64;
 }

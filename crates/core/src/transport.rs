@@ -211,7 +211,9 @@ pub async fn charge_call(
     if payer == node.id && ledger.current().local_free {
         return Ok(0);
     }
-    let account = ledger.account_of(node, payer).await;
+    let account = ledger
+        .account_of(&node.askers, node.governance_if_loaded(), payer)
+        .await;
     ledger
         .charge(account, service, method, node.clock.now_ms())
         .await

@@ -11,6 +11,7 @@ use micro_base::config::Config;
 use micro_core::catalog::{self, Offer};
 use micro_core::node::Node;
 use micro_core::remote::Remote;
+use micro_core::system::governance::PeerAges;
 use micro_core::transport::{self, CallFailure};
 use micro_runtime::wit::micro::network::types::{CallError, Caller, Request, Response};
 use micro_services::broker::Subscription;
@@ -87,7 +88,9 @@ impl Remote for Fake {
     ) -> BoxFuture<'a, Option<String>> {
         std::future::ready(None).boxed()
     }
+}
 
+impl PeerAges for Fake {
     fn peer_age_ms(&self, node: &str) -> u64 {
         if node == PEER { 42_000 } else { 0 }
     }
@@ -184,7 +187,7 @@ async fn what_the_remote_refuses_the_node_passes_on() {
 async fn the_catalog_and_peer_ages_come_from_the_remote() {
     let (_dir, node) = open();
     assert!(catalog::offers(&node).is_empty());
-    assert_eq!(node.peer_age_ms(PEER), 0);
+    assert_eq!(node.peer_ages().peer_age_ms(PEER), 0);
     node.set_remote(Arc::new(Fake::default()));
     let offers = catalog::offers(&node);
     assert_eq!(offers.len(), 1);
@@ -192,6 +195,6 @@ async fn the_catalog_and_peer_ages_come_from_the_remote() {
         (offers[0].name.as_str(), offers[0].node.as_str()),
         ("elsewhere", PEER)
     );
-    assert_eq!(node.peer_age_ms(PEER), 42_000);
-    assert_eq!(node.peer_age_ms("someone-else"), 0);
+    assert_eq!(node.peer_ages().peer_age_ms(PEER), 42_000);
+    assert_eq!(node.peer_ages().peer_age_ms("someone-else"), 0);
 }

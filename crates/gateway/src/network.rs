@@ -165,7 +165,11 @@ fn all_routes(gw: &Gateway, only: Option<&str>) -> Value {
             .map(|name| {
                 // `name@version` asks for the routes of calls pinned to that version.
                 let (base, version) = micro_base::names::split_version(&name);
-                let routes = routes::routes(node, net, base, version);
+                let here = node.registry.get(base).map(|d| {
+                    let load = node.load.load(std::sync::atomic::Ordering::Relaxed);
+                    (node.id.as_str(), d.record.version.clone(), load)
+                });
+                let routes = routes::routes(here, net, base, version);
                 json!({ "service": name, "routes": routes })
             })
             .collect(),
@@ -229,7 +233,7 @@ pub async fn describe_remote(gw: &Gateway, name: &str) -> Response<Body> {
         return not_found();
     };
     let (service, version) = micro_base::names::split_version(name);
-    for route in routes::routes(node, Some(net), service, version) {
+    for route in routes::routes(None, Some(net), service, version) {
         let Some((id, entry)) = route.remote else {
             continue;
         };

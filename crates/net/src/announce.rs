@@ -5,14 +5,14 @@
 //! neighbour is gone.
 
 use super::directory::Offered;
-use super::records::{Link, NodeRecord, RecordError, ServiceEntry, SignedRecord};
+use super::records::{Link, NodeRecord, RecordError, SignedRecord};
 use super::wire::{Reply, Request};
 use super::{MAX_GOSSIP_BYTES, NetError, Network, record_addr};
+use crate::local::Local;
 use futures::StreamExt as _;
 use iroh::{PublicKey, TransportAddr};
 use iroh_gossip::api::Event;
 use iroh_gossip::proto::TopicId;
-use micro_core::node::Node;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 use std::sync::Arc;
@@ -41,15 +41,15 @@ fn registry_topic() -> TopicId {
 }
 
 /// Starts the gossip, announce and heartbeat loops.
-pub fn spawn_loops(node: &Arc<Node>, net: &Arc<Network>, bootstrap: Vec<PublicKey>) {
-    tokio::spawn(gossip_loop(node.clone(), net.clone(), bootstrap));
-    tokio::spawn(announce_loop(node.clone(), net.clone()));
+pub fn spawn_loops(local: &Arc<dyn Local>, net: &Arc<Network>, bootstrap: Vec<PublicKey>) {
+    tokio::spawn(gossip_loop(local.clone(), net.clone(), bootstrap));
+    tokio::spawn(announce_loop(local.clone(), net.clone()));
     tokio::spawn(heartbeat_loop(net.clone()));
     tokio::spawn(sync_loop(net.clone()));
 }
 
 /// Builds and signs this node's current record.
-fn own_record(node: &Node, net: &Network) -> (SignedRecord, u64) {
+fn own_record(local: &dyn Local, net: &Network) -> (SignedRecord, u64) {
     // Sequence numbers must grow across restarts too: they start from the clock (in µs).
     let floor = net.clock.now_ms() * 1000;
     let previous = net
@@ -61,26 +61,7 @@ fn own_record(node: &Node, net: &Network) -> (SignedRecord, u64) {
     let seq = previous.max(floor) + 1;
     let addr = net.endpoint.addr();
     // Every live version, so that calls pinned to a superseded one reach it from anywhere.
-    let services = node
-        .registry
-        .all_live()
-        .into_iter()
-        // A private service is for this node only: not announced.
-        .filter(|(d, _)| !d.record.private)
-        .map(|(d, serving)| {
-            let digest = Sha256::digest(d.record.wit.as_bytes());
-            let mut interface = [0u8; 8];
-            interface.copy_from_slice(&digest[..8]);
-            ServiceEntry {
-                name: d.record.name.clone(),
-                version: d.record.version.clone(),
-                interface,
-                methods: d.record.methods.clone(),
-                http: d.program.is_http(),
-                serving,
-            }
-        })
-        .collect();
+    let services = local.announced();
     let mut links: Vec<Link> = net
         .peers
         .all()
@@ -104,12 +85,9 @@ fn own_record(node: &Node, net: &Network) -> (SignedRecord, u64) {
         relay: addr.relay_urls().next().map(|u| u.to_string()),
         services,
         links,
-        load: node.load.load(Ordering::Relaxed),
+        load: local.load(),
         leaving: false,
-        governance: node
-            .governance_if_loaded()
-            .map(|g| g.current().label())
-            .unwrap_or_default(),
+        governance: local.governance_label().unwrap_or_default(),
         reports: net.conduct.reports(),
         placements: net.placement.announced(),
     };
@@ -141,21 +119,22 @@ async fn broadcast(net: &Network, signed: &SignedRecord, seq: u64) {
 }
 
 /// Re-announces this node every announce interval, and at once when its services change.
-async fn announce_loop(node: Arc<Node>, net: Arc<Network>) {
+async fn announce_loop(local: Arc<dyn Local>, net: Arc<Network>) {
     let interval = Duration::from_millis(net.config.announce_interval_ms.max(100));
     // What the record says changes with the services, the placements and the governance in
     // use: each says so through its change counter, and the record goes out again.
-    let mut services = node.registry.watch();
-    let mut placements = net.placement.watch();
-    let mut system = node.system.watch();
+    let mut changes = local.changes();
+    changes.push(net.placement.watch());
+    let mut changes: futures::stream::SelectAll<_> = changes
+        .into_iter()
+        .map(tokio_stream::wrappers::WatchStream::from_changes)
+        .collect();
     loop {
-        let (signed, seq) = own_record(&node, &net);
+        let (signed, seq) = own_record(local.as_ref(), &net);
         broadcast(&net, &signed, seq).await;
         tokio::select! {
             () = net.announce.notified() => {}
-            Ok(()) = services.changed() => {}
-            Ok(()) = placements.changed() => {}
-            Ok(()) = system.changed() => {}
+            Some(_) = changes.next() => {}
             () = tokio::time::sleep(interval) => {}
         }
     }
@@ -236,7 +215,7 @@ pub fn accept(
 }
 
 /// Joins the registry topic and handles what arrives; rejoins when the subscription ends.
-async fn gossip_loop(node: Arc<Node>, net: Arc<Network>, bootstrap: Vec<PublicKey>) {
+async fn gossip_loop(local: Arc<dyn Local>, net: Arc<Network>, bootstrap: Vec<PublicKey>) {
     let mut bootstrap = bootstrap;
     loop {
         let topic = match net
@@ -261,7 +240,7 @@ async fn gossip_loop(node: Arc<Node>, net: Arc<Network>, bootstrap: Vec<PublicKe
                     // A refused or throttled neighbour's messages are dropped (what it relays
                     // of others reaches us by sync).
                     if !matches!(
-                        super::conduct::admit(&node, &net, &message.delivered_from).await,
+                        super::conduct::admit(local.as_ref(), &net, &message.delivered_from).await,
                         super::conduct::Admission::Admitted
                     ) {
                         continue;

@@ -5,8 +5,8 @@
 
 use super::Network;
 use super::records::Report;
+use crate::local::{AdmitError, Local};
 use iroh::PublicKey;
-use micro_core::node::Node;
 use micro_core::system::governance::Refusal;
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -132,22 +132,19 @@ impl Conduct {
 /// Asks governance whether `peer` may exchange records and requests with this node now (the
 /// answer is cached for as long as governance allows, so this is cheap on a busy link); no
 /// governance to ask means refused.
-pub async fn admit(node: &Node, net: &Network, peer: &PublicKey) -> Admission {
-    let governance = match node.governance().await {
-        Ok(g) => g,
-        Err(e) => return Admission::Refused(format!("no governance to ask, so refused: {e}")),
-    };
+pub async fn admit(local: &dyn Local, net: &Network, peer: &PublicKey) -> Admission {
     let id = peer.to_string();
-    let admission = match governance.admit_peer(&node.asker_for(&id)).await {
+    let admission = match local.admit_peer(&id).await {
         Ok(()) => Admission::Admitted,
-        Err(refusal @ Refusal::RateLimited { .. }) => {
+        Err(AdmitError::Refused(refusal @ Refusal::RateLimited { .. })) => {
             net.stats.throttled.fetch_add(1, Ordering::Relaxed);
             return Admission::Throttled(refusal.to_string());
         }
-        Err(refusal @ Refusal::Denied { .. }) => {
+        Err(AdmitError::Refused(refusal @ Refusal::Denied { .. })) => {
             net.stats.refused_peers.fetch_add(1, Ordering::Relaxed);
             Admission::Refused(refusal.to_string())
         }
+        Err(e @ AdmitError::NoGovernance(_)) => return Admission::Refused(e.to_string()),
     };
     let refused = matches!(admission, Admission::Refused(_));
     net.conduct.mark_refused(*peer, refused);

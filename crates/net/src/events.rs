@@ -7,9 +7,9 @@
 
 use super::Network;
 use super::wire::{self, Reply, Request};
+use crate::local::Local;
 use iroh::PublicKey;
 use iroh::endpoint::SendStream;
-use micro_core::node::Node;
 use micro_services::broker::{Message, Owner, Subscription};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -189,7 +189,7 @@ fn spawn_pump(
 /// Serves a peer's subscription: subscribes on this node's broker on the peer's behalf and
 /// streams the messages until the peer stops reading.
 pub async fn serve_subscription(
-    node: &Arc<Node>,
+    local: &dyn Local,
     remote: PublicKey,
     mut send: SendStream,
     topic: String,
@@ -197,10 +197,7 @@ pub async fn serve_subscription(
     history: bool,
 ) {
     let owner = Owner::Peer(remote.to_string());
-    let mut subscription = match node
-        .broker
-        .subscribe(&topic, group.as_deref(), history, owner)
-    {
+    let mut subscription = match local.subscribe(&topic, group.as_deref(), history, owner) {
         Ok(s) => s,
         Err(e) => {
             let _ = wire::write_frame(&mut send, &Reply::Refused(format!("{e:?}")), &[]).await;

@@ -8,12 +8,14 @@
 //! network-wide subscriptions (`events`); routing (`routes`); the gossip and heartbeat loops
 //! (`announce`); settling what nodes owe each other (`settle`); replicas placed by governance
 //! (`placement`); what governance learns of peers (`observe`). `remote` is the core's view of
-//! all this: the [`micro_core::remote::Remote`] the node calls, implemented here.
+//! all this: the [`micro_core::remote::Remote`] the node calls, implemented here; `local` is
+//! the node as this layer sees it (the mirror: a narrow trait the node implements).
 
 pub mod announce;
 pub mod conduct;
 pub mod directory;
 pub mod events;
+pub mod local;
 pub mod membership;
 pub mod observe;
 pub mod placement;
@@ -31,12 +33,14 @@ use iroh::address_lookup::memory::MemoryLookup;
 use iroh::endpoint::presets;
 use iroh::{Endpoint, EndpointAddr, PublicKey, RelayMode, TransportAddr};
 use iroh_gossip::net::Gossip;
+use local::Local;
 use membership::Membership;
-use micro_base::config::NetworkConfig;
+use micro_base::config::{Config, GovernanceConfig, Limits, NetworkConfig};
 use micro_base::identity::Identity;
-use micro_core::node::Node;
+use micro_core::system::governance::Askers;
 use records::SignedRecord;
 use std::collections::HashSet;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -146,6 +150,16 @@ pub struct Network {
     lookup: MemoryLookup,
     /// The peer layer's configuration.
     pub config: NetworkConfig,
+    /// The node's limits on calls and components.
+    pub limits: Limits,
+    /// The node's governance settings: how often placement and observation run.
+    pub governance: GovernanceConfig,
+    /// Messages a network-wide subscription buffers before its reader falls behind.
+    pub subscriber_queue: usize,
+    /// How often the ledger settles what this node owes, in ms.
+    pub settle_interval_ms: u64,
+    /// Who asks governance and the ledger: this node, and the peers it pre-trusts.
+    pub askers: Askers,
     /// What it refused or survived.
     pub stats: NetStats,
     /// How peers behave, and whom governance refused.
@@ -167,12 +181,38 @@ pub struct Network {
     stopping: AtomicBool,
 }
 
+/// What the peer layer is given of its node when it starts, fixed for the node's life.
+pub struct Start {
+    /// The node's key pair.
+    pub identity: Identity,
+    /// The node's configuration.
+    pub config: Config,
+    /// The node's one clock.
+    pub clock: micro_base::Clock,
+    /// The node's data directory (the peer layer keeps its port there).
+    pub data_dir: PathBuf,
+    /// Who asks governance and the ledger, as the node tells it.
+    pub askers: Askers,
+}
+
 impl Network {
-    /// Binds the endpoint, joins through `tickets` and starts the gossip, announce and
-    /// heartbeat loops. Never waits for relays or public lookup.
-    pub async fn start(node: &Arc<Node>, tickets: &[String]) -> anyhow::Result<Arc<Network>> {
-        let config = node.config.network.clone();
-        let identity = node.identity.clone();
+    /// Binds the endpoint, joins through `tickets` and starts the accept, gossip, announce,
+    /// heartbeat and settle loops, serving `local`. Never waits for relays or public lookup.
+    /// The caller attaches the returned network to its node as the node's
+    /// [`Remote`](micro_core::remote::Remote) ([`remote::PeerRemote`]).
+    pub async fn start(
+        local: Arc<dyn Local>,
+        start: Start,
+        tickets: &[String],
+    ) -> anyhow::Result<Arc<Network>> {
+        let Start {
+            identity,
+            config: node_config,
+            clock,
+            data_dir,
+            askers,
+        } = start;
+        let config = node_config.network.clone();
         let mut bootstrap = Vec::new();
         for t in config.peers.iter().chain(tickets) {
             bootstrap.push(ticket::decode(t).with_context(|| format!("peer ticket {t:?}"))?);
@@ -210,7 +250,7 @@ impl Network {
         // A node bound to "any port" of an address takes the port it had before when it is
         // free: peers that knew it reach it again at once (a dialer keeps sending to the
         // address it last used for a while, whatever the new record says).
-        let port_file = node.data_dir.join("peer-port");
+        let port_file = data_dir.join("peer-port");
         let previous = (explicit && config.bind.port() == 0)
             .then(|| {
                 std::fs::read_to_string(&port_file)
@@ -250,17 +290,22 @@ impl Network {
         );
         let frame_limit = config
             .max_frame_bytes
-            .max(node.config.limits.max_request_bytes + 64 * 1024);
+            .max(node_config.limits.max_request_bytes + 64 * 1024);
         let net = Arc::new(Network {
             directory: Directory::new(identity.public()),
             identity,
-            clock: node.clock.clone(),
+            peers: Membership::new(clock.clone()),
+            clock,
             endpoint,
             gossip,
-            peers: Membership::new(node.clock.clone()),
             pool,
             lookup,
             config,
+            limits: node_config.limits.clone(),
+            governance: node_config.governance.clone(),
+            subscriber_queue: node_config.broker.subscriber_queue,
+            settle_interval_ms: node_config.ledger.settle_interval_ms,
+            askers,
             stats: NetStats::default(),
             conduct: conduct::Conduct::default(),
             placement: placement::Placement::default(),
@@ -284,10 +329,9 @@ impl Network {
         if net.config.relays {
             tokio::spawn(watch_reachability(net.endpoint.clone()));
         }
-        node.set_remote(Arc::new(remote::PeerRemote::new(node, &net)));
-        tokio::spawn(accept_loop(node.clone(), net.clone()));
-        tokio::spawn(settle::settle_loop(node.clone(), net.clone()));
-        announce::spawn_loops(node, &net, bootstrap.iter().map(|a| a.id).collect());
+        tokio::spawn(accept_loop(local.clone(), net.clone()));
+        tokio::spawn(settle::settle_loop(local.clone(), net.clone()));
+        announce::spawn_loops(&local, &net, bootstrap.iter().map(|a| a.id).collect());
         tracing::info!(
             id = %net.identity.public(),
             addrs = ?net.endpoint.bound_sockets(),
@@ -419,9 +463,9 @@ pub fn record_addr(id: PublicKey, record: &records::NodeRecord) -> EndpointAddr 
 }
 
 /// Accepts incoming connections and hands each to its protocol by ALPN.
-async fn accept_loop(node: Arc<Node>, net: Arc<Network>) {
+async fn accept_loop(local: Arc<dyn Local>, net: Arc<Network>) {
     while let Some(incoming) = net.endpoint.accept().await {
-        let node = node.clone();
+        let local = local.clone();
         let net = net.clone();
         tokio::spawn(async move {
             let accepting = incoming.accept();
@@ -448,10 +492,10 @@ async fn accept_loop(node: Arc<Node>, net: Arc<Network>) {
             };
             let alpn = conn.alpn().to_vec();
             if alpn == wire::RPC_ALPN {
-                rpc::serve_connection(net, node, conn).await;
+                rpc::serve_connection(net, local, conn).await;
             } else if alpn == iroh_gossip::ALPN {
                 if let conduct::Admission::Refused(why) =
-                    conduct::admit(&node, &net, &conn.remote_id()).await
+                    conduct::admit(local.as_ref(), &net, &conn.remote_id()).await
                 {
                     conn.close(2u32.into(), why.as_bytes());
                     return;

@@ -3,7 +3,7 @@
 //! reports in its next record.
 
 use crate::Network;
-use micro_core::node::Node;
+use crate::local::Local;
 use std::sync::Arc;
 
 /// Feeds governance what this node sees: every `governance.observe_interval_ms`, the time each
@@ -11,17 +11,20 @@ use std::sync::Arc;
 /// since (calls peers answered, failed or let time out; invalid data peers sent; what peers'
 /// records report of others). Then asks governance how it trusts each healthy peer, for this
 /// node's next record. Nothing happens until governance is loaded (the first decision loads
-/// it).
-pub async fn observe_loop(node: Arc<Node>, net: Option<Arc<Network>>) {
+/// it). Without a network (`net` none) it only flushes what governance was told.
+pub async fn observe_loop(
+    local: Arc<dyn Local>,
+    net: Option<Arc<Network>>,
+    observe_interval_ms: u64,
+) {
     use micro_core::system::governance::{Observation, Online, Report};
-    let every =
-        std::time::Duration::from_millis(node.config.governance.observe_interval_ms.max(10));
+    let every = std::time::Duration::from_millis(observe_interval_ms.max(10));
     let mut ticks = tokio::time::interval(every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last: Option<u64> = None;
     loop {
         ticks.tick().await;
-        let Some(governance) = node.governance_if_loaded() else {
+        let Some(governance) = local.governance_if_loaded() else {
             continue;
         };
         let now = governance.now_ms();
@@ -46,7 +49,7 @@ pub async fn observe_loop(node: Arc<Node>, net: Option<Arc<Network>>) {
                 }));
             }
         }
-        let trusted = &node.config.governance.trusted;
+        let askers = &net.askers;
         for noted in net.conduct.take() {
             governance.observe(match noted {
                 crate::conduct::Noted::Invalid { peer, why } => {
@@ -60,7 +63,7 @@ pub async fn observe_loop(node: Arc<Node>, net: Option<Arc<Network>>) {
                 } => {
                     let reporter = reporter.to_string();
                     Observation::Reported(Report {
-                        reporter_pre_trusted: trusted.contains(&reporter),
+                        reporter_pre_trusted: askers.pre_trusted(&reporter),
                         reporter,
                         about: about.to_string(),
                         score,

@@ -9,11 +9,11 @@
 //! no longer places them.
 
 use crate::Network;
+use crate::local::Local;
 use crate::records::{self, NodeRecord};
 use crate::wire::{Reply, Request};
 use iroh::PublicKey;
 use micro_core::deploy::Origin;
-use micro_core::node::Node;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -122,23 +122,23 @@ impl Placement {
 
 /// Places this node's services and runs what other nodes placed here, every
 /// `governance.place_interval_ms`.
-pub async fn place_loop(node: Arc<Node>, net: Arc<Network>) {
-    let every = Duration::from_millis(node.config.governance.place_interval_ms.max(50));
+pub async fn place_loop(local: Arc<dyn Local>, net: Arc<Network>) {
+    let every = Duration::from_millis(net.governance.place_interval_ms.max(50));
     let mut ticks = tokio::time::interval(every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
-        if node.governance_if_loaded().is_none() {
+        if local.governance_if_loaded().is_none() {
             continue;
         }
-        place_own(&node, &net).await;
-        run_placed(&node, &net).await;
+        place_own(local.as_ref(), &net).await;
+        run_placed(local.as_ref(), &net).await;
     }
 }
 
 /// Asks governance where each service deployed here should run, and announces it.
-async fn place_own(node: &Arc<Node>, net: &Network) {
-    let Ok(governance) = node.governance().await else {
+async fn place_own(local: &dyn Local, net: &Network) {
+    let Ok(governance) = local.governance().await else {
         return;
     };
     let live: Vec<_> = net
@@ -148,32 +148,24 @@ async fn place_own(node: &Arc<Node>, net: &Network) {
         .filter(|l| !l.record.leaving && net.peers.get(&l.id).is_some_and(|p| p.healthy()))
         .collect();
     let ids: Vec<String> = live.iter().map(|l| l.id.to_string()).collect();
-    let load = node.load.load(std::sync::atomic::Ordering::Relaxed);
+    let load = local.load();
+    let askers = &net.askers;
     let mut placements = Vec::new();
-    for deployment in node.registry.list() {
-        let record = &deployment.record;
+    for record in local.deployed() {
         if record.private || record.replica_of.is_some() {
             continue;
         }
-        let versions = node.registry.live_versions(&record.name);
-        let calls = versions
-            .iter()
-            .map(|d| d.stats.calls.load(std::sync::atomic::Ordering::Relaxed))
-            .sum();
-        let since = versions
-            .iter()
-            .map(|d| d.since)
-            .min()
-            .unwrap_or(deployment.since);
-        let demand = net.placement.calls_per_minute(&record.name, calls, since);
-        let mut candidates = vec![(node.as_asker(), load, true)];
+        let demand = net
+            .placement
+            .calls_per_minute(&record.name, record.calls, record.since);
+        let mut candidates = vec![(askers.this(), load, true)];
         for (l, id) in live.iter().zip(&ids) {
             let runs_it = l
                 .record
                 .services
                 .iter()
                 .any(|s| s.name == record.name && s.version == record.version);
-            candidates.push((node.asker_for(id), l.record.load, runs_it));
+            candidates.push((askers.of(id, net), l.record.load, runs_it));
         }
         let chosen = match governance.place(&record.name, demand, &candidates).await {
             Ok(chosen) => chosen,
@@ -184,7 +176,7 @@ async fn place_own(node: &Arc<Node>, net: &Network) {
         };
         let nodes: Vec<[u8; 32]> = chosen
             .iter()
-            .filter(|id| **id != node.id)
+            .filter(|id| id.as_str() != askers.this_node())
             .filter_map(|id| micro_base::identity::parse_node_id(id).ok())
             .filter(|id| live.iter().any(|l| l.id == *id))
             .map(|id| *id.as_bytes())
@@ -199,7 +191,7 @@ async fn place_own(node: &Arc<Node>, net: &Network) {
         }
     }
     net.placement
-        .forget_gone(|service| node.registry.get(service).is_some());
+        .forget_gone(|service| local.serving_version(service).is_some());
     for p in &placements {
         tracing::debug!(service = %p.service, nodes = p.nodes.len(), "placed");
     }
@@ -207,7 +199,7 @@ async fn place_own(node: &Arc<Node>, net: &Network) {
 }
 
 /// Runs the replicas other nodes placed here, and stops those their origin no longer places.
-async fn run_placed(node: &Arc<Node>, net: &Network) {
+async fn run_placed(local: &dyn Local, net: &Network) {
     let me = *net.identity.public().as_bytes();
     let live: HashMap<PublicKey, NodeRecord> = net
         .directory
@@ -220,13 +212,13 @@ async fn run_placed(node: &Arc<Node>, net: &Network) {
         for placement in record.placements.iter().filter(|p| p.nodes.contains(&me)) {
             let origin_id = origin.to_string();
             wanted.insert((placement.service.clone(), origin_id.clone()));
-            let existing = node.registry.get(&placement.service);
+            let existing = local.deployed_one(&placement.service);
             if let Some(d) = &existing {
                 // A service of this node's own, or another node's replica: left alone.
-                if d.record.replica_of.as_deref() != Some(origin_id.as_str()) {
+                if d.replica_of.as_deref() != Some(origin_id.as_str()) {
                     continue;
                 }
-                if d.record.component == placement.component {
+                if d.component == placement.component {
                     continue;
                 }
             }
@@ -234,7 +226,7 @@ async fn run_placed(node: &Arc<Node>, net: &Network) {
             if net.placement.failed_lately(&key) {
                 continue;
             }
-            if let Err(e) = run_replica(node, net, *origin, placement).await {
+            if let Err(e) = run_replica(local, net, *origin, placement).await {
                 tracing::warn!(service = %placement.service, origin = %origin.fmt_short(), error = %e, "replica not run");
                 net.placement.note_failure(key);
             }
@@ -242,23 +234,23 @@ async fn run_placed(node: &Arc<Node>, net: &Network) {
     }
     // A replica whose origin is still here but has placed it no more for a while is stopped;
     // one whose origin left keeps serving.
-    for deployment in node.registry.list() {
-        let Some(origin) = deployment.record.replica_of.clone() else {
+    for deployment in local.deployed() {
+        let Some(origin) = deployment.replica_of.clone() else {
             continue;
         };
         let origin_here = micro_base::identity::parse_node_id(&origin)
             .ok()
             .is_some_and(|id| live.contains_key(&id));
-        let name = &deployment.record.name;
+        let name = &deployment.name;
         let placed = !origin_here || wanted.contains(&(name.clone(), origin));
         if net.placement.unplaced_for_long(name, placed) {
-            match micro_core::deploy::stop(node, &deployment.record.name) {
+            match local.stop(name) {
                 Ok(_) => {
                     net.placement.unplaced_for_long(name, true);
-                    tracing::info!(service = %deployment.record.name, "replica no longer placed here; stopped")
+                    tracing::info!(service = %name, "replica no longer placed here; stopped")
                 }
                 Err(e) => {
-                    tracing::error!(service = %deployment.record.name, error = %format!("{e:#}"), "stopping a replica")
+                    tracing::error!(service = %name, error = %format!("{e:#}"), "stopping a replica")
                 }
             }
         }
@@ -268,7 +260,7 @@ async fn run_placed(node: &Arc<Node>, net: &Network) {
 /// Fetches a placed component (from its origin, else from another node placed with it),
 /// checks it against the announced hash and deploys it as a replica.
 async fn run_replica(
-    node: &Arc<Node>,
+    local: &dyn Local,
     net: &Network,
     origin: PublicKey,
     placement: &records::Placement,
@@ -288,7 +280,7 @@ async fn run_replica(
     let mut errors = Vec::new();
     let mut wasm = None;
     for source in sources {
-        match fetch(node, net, source, &placement.component).await {
+        match fetch(net, source, &placement.component).await {
             Ok(bytes) => {
                 wasm = Some(bytes);
                 break;
@@ -308,7 +300,8 @@ async fn run_replica(
         replica_of: Some(origin.to_string()),
         ..Origin::default()
     };
-    micro_core::deploy::deploy_version(node, &placement.service, wasm, origin_info)
+    local
+        .deploy_replica(&placement.service, wasm, origin_info)
         .await
         .map_err(|e| e.to_string())?;
     tracing::info!(service = %placement.service, version = %placement.version, origin = %origin.fmt_short(), "running a replica");
@@ -316,14 +309,14 @@ async fn run_replica(
 }
 
 /// Fetches the component with content hash `hash` from `peer` and checks it.
-async fn fetch(node: &Node, net: &Network, peer: PublicKey, hash: &str) -> Result<Vec<u8>, String> {
+async fn fetch(net: &Network, peer: PublicKey, hash: &str) -> Result<Vec<u8>, String> {
     let addr = net
         .addr_of(&peer)
         .ok_or_else(|| "no address known".to_string())?;
     let request = Request::Component {
         hash: hash.to_string(),
     };
-    let limit = node.config.limits.max_component_bytes + 64 * 1024;
+    let limit = net.limits.max_component_bytes + 64 * 1024;
     let (reply, wasm) = net
         .pool
         .request(&addr, &request, &[], limit, Instant::now() + FETCH_TIME)

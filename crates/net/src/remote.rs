@@ -2,12 +2,13 @@
 //! [`Remote`](micro_core::remote::Remote) (calls routed to other nodes, network-wide
 //! subscriptions, other nodes' offers and WIT, peer ages) from the running [`Network`].
 
+use crate::local::Local;
 use crate::{Network, routes, wire};
 use futures::FutureExt as _;
 use futures::future::BoxFuture;
 use micro_core::catalog::Offer;
-use micro_core::node::Node;
 use micro_core::remote::Remote;
+use micro_core::system::governance::PeerAges;
 use micro_core::transport::CallFailure;
 use micro_runtime::wit::micro::network::types::{CallError, Caller, Request, Response};
 use micro_services::broker::Subscription;
@@ -16,19 +17,19 @@ use std::time::Instant;
 
 /// The running peer layer, attached to its node. It holds the node weakly: the node holds it.
 pub struct PeerRemote {
-    node: Weak<Node>,
+    local: Weak<dyn Local>,
     net: Arc<Network>,
     /// Messages a network-wide subscription buffers before its reader falls behind.
     queue: usize,
 }
 
 impl PeerRemote {
-    /// The peer layer `net` of `node`.
-    pub fn new(node: &Arc<Node>, net: &Arc<Network>) -> PeerRemote {
+    /// The peer layer `net` of the node `local`.
+    pub fn new(local: &Arc<dyn Local>, net: &Arc<Network>) -> PeerRemote {
         PeerRemote {
-            node: Arc::downgrade(node),
+            local: Arc::downgrade(local),
             net: net.clone(),
-            queue: node.config.broker.subscriber_queue,
+            queue: net.subscriber_queue,
         }
     }
 }
@@ -42,10 +43,10 @@ impl Remote for PeerRemote {
         request: Request,
     ) -> BoxFuture<'a, Result<Response, CallFailure>> {
         async move {
-            let Some(node) = self.node.upgrade() else {
+            let Some(local) = self.local.upgrade() else {
                 return Err(CallError::Unavailable("the node is stopping".into()).into());
             };
-            routes::call(&node, &self.net, caller, token, deadline, request).await
+            routes::call(local.as_ref(), &self.net, caller, token, deadline, request).await
         }
         .boxed()
     }
@@ -90,14 +91,20 @@ impl Remote for PeerRemote {
         }
         .boxed()
     }
+}
 
+impl PeerAges for PeerRemote {
+    fn peer_age_ms(&self, node: &str) -> u64 {
+        self.net.peer_age_ms(node)
+    }
+}
+
+impl PeerAges for Network {
     fn peer_age_ms(&self, node: &str) -> u64 {
         micro_base::identity::parse_node_id(node)
             .ok()
-            .and_then(|id| self.net.peers.get(&id))
-            .map_or(0, |p| {
-                self.net.clock.now_ms().saturating_sub(p.first_seen_ms)
-            })
+            .and_then(|id| self.peers.get(&id))
+            .map_or(0, |p| self.clock.now_ms().saturating_sub(p.first_seen_ms))
     }
 }
 

@@ -4,8 +4,8 @@
 use super::records::ServiceEntry;
 use super::wire::{CallHeader, Reply, Request};
 use super::{NetError, Network};
+use crate::local::Local;
 use iroh::PublicKey;
-use micro_core::node::Node;
 use micro_core::transport::CallFailure;
 use micro_runtime::wit::micro::network::types::{
     CallError, Caller, Request as CallRequest, Response,
@@ -43,24 +43,25 @@ pub struct Route {
     pub remote: Option<(PublicKey, ServiceEntry)>,
 }
 
-/// The routes to `service` (optionally one `version`), best first.
+/// The routes to `service` (optionally one `version`), best first: this node's (`here`: its
+/// id, and the version it serves with its load) first, then the network's.
 pub fn routes(
-    node: &Node,
+    here: Option<(&str, String, u32)>,
     net: Option<&Network>,
     service: &str,
     version: Option<&str>,
 ) -> Vec<Route> {
     let mut out = Vec::new();
-    if let Some(d) = node.registry.get(service)
-        && version.is_none_or(|v| v == d.record.version)
+    if let Some((id, served, load)) = here
+        && version.is_none_or(|v| v == served)
     {
         out.push(Route {
-            node: node.id.clone(),
+            node: id.to_string(),
             local: true,
-            version: d.record.version.clone(),
+            version: served,
             rtt_us: Some(0),
             hops: 0,
-            load: node.load.load(Ordering::Relaxed),
+            load,
             cost: 0,
             healthy: true,
             remote: None,
@@ -97,7 +98,7 @@ pub fn routes(
 /// the next when a peer cannot be reached (the call never started there). `token`, an API
 /// token a client gave this node, travels with the call.
 pub async fn call(
-    node: &Node,
+    local: &dyn Local,
     net: &Network,
     caller: Caller,
     token: Option<&str>,
@@ -105,10 +106,7 @@ pub async fn call(
     request: CallRequest,
 ) -> Result<Response, CallFailure> {
     let (name, version) = micro_base::names::split_version(&request.service);
-    let candidates: Vec<Route> = routes(node, Some(net), name, version)
-        .into_iter()
-        .filter(|r| !r.local)
-        .collect();
+    let candidates: Vec<Route> = routes(None, Some(net), name, version);
     if candidates.is_empty() {
         return Err(CallFailure::Call(CallError::NotFound(match version {
             Some(v) => format!("no node in the network serves {name}@{v}"),
@@ -174,10 +172,10 @@ pub async fn call(
             .pool
             .request(&addr, &request_frame, &request.payload, limit, deadline)
             .await;
-        observe_call(node, &id, &outcome, started);
+        observe_call(local, &id, &outcome, started);
         match outcome {
             Ok((Reply::Called(outcome, charged), payload)) if charged > 0 => {
-                if let Ok(ledger) = node.ledger().await {
+                if let Ok(ledger) = local.ledger().await {
                     ledger.owe(&id.to_string(), name, charged);
                 }
                 return match outcome {
@@ -236,13 +234,13 @@ pub async fn call(
 /// Tells governance how a peer handled one of our calls: answered (an error it answered is
 /// still an answer), failed to answer, or ran out of time. Reputation is made of these.
 fn observe_call<T>(
-    node: &Node,
+    local: &dyn Local,
     id: &iroh::PublicKey,
     outcome: &Result<(Reply, T), NetError>,
     started: Instant,
 ) {
     use micro_core::system::governance::{Observation, Served};
-    let Some(governance) = node.governance_if_loaded() else {
+    let Some(governance) = local.governance_if_loaded() else {
         return;
     };
     let node_id = id.to_string();

@@ -4,9 +4,9 @@
 use super::conduct::{self, Admission};
 use super::wire::{self, CallHeader, CallOk, Reply, Request, WireError};
 use super::{NetError, Network};
+use crate::local::Local;
 use iroh::endpoint::{Connection, RecvStream, SendStream};
 use iroh::{Endpoint, EndpointAddr, PublicKey};
-use micro_core::node::Node;
 use micro_runtime::wit::micro::network::types::{Caller, Request as CallRequest};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -167,9 +167,9 @@ impl Pool {
 }
 
 /// Serves one incoming `micro/rpc/1` connection: every stream is one request.
-pub async fn serve_connection(net: Arc<Network>, node: Arc<Node>, conn: Connection) {
+pub async fn serve_connection(net: Arc<Network>, local: Arc<dyn Local>, conn: Connection) {
     let remote = conn.remote_id();
-    if let Admission::Refused(why) = conduct::admit(&node, &net, &remote).await {
+    if let Admission::Refused(why) = conduct::admit(local.as_ref(), &net, &remote).await {
         tracing::debug!(peer = %remote.fmt_short(), %why, "refused a peer's connection");
         conn.close(REFUSED.into(), why.as_bytes());
         return;
@@ -184,7 +184,7 @@ pub async fn serve_connection(net: Arc<Network>, node: Arc<Node>, conn: Connecti
         tokio::select! {
             accepted = conn.accept_bi() => match accepted {
                 Ok((send, recv)) => {
-                    let serve = serve_stream(net.clone(), node.clone(), remote, send, recv);
+                    let serve = serve_stream(net.clone(), local.clone(), remote, send, recv);
                     if streams.len() < inline_limit {
                         streams.push(serve);
                     } else {
@@ -203,7 +203,7 @@ pub async fn serve_connection(net: Arc<Network>, node: Arc<Node>, conn: Connecti
 
 async fn serve_stream(
     net: Arc<Network>,
-    node: Arc<Node>,
+    local: Arc<dyn Local>,
     remote: PublicKey,
     mut send: SendStream,
     mut recv: RecvStream,
@@ -238,7 +238,7 @@ async fn serve_stream(
     // Calls ask governance themselves (authorize-call); anything else asks whether the peer is
     // admitted, and takes from its allowance when it is throttled.
     if !matches!(request, Request::Call(_)) {
-        match conduct::admit(&node, &net, &remote).await {
+        match conduct::admit(local.as_ref(), &net, &remote).await {
             Admission::Admitted => {}
             Admission::Throttled(why) | Admission::Refused(why) => {
                 let _ = wire::write_frame(&mut send, &Reply::Refused(why), &[]).await;
@@ -248,15 +248,13 @@ async fn serve_stream(
         }
     }
     let (reply, body) = match request {
-        Request::Call(header) => call(&node, remote, header, payload).await,
-        Request::Ping => (
-            Reply::Pong {
-                load: node.load.load(std::sync::atomic::Ordering::Relaxed),
-            },
+        Request::Call(header) => call(local.as_ref(), &net, remote, header, payload).await,
+        Request::Ping => (Reply::Pong { load: local.load() }, Vec::new()),
+        Request::Sync { known } => (Reply::Records(net.sync_answer(&known)), Vec::new()),
+        Request::Settle { receipt } => (
+            settle(local.as_ref(), &net, remote, receipt).await,
             Vec::new(),
         ),
-        Request::Sync { known } => (Reply::Records(net.sync_answer(&known)), Vec::new()),
-        Request::Settle { receipt } => (settle(&node, &net, remote, receipt).await, Vec::new()),
         Request::Push { record } => {
             let _ = super::announce::accept(&net, &record, Duration::ZERO, Some(remote));
             (Reply::Records(Vec::new()), Vec::new())
@@ -264,24 +262,18 @@ async fn serve_stream(
         Request::Component { hash } => {
             // Only what this node serves to the network: never a private service's code, and
             // the hash never names a file unless it is one of ours.
-            let served = node
-                .registry
-                .all_live()
-                .into_iter()
-                .any(|(d, _)| d.record.component == hash && !d.record.private);
-            match served.then(|| node.registry.component(&hash)) {
-                Some(Ok(wasm)) => (Reply::Component(Ok(wasm.len() as u64)), wasm),
-                _ => (
+            match local.served_component(&hash) {
+                Some(wasm) => (Reply::Component(Ok(wasm.len() as u64)), wasm),
+                None => (
                     Reply::Component(Err(format!("no component {hash:.64} served here"))),
                     Vec::new(),
                 ),
             }
         }
         Request::Wit { service } => {
-            let wit = match node.registry.resolve(&service) {
-                Some(d) => Ok(d.record.wit.clone()),
-                None => Err(format!("no service named {service:?} on this node")),
-            };
+            let wit = local
+                .wit(&service)
+                .ok_or_else(|| format!("no service named {service:?} on this node"));
             (Reply::Wit(wit), Vec::new())
         }
         Request::Subscribe {
@@ -292,7 +284,15 @@ async fn serve_stream(
             // The stream lives as long as the subscription, in a task of its own, with its
             // receiving half kept open too (dropping it would tell the subscriber to stop).
             tokio::spawn(async move {
-                super::events::serve_subscription(&node, remote, send, topic, group, history).await;
+                super::events::serve_subscription(
+                    local.as_ref(),
+                    remote,
+                    send,
+                    topic,
+                    group,
+                    history,
+                )
+                .await;
                 drop(recv);
             });
             return;
@@ -305,7 +305,8 @@ async fn serve_stream(
 }
 
 async fn call(
-    node: &Arc<Node>,
+    local: &dyn Local,
+    net: &Network,
     remote: PublicKey,
     header: CallHeader,
     payload: Vec<u8>,
@@ -316,12 +317,14 @@ async fn call(
         node: remote.to_string(),
         depth: header.depth,
     };
-    let timeout = Duration::from_millis(header.timeout_ms.min(node.config.limits.call_timeout_ms));
+    let timeout = Duration::from_millis(header.timeout_ms.min(net.limits.call_timeout_ms));
     let payer = match &header.token {
-        Some(token) => match token_account(node, token, &header.service, &header.method).await {
-            Ok(account) => account,
-            Err(e) => return (Reply::Called(Err(e.into()), 0), Vec::new()),
-        },
+        Some(token) => {
+            match token_account(local, net, token, &header.service, &header.method).await {
+                Ok(account) => account,
+                Err(e) => return (Reply::Called(Err(e.into()), 0), Vec::new()),
+            }
+        }
         None => None,
     };
     let request = CallRequest {
@@ -331,14 +334,9 @@ async fn call(
         content_type: header.content_type,
         metadata: header.metadata,
     };
-    let (outcome, charged) = micro_core::transport::serve(
-        node,
-        caller,
-        payer.as_deref(),
-        Instant::now() + timeout,
-        request,
-    )
-    .await;
+    let (outcome, charged) = local
+        .serve(caller, payer.as_deref(), Instant::now() + timeout, request)
+        .await;
     // A token's account pays here: the calling node owes nothing for the call.
     let charged = if payer.is_some() { 0 } else { charged };
     match outcome {
@@ -360,19 +358,20 @@ async fn call(
 /// this node issued or whose issuer it trusts names the account that pays; any other (the
 /// calling node's own, say) leaves the calling node to pay.
 async fn token_account(
-    node: &Node,
+    local: &dyn Local,
+    net: &Network,
     token: &str,
     service: &str,
     method: &str,
 ) -> Result<Option<String>, micro_runtime::wit::micro::network::types::CallError> {
     use micro_runtime::wit::micro::network::types::CallError;
-    let ledger = node
+    let ledger = local
         .ledger()
         .await
         .map_err(|e| CallError::Denied(format!("the token cannot be checked, so denied: {e}")))?;
     let (name, _) = micro_base::names::split_version(service);
     let claims = ledger
-        .verify_token(token, name, method, node.clock.now_ms())
+        .verify_token(token, name, method, net.clock.now_ms())
         .await
         .map_err(|e| match &e {
             micro_core::system::ledger::TokenRefusal::Refused(t) => CallError::Denied(format!(
@@ -381,8 +380,7 @@ async fn token_account(
             )),
             _ => CallError::Denied(e.to_string()),
         })?;
-    let trusted =
-        claims.issuer == node.id || node.config.governance.trusted.contains(&claims.issuer);
+    let trusted = claims.issuer == net.askers.this_node() || net.askers.pre_trusted(&claims.issuer);
     Ok(trusted.then_some(claims.account))
 }
 
@@ -390,7 +388,7 @@ async fn token_account(
 /// receipts; one whose signature is not its payer's counts against the peer that sent it (an
 /// `invalid` observation to governance).
 async fn settle(
-    node: &Node,
+    local: &dyn Local,
     net: &Network,
     remote: PublicKey,
     receipt: wire::WireReceipt,
@@ -404,12 +402,12 @@ async fn settle(
         net.stats.count_settle(&outcome);
         return Reply::Settled(outcome);
     }
-    let ledger = match node.ledger().await {
+    let ledger = match local.ledger().await {
         Ok(ledger) => ledger,
         Err(e) => return Reply::Settled(Err(ReceiptRefusal::Failed(e.to_string()))),
     };
     let outcome = ledger
-        .accept_receipt(&receipt.into(), node.clock.now_ms())
+        .accept_receipt(&receipt.into(), net.clock.now_ms())
         .await;
     if let Err(ReceiptRefusal::BadSignature(why)) = &outcome {
         net.conduct.invalid(remote, why);

@@ -5,7 +5,7 @@
 
 use super::Network;
 use super::wire::{Reply, Request};
-use micro_core::node::Node;
+use crate::local::Local;
 use micro_core::system::ledger::accounts::ReceiptRefusal;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -15,18 +15,18 @@ use std::time::{Duration, Instant};
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 
 /// Runs for the life of the peer layer.
-pub async fn settle_loop(node: Arc<Node>, net: Arc<Network>) {
-    let every = Duration::from_millis(node.config.ledger.settle_interval_ms.max(10));
+pub async fn settle_loop(local: Arc<dyn Local>, net: Arc<Network>) {
+    let every = Duration::from_millis(net.settle_interval_ms.max(10));
     let mut ticks = tokio::time::interval(every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut checkpointed = Instant::now();
     loop {
         ticks.tick().await;
-        let Some(ledger) = node.ledger_if_loaded() else {
+        let Some(ledger) = local.ledger_if_loaded() else {
             continue;
         };
-        let now = node.clock.now_ms();
-        for receipt in ledger.receipts_due(&node.id, now).await {
+        let now = net.clock.now_ms();
+        for receipt in ledger.receipts_due(net.askers.this_node(), now).await {
             if hand_over(&net, &receipt, every).await {
                 ledger.delivered(&receipt);
             }

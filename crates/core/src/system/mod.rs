@@ -8,10 +8,15 @@ pub mod ledger;
 use crate::evolve::log::BuildLog;
 use crate::evolve::source::Source;
 use crate::evolve::{BuildFailure, Purpose, SourceRecord, produce};
+use crate::host_state::Runtime;
 use crate::node::Node;
+use crate::registry::Registry;
+use micro_base::Clock;
+use micro_base::identity::Identity;
+use micro_services::storage::Storage;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// A builder that replaced a default, as kept across restarts.
@@ -21,20 +26,52 @@ struct Replacement {
     origin: String,
 }
 
-fn replacements_path(node: &Node) -> PathBuf {
-    node.data_dir.join("system").join("builders.json")
+/// What loading the system slots needs of the node, and nothing more: the runtime they
+/// compile on, the component store their replacements are kept in, the data directory where
+/// each slot notes which component is in use, the clock, and the ledger's key and storage.
+pub struct SlotParts<'a> {
+    /// The runtime the components compile on.
+    pub runtime: &'a Runtime,
+    /// Where component bytes are kept (by content hash).
+    pub registry: &'a Registry,
+    /// The node's data directory.
+    pub data_dir: &'a Path,
+    /// The node's one clock.
+    pub clock: &'a Clock,
+    /// The node's key (the ledger signs receipts and tokens with it).
+    pub identity: &'a Identity,
+    /// The ledger's storage.
+    pub storage: &'a Storage,
 }
 
-fn governance_path(node: &Node) -> PathBuf {
-    node.data_dir.join("system").join("governance.json")
+impl<'a> SlotParts<'a> {
+    /// The parts of `node`.
+    pub fn of(node: &'a Node) -> SlotParts<'a> {
+        SlotParts {
+            runtime: &node.runtime,
+            registry: &node.registry,
+            data_dir: &node.data_dir,
+            clock: &node.clock,
+            identity: &node.identity,
+            storage: &node.storage,
+        }
+    }
 }
 
-fn ledger_path(node: &Node) -> PathBuf {
-    node.data_dir.join("system").join("ledger.json")
+fn replacements_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("system").join("builders.json")
 }
 
-fn replacements(node: &Node) -> BTreeMap<String, Replacement> {
-    read_json(&replacements_path(node)).unwrap_or_default()
+fn governance_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("system").join("governance.json")
+}
+
+fn ledger_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("system").join("ledger.json")
+}
+
+fn replacements(data_dir: &Path) -> BTreeMap<String, Replacement> {
+    read_json(&replacements_path(data_dir)).unwrap_or_default()
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> Option<T> {
@@ -56,11 +93,11 @@ fn write_json(path: &std::path::Path, value: &impl Serialize) -> anyhow::Result<
 }
 
 /// The builders: the embedded defaults, with the replacements of earlier runs put back.
-pub async fn load_builders(node: &Node) -> anyhow::Result<builders::Builders> {
-    let builders = builders::Builders::with_defaults(&node.runtime).await?;
-    for (name, r) in replacements(node) {
-        let loaded = match node.registry.component(&r.component) {
-            Ok(wasm) => builders.load(&node.runtime, &wasm, &r.origin).await,
+pub async fn load_builders(parts: &SlotParts<'_>) -> anyhow::Result<builders::Builders> {
+    let builders = builders::Builders::with_defaults(parts.runtime).await?;
+    for (name, r) in replacements(parts.data_dir) {
+        let loaded = match parts.registry.component(&r.component) {
+            Ok(wasm) => builders.load(parts.runtime, &wasm, &r.origin).await,
             Err(e) => Err(e),
         };
         match loaded {
@@ -99,7 +136,7 @@ pub async fn use_builder(
     node.registry
         .save_component(&builder.component, &wasm)
         .map_err(failure)?;
-    let mut map = replacements(node);
+    let mut map = replacements(&node.data_dir);
     map.insert(
         builder.name.clone(),
         Replacement {
@@ -107,7 +144,7 @@ pub async fn use_builder(
             origin: text.to_string(),
         },
     );
-    write_json(&replacements_path(node), &map).map_err(failure)?;
+    write_json(&replacements_path(&node.data_dir), &map).map_err(failure)?;
     let builder = builders.replace(builder);
     log.step("load", format!("builder {} replaced", builder.name));
     Ok(builder)
@@ -139,13 +176,13 @@ async fn build_system_component(
 /// it came from. One that cannot be loaded is logged and answers none: the embedded default
 /// stays in use rather than nothing.
 async fn restore<L>(
-    node: &Node,
+    registry: &Registry,
     path: &std::path::Path,
     slot: &str,
     load: impl AsyncFnOnce(Vec<u8>, &str) -> anyhow::Result<L>,
 ) -> Option<(L, String)> {
     let r = read_json::<Replacement>(path)?;
-    let loaded = match node.registry.component(&r.component) {
+    let loaded = match registry.component(&r.component) {
         Ok(wasm) => load(wasm, &r.origin).await,
         Err(e) => Err(e),
     };
@@ -161,13 +198,13 @@ async fn restore<L>(
 /// Keeps a component swapped into a slot (its bytes, and which it is at `path`) so the next
 /// start puts it back.
 fn keep_replacement(
-    node: &Node,
+    registry: &Registry,
     path: &std::path::Path,
     component: &str,
     origin: &str,
     wasm: &[u8],
 ) -> anyhow::Result<()> {
-    node.registry.save_component(component, wasm)?;
+    registry.save_component(component, wasm)?;
     write_json(
         path,
         &Replacement {
@@ -178,14 +215,14 @@ fn keep_replacement(
 }
 
 /// The governance: the embedded default, or the replacement an earlier run put in use.
-pub async fn load_governance(node: &Node) -> anyhow::Result<governance::Governance> {
+pub async fn load_governance(parts: &SlotParts<'_>) -> anyhow::Result<governance::Governance> {
     let governance =
-        governance::Governance::with_default(&node.runtime, node.clock.clone()).await?;
+        governance::Governance::with_default(parts.runtime, parts.clock.clone()).await?;
     let kept = restore(
-        node,
-        &governance_path(node),
+        parts.registry,
+        &governance_path(parts.data_dir),
         "governance",
-        async |wasm, origin| governance.load(&node.runtime, &wasm, origin).await,
+        async |wasm, origin| governance.load(parts.runtime, &wasm, origin).await,
     )
     .await;
     if let Some((loaded, origin)) = kept {
@@ -214,8 +251,14 @@ pub async fn use_governance(
         .load(&node.runtime, &wasm, text)
         .await
         .map_err(failure)?;
-    keep_replacement(node, &governance_path(node), &loaded.component, text, &wasm)
-        .map_err(failure)?;
+    keep_replacement(
+        &node.registry,
+        &governance_path(&node.data_dir),
+        &loaded.component,
+        text,
+        &wasm,
+    )
+    .map_err(failure)?;
     let loaded = governance.replace(loaded);
     node.system.notify();
     log.step("load", format!("governance {} in use", loaded.label()));
@@ -223,16 +266,19 @@ pub async fn use_governance(
 }
 
 /// The ledger: the embedded default, or the replacement an earlier run put in use.
-pub async fn load_ledger(node: &Node) -> anyhow::Result<ledger::Ledger> {
+pub async fn load_ledger(parts: &SlotParts<'_>) -> anyhow::Result<ledger::Ledger> {
     let ledger =
-        ledger::Ledger::with_default(&node.runtime, node.identity.clone(), node.storage.clone())
+        ledger::Ledger::with_default(parts.runtime, parts.identity.clone(), parts.storage.clone())
             .await?;
-    let kept = restore(node, &ledger_path(node), "ledger", async |wasm, origin| {
-        ledger.load(&node.runtime, &wasm, origin).await
-    })
+    let kept = restore(
+        parts.registry,
+        &ledger_path(parts.data_dir),
+        "ledger",
+        async |wasm, origin| ledger.load(parts.runtime, &wasm, origin).await,
+    )
     .await;
     if let Some((loaded, origin)) = kept {
-        let loaded = ledger.replace(loaded, node.clock.now_ms()).await;
+        let loaded = ledger.replace(loaded, parts.clock.now_ms()).await;
         tracing::info!(ledger = %loaded.label(), %origin, "ledger restored");
     }
     Ok(ledger)
@@ -258,7 +304,14 @@ pub async fn use_ledger(
         .load(&node.runtime, &wasm, text)
         .await
         .map_err(failure)?;
-    keep_replacement(node, &ledger_path(node), &loaded.component, text, &wasm).map_err(failure)?;
+    keep_replacement(
+        &node.registry,
+        &ledger_path(&node.data_dir),
+        &loaded.component,
+        text,
+        &wasm,
+    )
+    .map_err(failure)?;
     let loaded = ledger.replace(loaded, node.clock.now_ms()).await;
     log.step("load", format!("ledger {} in use", loaded.label()));
     Ok(loaded)

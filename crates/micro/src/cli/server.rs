@@ -7,6 +7,7 @@ use micro_base::config::Config;
 use micro_core::node::{Node, default_data_dir};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// What the node logs unless RUST_LOG says otherwise.
 const DEFAULT_LOG_FILTER: &str = "info,wasmtime=warn,cranelift=warn";
@@ -79,8 +80,19 @@ async fn serve(config: Config, data_dir: PathBuf, peers: Vec<String>) -> anyhow:
     let node = Node::open(config, &data_dir)?;
     // The peer layer comes up before services are restored, so their subscriptions are
     // network-wide from the start.
+    // The peer layer sees the node only as a `Local`; the node sees it only as a `Remote`.
+    let local = micro_net::local::of(&node);
     let network = if node.config.network.enabled {
-        Some(micro_net::Network::start(&node, &peers).await?)
+        let start = micro_net::Start {
+            identity: node.identity.clone(),
+            config: node.config.clone(),
+            clock: node.clock.clone(),
+            data_dir: node.data_dir.clone(),
+            askers: node.askers.clone(),
+        };
+        let net = micro_net::Network::start(local.clone(), start, &peers).await?;
+        node.set_remote(Arc::new(micro_net::remote::PeerRemote::new(&local, &net)));
+        Some(net)
     } else {
         if !peers.is_empty() {
             anyhow::bail!("--peer given but the network is disabled in the configuration");
@@ -91,11 +103,12 @@ async fn serve(config: Config, data_dir: PathBuf, peers: Vec<String>) -> anyhow:
     let watched = micro_core::evolve::watch::resume(&node)?;
     tokio::spawn(micro_core::deploy::retire_loop(node.clone()));
     tokio::spawn(micro_net::observe::observe_loop(
-        node.clone(),
+        local.clone(),
         network.clone(),
+        node.config.governance.observe_interval_ms,
     ));
     if let Some(net) = &network {
-        tokio::spawn(micro_net::placement::place_loop(node.clone(), net.clone()));
+        tokio::spawn(micro_net::placement::place_loop(local.clone(), net.clone()));
     }
     let listener = tokio::net::TcpListener::bind(listen)
         .await

@@ -65,8 +65,79 @@ pub struct Asker<'a> {
 pub enum Age<'a> {
     /// Known: this many ms.
     Ms(u64),
-    /// A peer: asked of the node only when governance needs it (on a cache miss).
-    PeerOf(&'a crate::node::Node),
+    /// A peer: asked of whoever knows the peers only when governance needs it (on a cache
+    /// miss).
+    PeerOf(&'a dyn PeerAges),
+}
+
+/// Whoever knows this node's peers (the peer layer): how long it has known one.
+pub trait PeerAges: Send + Sync {
+    /// How long this node has known peer `node` (0 when it does not know it).
+    fn peer_age_ms(&self, node: &str) -> u64;
+}
+
+/// Knows no peer: a node without a network.
+pub struct NoPeers;
+
+impl PeerAges for NoPeers {
+    fn peer_age_ms(&self, _node: &str) -> u64 {
+        0
+    }
+}
+
+/// What a question's asker is made of on this node, fixed when it starts: its own id, the
+/// peers its operator pre-trusts (`governance.trusted`), and since when it runs. The same
+/// rule for every part that asks governance or the ledger about a node.
+#[derive(Clone)]
+pub struct Askers {
+    this: String,
+    trusted: Arc<[String]>,
+    started: Instant,
+}
+
+impl Askers {
+    /// The askers of node `this`, which pre-trusts `trusted`, running from now.
+    pub fn new(this: &str, trusted: &[String]) -> Askers {
+        Askers {
+            this: this.to_string(),
+            trusted: trusted.into(),
+            started: Instant::now(),
+        }
+    }
+
+    /// This node's id.
+    pub fn this_node(&self) -> &str {
+        &self.this
+    }
+
+    /// Whether the operator lists `node` in `governance.trusted`.
+    pub fn pre_trusted(&self, node: &str) -> bool {
+        self.trusted.iter().any(|t| t == node)
+    }
+
+    /// This node, as governance sees a question from it.
+    pub fn this(&self) -> Asker<'_> {
+        Asker {
+            node: &self.this,
+            local: true,
+            pre_trusted: false,
+            age: Age::Ms(self.started.elapsed().as_millis() as u64),
+        }
+    }
+
+    /// Node `node_id`, as governance sees a question from it: this node, or a peer with how
+    /// long `ages` has known it and whether the operator pre-trusts it.
+    pub fn of<'a>(&'a self, node_id: &'a str, ages: &'a dyn PeerAges) -> Asker<'a> {
+        if node_id == self.this {
+            return self.this();
+        }
+        Asker {
+            node: node_id,
+            local: false,
+            pre_trusted: self.pre_trusted(node_id),
+            age: Age::PeerOf(ages),
+        }
+    }
 }
 
 impl Asker<'_> {
@@ -90,7 +161,7 @@ impl Asker<'_> {
             reputation,
             age_ms: match self.age {
                 Age::Ms(ms) => ms,
-                Age::PeerOf(node) => node.peer_age_ms(self.node),
+                Age::PeerOf(ages) => ages.peer_age_ms(self.node),
             },
         })
     }

@@ -9,7 +9,7 @@ use super::Ledger;
 pub use super::bindings::exports::micro::network::ledger::{
     Account, AccountBalance, ChargeError, ChargeRequest, Charged, PriceEntry, Receipt, ReceiptError,
 };
-use crate::node::Node;
+use crate::system::governance::{Askers, Governance};
 use micro_runtime::wit::micro::network::types::CallError;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
@@ -88,11 +88,16 @@ impl Ledger {
     }
 
     /// Who `who` (a node id, or an account name a token of this node carries) is to the
-    /// ledger: local, pre-trusted, and its reputation as governance says (asked at most every
-    /// few seconds per account).
-    pub async fn account_of(&self, node: &Node, who: &str) -> Account {
-        let local = who == node.id;
-        let pre_trusted = node.config.governance.trusted.iter().any(|t| t == who);
+    /// ledger: local, pre-trusted, and its reputation as `governance` says (asked at most
+    /// every few seconds per account).
+    pub async fn account_of(
+        &self,
+        askers: &Askers,
+        governance: Option<&Governance>,
+        who: &str,
+    ) -> Account {
+        let local = who == askers.this_node();
+        let pre_trusted = askers.pre_trusted(who);
         let mut account = Account {
             node: who.to_string(),
             local,
@@ -111,7 +116,7 @@ impl Ledger {
             account.reputation = *score;
             return account;
         }
-        if let Ok(governance) = node.governance().await
+        if let Some(governance) = governance
             && let Some(scores) = governance.reputations(&[who.to_string()]).await
             && let Some(score) = scores.first()
         {
