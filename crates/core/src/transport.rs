@@ -211,9 +211,9 @@ pub async fn charge_call(
     if payer == node.id && ledger.current().local_free {
         return Ok(0);
     }
-    let account = ledger
-        .account_of(&node.askers, node.governance_if_loaded(), payer)
-        .await;
+    // The payer's reputation is governance's: a charge may be the node's first question.
+    let governance = node.governance().await.ok();
+    let account = ledger.account_of(&node.askers, governance, payer).await;
     ledger
         .charge(account, service, method, node.clock.now_ms())
         .await

@@ -146,3 +146,33 @@ async fn a_peer_that_sends_invalid_data_is_throttled_then_refused() {
     governance.flush_observations().await;
     governance.admit_peer(&friend).await.unwrap();
 }
+
+#[tokio::test]
+async fn a_charge_reads_the_payers_reputation_even_as_the_nodes_first_question() {
+    // Two fresh nodes that price a method alike; one was asked a decision before (its
+    // governance loaded), the other's first question is the charge itself.
+    let charges_until_refused = async |governance_first: bool| {
+        let (_dir, node) = open();
+        if governance_first {
+            node.governance().await.unwrap();
+        }
+        let ledger = node.ledger().await.unwrap();
+        ledger.set_price("hello", 10).await.unwrap().unwrap();
+        let mut charged = 0;
+        while charged < 30_000 {
+            if micro_core::transport::charge_call(&node, STRANGER, "hello", "greet")
+                .await
+                .is_err()
+            {
+                break;
+            }
+            charged += 1;
+        }
+        charged
+    };
+    let asked_before = charges_until_refused(true).await;
+    let first_question = charges_until_refused(false).await;
+    // A stranger has a newcomer's reputation, which gives it credit past its allowance.
+    assert!(asked_before > 0);
+    assert_eq!(first_question, asked_before);
+}
