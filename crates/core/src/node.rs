@@ -113,7 +113,12 @@ impl Node {
             clock.clone(),
         )
         .context("opening the broker")?;
-        let askers = Askers::new(&identity.public().to_string(), &config.governance.trusted);
+        let started = std::time::Instant::now();
+        let askers = Askers::new(
+            &identity.public().to_string(),
+            &config.governance.trusted,
+            started,
+        );
         Ok(Arc::new(Node {
             id: identity.public().to_string(),
             identity,
@@ -131,7 +136,7 @@ impl Node {
             remote: OnceLock::new(),
             system: micro_base::Changes::default(),
             clock,
-            started: std::time::Instant::now(),
+            started,
             askers,
         }))
     }

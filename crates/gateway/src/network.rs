@@ -47,9 +47,9 @@ fn summary(gw: &Gateway) -> Value {
         "neighbours": net.neighbours().iter().map(|n| n.to_string()).collect::<Vec<_>>(),
         "peers": net.peers.all().len(),
         "nodes": net.directory.live().len() + 1,
-        "relays": net.config.relays,
-        "public_lookup": net.config.public_lookup,
-        "mdns": net.config.mdns,
+        "relays": net.config.network.relays,
+        "public_lookup": net.config.network.public_lookup,
+        "mdns": net.config.network.mdns,
         "stats": net.stats.snapshot(),
     })
 }
@@ -275,7 +275,7 @@ pub async fn ping(gw: &Gateway, peer: &str, query: &str) -> Response<Body> {
         .and_then(|n| n.parse().ok())
         .unwrap_or(10)
         .clamp(1, 100_000);
-    let timeout = std::time::Duration::from_millis(net.config.connect_timeout_ms);
+    let timeout = std::time::Duration::from_millis(net.config.network.connect_timeout_ms);
     let mut samples = Vec::with_capacity(n);
     for _ in 0..n {
         match micro_net::announce::ping_once(net, id, timeout).await {

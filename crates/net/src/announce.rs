@@ -80,7 +80,7 @@ fn own_record(local: &dyn Local, net: &Network) -> (SignedRecord, u64) {
         node: *net.identity.public().as_bytes(),
         seq,
         issued_ms: net.clock.now_ms(),
-        ttl_ms: net.config.record_ttl_ms,
+        ttl_ms: net.config.network.record_ttl_ms,
         addrs: addr.ip_addrs().copied().collect(),
         relay: addr.relay_urls().next().map(|u| u.to_string()),
         services,
@@ -120,7 +120,7 @@ async fn broadcast(net: &Network, signed: &SignedRecord, seq: u64) {
 
 /// Re-announces this node every announce interval, and at once when its services change.
 async fn announce_loop(local: Arc<dyn Local>, net: Arc<Network>) {
-    let interval = Duration::from_millis(net.config.announce_interval_ms.max(100));
+    let interval = Duration::from_millis(net.config.network.announce_interval_ms.max(100));
     // What the record says changes with the services, the placements and the governance in
     // use: each says so through its change counter, and the record goes out again.
     let mut changes = local.changes();
@@ -319,13 +319,20 @@ pub async fn sync_with(net: &Network, peer: PublicKey) -> Result<usize, NetError
     let addr = net
         .addr_of(&peer)
         .ok_or_else(|| NetError::Unreachable(format!("no address for {}", peer.fmt_short())))?;
-    let deadline = Instant::now() + Duration::from_millis(net.config.connect_timeout_ms * 2);
+    let deadline =
+        Instant::now() + Duration::from_millis(net.config.network.connect_timeout_ms * 2);
     let request = Request::Sync {
         known: net.directory.digest(),
     };
     let (reply, _) = net
         .pool
-        .request(&addr, &request, &[], net.config.max_frame_bytes, deadline)
+        .request(
+            &addr,
+            &request,
+            &[],
+            net.config.network.max_frame_bytes,
+            deadline,
+        )
         .await?;
     let Reply::Records(records) = reply else {
         return Err(NetError::Protocol(format!("{reply:?} to a sync")));
@@ -374,7 +381,7 @@ async fn ping(net: &Network, peer: PublicKey, timeout: Duration) {
 
 /// A ticker at the heartbeat period; a late tick delays the next rather than bunching up.
 fn heartbeat(net: &Network) -> tokio::time::Interval {
-    let period = Duration::from_millis(net.config.heartbeat_ms.max(50));
+    let period = Duration::from_millis(net.config.network.heartbeat_ms.max(50));
     let mut tick = tokio::time::interval(period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick
@@ -391,7 +398,7 @@ async fn heartbeat_loop(net: Arc<Network>) {
         }
         for gone in net
             .peers
-            .expire(Duration::from_millis(net.config.record_ttl_ms))
+            .expire(Duration::from_millis(net.config.network.record_ttl_ms))
         {
             net.pool.forget(&gone);
             tracing::info!(node = %gone.fmt_short(), "peer silent; forgotten");
@@ -401,7 +408,7 @@ async fn heartbeat_loop(net: Arc<Network>) {
             net.learn(record_addr(live.id, &live.record), "record");
         }
         let peers: Vec<PublicKey> = net.peers.all().into_iter().map(|(id, _)| id).collect();
-        let timeout = Duration::from_millis(net.config.connect_timeout_ms);
+        let timeout = Duration::from_millis(net.config.network.connect_timeout_ms);
         futures::future::join_all(peers.iter().map(|p| ping(&net, *p, timeout))).await;
         if net.neighbours().is_empty() {
             let join = some_peers(&net, JOIN_FANOUT);

@@ -51,7 +51,7 @@ pub async fn subscribe(
     }
     // Bounded: a dead peer costs a connect timeout, not forever.
     let _ = tokio::time::timeout(
-        Duration::from_millis(net.config.connect_timeout_ms),
+        Duration::from_millis(net.config.network.connect_timeout_ms),
         futures::future::join_all(ready),
     )
     .await;
@@ -77,7 +77,7 @@ async fn manage(
     mut pumps: HashMap<PublicKey, JoinHandle<()>>,
 ) {
     let mut changes = net.directory.watch();
-    let mut tick = tokio::time::interval(Duration::from_millis(net.config.heartbeat_ms));
+    let mut tick = tokio::time::interval(Duration::from_millis(net.config.network.heartbeat_ms));
     loop {
         tokio::select! {
             message = local.messages.recv() => match message {

@@ -35,7 +35,7 @@ use iroh::{Endpoint, EndpointAddr, PublicKey, RelayMode, TransportAddr};
 use iroh_gossip::net::Gossip;
 use local::Local;
 use membership::Membership;
-use micro_base::config::{Config, GovernanceConfig, Limits, NetworkConfig};
+use micro_base::config::Config;
 use micro_base::identity::Identity;
 use micro_core::system::governance::Askers;
 use records::SignedRecord;
@@ -148,16 +148,9 @@ pub struct Network {
     /// Connections to peers, and requests over them.
     pub pool: rpc::Pool,
     lookup: MemoryLookup,
-    /// The peer layer's configuration.
-    pub config: NetworkConfig,
-    /// The node's limits on calls and components.
-    pub limits: Limits,
-    /// The node's governance settings: how often placement and observation run.
-    pub governance: GovernanceConfig,
-    /// Messages a network-wide subscription buffers before its reader falls behind.
-    pub subscriber_queue: usize,
-    /// How often the ledger settles what this node owes, in ms.
-    pub settle_interval_ms: u64,
+    /// The node's configuration: the peer layer's own section (`network`), and the limits,
+    /// intervals and queue sizes of the others that it applies.
+    pub config: Config,
     /// Who asks governance and the ledger: this node, and the peers it pre-trusts.
     pub askers: Askers,
     /// What it refused or survived.
@@ -212,7 +205,7 @@ impl Network {
             data_dir,
             askers,
         } = start;
-        let config = node_config.network.clone();
+        let config = &node_config.network;
         let mut bootstrap = Vec::new();
         for t in config.peers.iter().chain(tickets) {
             bootstrap.push(ticket::decode(t).with_context(|| format!("peer ticket {t:?}"))?);
@@ -300,11 +293,7 @@ impl Network {
             gossip,
             pool,
             lookup,
-            config,
-            limits: node_config.limits.clone(),
-            governance: node_config.governance.clone(),
-            subscriber_queue: node_config.broker.subscriber_queue,
-            settle_interval_ms: node_config.ledger.settle_interval_ms,
+            config: node_config,
             askers,
             stats: NetStats::default(),
             conduct: conduct::Conduct::default(),
@@ -320,13 +309,13 @@ impl Network {
         for addr in &bootstrap {
             net.learn(addr.clone(), "ticket");
         }
-        if net.config.mdns {
+        if net.config.network.mdns {
             announce::start_mdns(&net);
             tracing::info!(
                 "nodes on this LAN find and join each other by mDNS; [network] mdns = false in the configuration turns it off"
             );
         }
-        if net.config.relays {
+        if net.config.network.relays {
             tokio::spawn(watch_reachability(net.endpoint.clone()));
         }
         tokio::spawn(accept_loop(local.clone(), net.clone()));
@@ -336,7 +325,7 @@ impl Network {
             id = %net.identity.public(),
             addrs = ?net.endpoint.bound_sockets(),
             peers = bootstrap.len(),
-            relays = net.config.relays,
+            relays = net.config.network.relays,
             "peer endpoint up"
         );
         Ok(net)

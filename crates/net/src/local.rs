@@ -57,9 +57,6 @@ pub trait Local: Send + Sync {
     /// The label of the governance in use, once loaded (the record names it).
     fn governance_label(&self) -> Option<String>;
 
-    /// The serving version of service `name` here.
-    fn serving_version(&self, name: &str) -> Option<String>;
-
     /// The serving version of every service here.
     fn deployed(&self) -> Vec<Deployed>;
 
@@ -181,10 +178,6 @@ impl Local for Arc<Node> {
 
     fn governance_label(&self) -> Option<String> {
         self.governance_if_loaded().map(|g| g.current().label())
-    }
-
-    fn serving_version(&self, name: &str) -> Option<String> {
-        self.registry.get(name).map(|d| d.record.version.clone())
     }
 
     fn deployed(&self) -> Vec<Deployed> {

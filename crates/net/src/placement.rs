@@ -123,7 +123,7 @@ impl Placement {
 /// Places this node's services and runs what other nodes placed here, every
 /// `governance.place_interval_ms`.
 pub async fn place_loop(local: Arc<dyn Local>, net: Arc<Network>) {
-    let every = Duration::from_millis(net.governance.place_interval_ms.max(50));
+    let every = Duration::from_millis(net.config.governance.place_interval_ms.max(50));
     let mut ticks = tokio::time::interval(every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -191,7 +191,7 @@ async fn place_own(local: &dyn Local, net: &Network) {
         }
     }
     net.placement
-        .forget_gone(|service| local.serving_version(service).is_some());
+        .forget_gone(|service| local.deployed_one(service).is_some());
     for p in &placements {
         tracing::debug!(service = %p.service, nodes = p.nodes.len(), "placed");
     }
@@ -316,7 +316,7 @@ async fn fetch(net: &Network, peer: PublicKey, hash: &str) -> Result<Vec<u8>, St
     let request = Request::Component {
         hash: hash.to_string(),
     };
-    let limit = net.limits.max_component_bytes + 64 * 1024;
+    let limit = net.config.limits.max_component_bytes + 64 * 1024;
     let (reply, wasm) = net
         .pool
         .request(&addr, &request, &[], limit, Instant::now() + FETCH_TIME)

@@ -19,8 +19,6 @@ use std::time::Instant;
 pub struct PeerRemote {
     local: Weak<dyn Local>,
     net: Arc<Network>,
-    /// Messages a network-wide subscription buffers before its reader falls behind.
-    queue: usize,
 }
 
 impl PeerRemote {
@@ -29,7 +27,6 @@ impl PeerRemote {
         PeerRemote {
             local: Arc::downgrade(local),
             net: net.clone(),
-            queue: net.subscriber_queue,
         }
     }
 }
@@ -58,7 +55,8 @@ impl Remote for PeerRemote {
         group: Option<&'a str>,
         history: bool,
     ) -> BoxFuture<'a, Subscription> {
-        crate::events::subscribe(&self.net, self.queue, local, topic, group, history).boxed()
+        let queue = self.net.config.broker.subscriber_queue;
+        crate::events::subscribe(&self.net, queue, local, topic, group, history).boxed()
     }
 
     fn offers(&self) -> Vec<Offer> {
@@ -122,7 +120,13 @@ pub async fn fetch_wit(
     };
     match net
         .pool
-        .request(&addr, &request, &[], net.config.max_frame_bytes, deadline)
+        .request(
+            &addr,
+            &request,
+            &[],
+            net.config.network.max_frame_bytes,
+            deadline,
+        )
         .await
     {
         Ok((wire::Reply::Wit(Ok(wit)), _)) => Some(wit),

@@ -210,7 +210,7 @@ async fn serve_stream(
 ) {
     // A peer that opens a stream and never writes holds nothing for long.
     let first = tokio::time::timeout(
-        net.config.header_timeout(),
+        net.config.network.header_timeout(),
         wire::read_frame::<_, Request>(&mut recv, net.frame_limit()),
     )
     .await;
@@ -317,7 +317,7 @@ async fn call(
         node: remote.to_string(),
         depth: header.depth,
     };
-    let timeout = Duration::from_millis(header.timeout_ms.min(net.limits.call_timeout_ms));
+    let timeout = Duration::from_millis(header.timeout_ms.min(net.config.limits.call_timeout_ms));
     let payer = match &header.token {
         Some(token) => {
             match token_account(local, net, token, &header.service, &header.method).await {

@@ -16,7 +16,7 @@ const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 
 /// Runs for the life of the peer layer.
 pub async fn settle_loop(local: Arc<dyn Local>, net: Arc<Network>) {
-    let every = Duration::from_millis(net.settle_interval_ms.max(10));
+    let every = Duration::from_millis(net.config.ledger.settle_interval_ms.max(10));
     let mut ticks = tokio::time::interval(every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut checkpointed = Instant::now();

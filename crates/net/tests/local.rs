@@ -78,10 +78,6 @@ impl Local for FakeNode {
         None
     }
 
-    fn serving_version(&self, name: &str) -> Option<String> {
-        (self.serves_echo && name == "echo").then(|| "v1".into())
-    }
-
     fn deployed(&self) -> Vec<Deployed> {
         Vec::new()
     }
@@ -181,7 +177,7 @@ async fn start(local: Arc<FakeNode>, dir: &tempfile::TempDir, tickets: &[String]
     config.network.public_lookup = false;
     config.network.port_mapping = false;
     let identity = Identity::load_or_create(dir.path()).unwrap();
-    let askers = Askers::new(&identity.public().to_string(), &[]);
+    let askers = Askers::new(&identity.public().to_string(), &[], Instant::now());
     let start = Start {
         identity,
         config,

@@ -96,12 +96,12 @@ pub struct Askers {
 }
 
 impl Askers {
-    /// The askers of node `this`, which pre-trusts `trusted`, running from now.
-    pub fn new(this: &str, trusted: &[String]) -> Askers {
+    /// The askers of node `this`, which pre-trusts `trusted` and runs since `started`.
+    pub fn new(this: &str, trusted: &[String], started: Instant) -> Askers {
         Askers {
             this: this.to_string(),
             trusted: trusted.into(),
-            started: Instant::now(),
+            started,
         }
     }
 
