@@ -13,6 +13,7 @@
 
 pub mod announce;
 pub mod conduct;
+pub mod contact;
 pub mod directory;
 pub mod events;
 pub mod local;
