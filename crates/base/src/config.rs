@@ -107,6 +107,9 @@ pub struct NetworkConfig {
     pub connect_timeout_ms: u64,
     /// Largest frame a peer may send, in bytes (request payloads are limited separately).
     pub max_frame_bytes: usize,
+    /// Leading zero bits of work a node's DHT key must carry: this node makes its own key with
+    /// this much and accepts no contact with less. Every node of a network should agree.
+    pub work_bits: u32,
 }
 
 impl NetworkConfig {

@@ -14,6 +14,7 @@
 pub mod announce;
 pub mod conduct;
 pub mod contact;
+pub mod dht;
 pub mod directory;
 pub mod events;
 pub mod local;
@@ -160,6 +161,8 @@ pub struct Network {
     pub conduct: conduct::Conduct,
     /// Where governance placed this node's services, and their demand.
     pub placement: placement::Placement,
+    /// The node's DHT: service names to provider entries (not yet used for routes).
+    pub dht: Arc<dht::Lookup>,
     /// The largest frame a peer may send: a call's request and its framing.
     frame_limit: usize,
     /// Sequence of this node's records.
@@ -282,6 +285,22 @@ impl Network {
             endpoint.clone(),
             Duration::from_millis(config.connect_timeout_ms),
         );
+        // The node's DHT key costs work, made once (a fraction of a second) and kept.
+        let work_bits = config.work_bits;
+        let (nonce, key) = {
+            let (dir, identity) = (data_dir.clone(), identity.clone());
+            tokio::task::spawn_blocking(move || contact::load_or_solve(&dir, &identity, work_bits))
+                .await
+                .context("making the node's DHT key")??
+        };
+        let seed = u64::from_le_bytes(key.0[..8].try_into().unwrap_or_default());
+        let dht = Arc::new(dht::Lookup::new(
+            key,
+            nonce,
+            work_bits,
+            seed,
+            clock.now_ms(),
+        ));
         let frame_limit = config
             .max_frame_bytes
             .max(node_config.limits.max_request_bytes + 64 * 1024);
@@ -299,6 +318,7 @@ impl Network {
             stats: NetStats::default(),
             conduct: conduct::Conduct::default(),
             placement: placement::Placement::default(),
+            dht,
             frame_limit,
             seq: AtomicU64::new(0),
             announce: Notify::new(),
@@ -310,6 +330,7 @@ impl Network {
         for addr in &bootstrap {
             net.learn(addr.clone(), "ticket");
         }
+        let bootstrap_dht = bootstrap.clone();
         if net.config.network.mdns {
             announce::start_mdns(&net);
             tracing::info!(
@@ -320,6 +341,16 @@ impl Network {
             tokio::spawn(watch_reachability(net.endpoint.clone()));
         }
         tokio::spawn(accept_loop(local.clone(), net.clone()));
+        tokio::spawn(net.dht.clone().drive(net.clone()));
+        {
+            let net = net.clone();
+            tokio::spawn(async move {
+                match net.dht.join(&net, &bootstrap_dht).await {
+                    Ok(n) => tracing::debug!(nodes = n, "joined the DHT"),
+                    Err(e) => tracing::debug!(error = %e, "joining the DHT"),
+                }
+            });
+        }
         tokio::spawn(settle::settle_loop(local.clone(), net.clone()));
         announce::spawn_loops(&local, &net, bootstrap.iter().map(|a| a.id).collect());
         tracing::info!(

@@ -270,6 +270,7 @@ async fn serve_stream(
                 ),
             }
         }
+        Request::Dht { from, request } => (net.dht.serve(&net, &remote, from, request), Vec::new()),
         Request::Wit { service } => {
             let wit = local
                 .wit(&service)

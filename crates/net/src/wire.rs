@@ -83,6 +83,15 @@ pub enum Request {
         /// Replay the topic's retained messages first.
         history: bool,
     },
+    /// A DHT request, with the asker's contact (checked against the connection's key);
+    /// answered with [`Reply::Dht`]. New requests go at the end: older readers refuse what they
+    /// do not know, and nothing before changes.
+    Dht {
+        /// The asker, in its own words.
+        from: crate::contact::WireContact,
+        /// What it asks.
+        request: micro_dht::Request<micro_dht::Id, crate::contact::WireEntry>,
+    },
 }
 
 /// A call's header; the payload follows in the frame.
@@ -136,6 +145,13 @@ pub enum Reply {
     },
     /// The request was refused; why.
     Refused(String),
+    /// A DHT answer, with the answering node's contact.
+    Dht {
+        /// The node that answers, in its own words.
+        from: crate::contact::WireContact,
+        /// The answer.
+        response: micro_dht::Response<crate::contact::WireContact, crate::contact::WireEntry>,
+    },
 }
 
 /// A receipt as it travels: signed by the payer over what it owes the payee in all.

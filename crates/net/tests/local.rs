@@ -309,3 +309,60 @@ async fn a_node_that_refuses_its_peers_serves_them_nothing() {
     net_a.shutdown().await;
     net_b.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_provided_on_one_node_is_found_through_the_dht_from_another() {
+    use micro_net::contact::{EntryBody, FORMAT};
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    // c ← b ← a: a knows only b, b only c.
+    let net_c = start(FakeNode::new(false, true), &dirs[2], &[]).await;
+    let net_b = start(FakeNode::new(false, true), &dirs[1], &[net_c.ticket()]).await;
+    let net_a = start(FakeNode::new(false, true), &dirs[0], &[net_b.ticket()]).await;
+    let body = EntryBody {
+        format: FORMAT,
+        name: "echo".into(),
+        provider: net_c.dht.own_contact(&net_c),
+        version: "v1".into(),
+        interface: [7; 8],
+        http: false,
+        load: 0,
+        issued_ms: 0,
+        expires_ms: 0,
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let found = loop {
+        assert!(Instant::now() < deadline, "a never found c's echo");
+        // The DHT's joins run in the background: provide and look up until they have.
+        let stored = net_c.dht.provide(&net_c, body.clone()).await.unwrap();
+        let found = net_a.dht.find_providers(&net_a, "echo").await.unwrap();
+        if stored > 0 && !found.is_empty() {
+            break found;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(found.len(), 1);
+    let entry = &found[0];
+    assert_eq!(
+        entry.body.provider.node,
+        *net_c.identity.public().as_bytes()
+    );
+    assert_eq!(entry.body.version, "v1");
+    assert!(
+        entry.body.expires_ms > entry.body.issued_ms,
+        "signed with fresh times"
+    );
+    // Nothing is found for a name nobody provides.
+    assert!(
+        net_a
+            .dht
+            .find_providers(&net_a, "nobody")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // a learned c from the DHT, without pinging it on a heartbeat.
+    assert!(net_a.dht.table_len() >= 1);
+    for net in [net_a, net_b, net_c] {
+        net.shutdown().await;
+    }
+}

@@ -1,0 +1,359 @@
+//! The DHT running in the node: `micro-dht`'s state machine behind one lock, driven by one task
+//! over `micro/rpc` — its requests go out as `Request::Dht` on the connection pool, answers and
+//! failures go back in, it is woken at the time it asks for — and the server side that answers
+//! peers' DHT requests from it. Everything that arrives is checked (`contact`) before the state
+//! machine sees it; a peer's own contact must be the one its connection authenticated.
+//!
+//! Addresses learned from the DHT go into the endpoint's address book only: a DHT contact is
+//! dialled when a lookup asks it, never pinged on a heartbeat.
+
+use crate::contact::{EntryBody, PeerContact, ProviderEntry, SERVICES, WireContact, WireEntry};
+use crate::wire::{Reply, Request};
+use crate::{NetError, Network};
+use iroh::{EndpointAddr, PublicKey, TransportAddr};
+use micro_dht::{Busy, Dht, Id, Outcome, Output, Params, QueryId, RequestId, Response};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{Notify, oneshot};
+
+/// How long a provider entry this node makes lives (it is stored again well before).
+pub const ENTRY_TTL_MS: u64 = 30 * 60_000;
+
+/// Why a lookup gave no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum LookupError {
+    /// The node runs as many lookups as it allows.
+    #[error(transparent)]
+    Busy(#[from] Busy),
+    /// The lookup's task ended (the node is stopping).
+    #[error("the DHT stopped")]
+    Stopped,
+}
+
+/// The node's DHT.
+pub struct Lookup {
+    dht: Mutex<Dht<PeerContact, ProviderEntry>>,
+    key: Id,
+    nonce: u64,
+    work_bits: u32,
+    waiting: Mutex<HashMap<QueryId, oneshot::Sender<Outcome<PeerContact, ProviderEntry>>>>,
+    /// What this node provides, by key: signed again with fresh times when due.
+    provided: Mutex<HashMap<Id, EntryBody>>,
+    wake: Notify,
+}
+
+impl Lookup {
+    /// The DHT of the node whose key (made with `nonce`) is `key`, accepting contacts with
+    /// `work_bits` of work.
+    pub fn new(key: Id, nonce: u64, work_bits: u32, seed: u64, now_ms: u64) -> Self {
+        Self {
+            dht: Mutex::new(Dht::new(key, Params::default(), seed, now_ms)),
+            key,
+            nonce,
+            work_bits,
+            waiting: Mutex::default(),
+            provided: Mutex::default(),
+            wake: Notify::new(),
+        }
+    }
+
+    /// This node's DHT key.
+    pub fn key(&self) -> Id {
+        self.key
+    }
+
+    /// Contacts in the routing table.
+    pub fn table_len(&self) -> usize {
+        micro_base::sync::lock(&self.dht).table().len()
+    }
+
+    /// Entries kept for others.
+    pub fn entries_held(&self) -> usize {
+        micro_base::sync::lock(&self.dht).store().len()
+    }
+
+    /// This node as a contact, with its current addresses.
+    pub fn own_contact(&self, net: &Network) -> WireContact {
+        let addr = net.endpoint.addr();
+        WireContact {
+            node: *net.identity.public().as_bytes(),
+            nonce: self.nonce,
+            addrs: addr
+                .ip_addrs()
+                .copied()
+                .take(crate::contact::MAX_ADDRS)
+                .collect(),
+            relay: addr.relay_urls().next().map(|u| u.to_string()),
+        }
+    }
+
+    /// Answers a peer's DHT request; `remote` is the connection's authenticated key.
+    pub fn serve(
+        &self,
+        net: &Network,
+        remote: &PublicKey,
+        from: WireContact,
+        request: micro_dht::Request<Id, WireEntry>,
+    ) -> Reply {
+        if from.node != *remote.as_bytes() {
+            return Reply::Refused("the contact is not the connection's node".into());
+        }
+        let from = match from.check(self.work_bits) {
+            Ok(c) => c,
+            Err(e) => return Reply::Refused(e.to_string()),
+        };
+        let request = match request {
+            micro_dht::Request::FindNode { target } => micro_dht::Request::FindNode { target },
+            micro_dht::Request::GetProviders { key } => micro_dht::Request::GetProviders { key },
+            micro_dht::Request::AddProvider { key, value } => match value.check(self.work_bits) {
+                Ok(value) => micro_dht::Request::AddProvider { key, value },
+                Err(e) => return Reply::Refused(e.to_string()),
+            },
+        };
+        let now = net.clock.now_ms();
+        let response = micro_base::sync::lock(&self.dht).handle(from, request, now);
+        self.wake.notify_one();
+        Reply::Dht {
+            from: self.own_contact(net),
+            response: to_wire(response),
+        }
+    }
+
+    /// Joins the DHT through `seeds` (tickets' addresses): asks each for its own contact, then
+    /// looks this node's key up through them.
+    pub async fn join(&self, net: &Network, seeds: &[EndpointAddr]) -> Result<usize, LookupError> {
+        let mut contacts = Vec::new();
+        for seed in seeds {
+            let target = micro_dht::Request::FindNode { target: self.key };
+            if let Ok((from, _)) = self.exchange(net, seed, target).await {
+                contacts.push(from);
+            }
+        }
+        if contacts.is_empty() {
+            return Ok(0);
+        }
+        let now = net.clock.now_ms();
+        let query = micro_base::sync::lock(&self.dht).join(contacts, now)?;
+        Ok(self.wait(query).await?.nodes.len())
+    }
+
+    /// Providers of `name` (a service, or `name@version`) anywhere in the network.
+    pub async fn find_providers(
+        &self,
+        net: &Network,
+        name: &str,
+    ) -> Result<Vec<ProviderEntry>, LookupError> {
+        let key = Id::of_name(SERVICES, name);
+        let now = net.clock.now_ms();
+        let query = micro_base::sync::lock(&self.dht).find_providers(key, now)?;
+        Ok(self.wait(query).await?.providers)
+    }
+
+    /// Provides `name` as `body` says, now and until [`Lookup::withdraw`]; how many nodes took
+    /// the entry.
+    pub async fn provide(&self, net: &Network, body: EntryBody) -> Result<usize, LookupError> {
+        let key = Id::of_name(SERVICES, &body.name);
+        micro_base::sync::lock(&self.provided).insert(key, body);
+        let query = self.provide_now(net, key)?;
+        Ok(self.wait(query).await?.stored)
+    }
+
+    /// Stops providing `name`.
+    pub fn withdraw(&self, name: &str) {
+        let key = Id::of_name(SERVICES, name);
+        micro_base::sync::lock(&self.provided).remove(&key);
+        micro_base::sync::lock(&self.dht).withdraw(&key);
+    }
+
+    /// Signs the entry of `key` with fresh times and starts storing it.
+    fn provide_now(&self, net: &Network, key: Id) -> Result<QueryId, LookupError> {
+        let now = net.clock.now_ms();
+        let body = {
+            let mut provided = micro_base::sync::lock(&self.provided);
+            let Some(body) = provided.get_mut(&key) else {
+                return Err(LookupError::Stopped);
+            };
+            body.provider = self.own_contact(net);
+            body.issued_ms = now;
+            body.expires_ms = now + ENTRY_TTL_MS;
+            body.clone()
+        };
+        let entry = body
+            .sign(&net.identity)
+            .check(self.work_bits)
+            .map_err(|_| LookupError::Stopped)?;
+        let query = micro_base::sync::lock(&self.dht).provide(key, entry, now)?;
+        self.wake.notify_one();
+        Ok(query)
+    }
+
+    async fn wait(
+        &self,
+        query: QueryId,
+    ) -> Result<Outcome<PeerContact, ProviderEntry>, LookupError> {
+        let (tx, rx) = oneshot::channel();
+        micro_base::sync::lock(&self.waiting).insert(query, tx);
+        self.wake.notify_one();
+        rx.await.map_err(|_| LookupError::Stopped)
+    }
+
+    /// One request to `addr`'s node: its checked contact and its answer.
+    async fn exchange(
+        &self,
+        net: &Network,
+        addr: &EndpointAddr,
+        request: micro_dht::Request<Id, WireEntry>,
+    ) -> Result<(PeerContact, Response<PeerContact, ProviderEntry>), NetError> {
+        let deadline = Instant::now() + Duration::from_millis(Params::default().request_timeout_ms);
+        let request = Request::Dht {
+            from: self.own_contact(net),
+            request,
+        };
+        let (reply, _) = net
+            .pool
+            .request(addr, &request, &[], net.frame_limit(), deadline)
+            .await?;
+        let Reply::Dht { from, response } = reply else {
+            return Err(NetError::Protocol(format!("{reply:?} to a DHT request")));
+        };
+        if from.node != *addr.id.as_bytes() {
+            return Err(NetError::Protocol("a DHT answer from another node".into()));
+        }
+        let from = from
+            .check(self.work_bits)
+            .map_err(|e| NetError::Protocol(e.to_string()))?;
+        Ok((from, self.checked(response)))
+    }
+
+    /// The answer as the DHT takes it: contacts and entries that do not check are left out.
+    fn checked(
+        &self,
+        response: Response<WireContact, WireEntry>,
+    ) -> Response<PeerContact, ProviderEntry> {
+        let bits = self.work_bits;
+        let contacts =
+            |c: Vec<WireContact>| c.into_iter().filter_map(|c| c.check(bits).ok()).collect();
+        match response {
+            Response::Nodes(nodes) => Response::Nodes(contacts(nodes)),
+            Response::Providers { providers, closer } => Response::Providers {
+                providers: providers
+                    .into_iter()
+                    .filter_map(|e| e.check(bits).ok())
+                    .collect(),
+                closer: contacts(closer),
+            },
+            Response::Stored => Response::Stored,
+            Response::Refused(why) => Response::Refused(why),
+        }
+    }
+
+    /// Runs the DHT: sends what it asks, hands back answers, wakes it when it asks, until the
+    /// node stops.
+    pub async fn drive(self: Arc<Self>, net: Arc<Network>) {
+        loop {
+            if net.stopping() {
+                return;
+            }
+            let (outputs, wake_ms) = {
+                let mut dht = micro_base::sync::lock(&self.dht);
+                dht.tick(net.clock.now_ms());
+                let mut outputs = Vec::new();
+                while let Some(out) = dht.poll() {
+                    outputs.push(out);
+                }
+                (outputs, dht.next_wake())
+            };
+            for output in outputs {
+                match output {
+                    Output::Send { to, id, request } => {
+                        let (lookup, net) = (self.clone(), net.clone());
+                        tokio::spawn(async move { lookup.send(&net, to, id, request).await });
+                    }
+                    Output::Done { query, outcome } => {
+                        if let Some(tx) = micro_base::sync::lock(&self.waiting).remove(&query) {
+                            let _ = tx.send(outcome);
+                        }
+                    }
+                    Output::Republish { key } => {
+                        if let Err(e) = self.provide_now(&net, key) {
+                            tracing::debug!(error = %e, "republishing a provider entry");
+                        }
+                    }
+                }
+            }
+            let wait = Duration::from_millis(wake_ms.saturating_sub(net.clock.now_ms()));
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                () = self.wake.notified() => {}
+            }
+        }
+    }
+
+    async fn send(
+        &self,
+        net: &Network,
+        to: PeerContact,
+        id: RequestId,
+        request: micro_dht::Request<Id, ProviderEntry>,
+    ) {
+        let request = match request {
+            micro_dht::Request::FindNode { target } => micro_dht::Request::FindNode { target },
+            micro_dht::Request::GetProviders { key } => micro_dht::Request::GetProviders { key },
+            micro_dht::Request::AddProvider { key, value } => micro_dht::Request::AddProvider {
+                key,
+                value: value.wire,
+            },
+        };
+        let addr = contact_addr(to.wire());
+        let outcome = match &addr {
+            Some(addr) => {
+                // The endpoint's address book only: no membership, no heartbeat pings.
+                net.lookup.add_endpoint_info(addr.clone());
+                self.exchange(net, addr, request).await
+            }
+            None => Err(NetError::Unreachable(
+                "a contact without a valid key".into(),
+            )),
+        };
+        let now = net.clock.now_ms();
+        {
+            let mut dht = micro_base::sync::lock(&self.dht);
+            match outcome {
+                Ok((_, response)) => dht.answer(id, response, now),
+                Err(e) => {
+                    tracing::debug!(error = %e, "DHT request failed");
+                    dht.fail(id, now);
+                }
+            }
+        }
+        self.wake.notify_one();
+    }
+}
+
+/// How to dial a contact.
+fn contact_addr(contact: &WireContact) -> Option<EndpointAddr> {
+    let id = PublicKey::from_bytes(&contact.node).ok()?;
+    let mut addrs: Vec<TransportAddr> = contact
+        .addrs
+        .iter()
+        .map(|a| TransportAddr::Ip(*a))
+        .collect();
+    if let Some(relay) = contact.relay.as_ref().and_then(|r| r.parse().ok()) {
+        addrs.push(TransportAddr::Relay(relay));
+    }
+    Some(EndpointAddr::from_parts(id, addrs))
+}
+
+fn to_wire(response: Response<PeerContact, ProviderEntry>) -> Response<WireContact, WireEntry> {
+    let contacts = |c: Vec<PeerContact>| c.into_iter().map(|c| c.wire().clone()).collect();
+    match response {
+        Response::Nodes(nodes) => Response::Nodes(contacts(nodes)),
+        Response::Providers { providers, closer } => Response::Providers {
+            providers: providers.into_iter().map(|e| e.wire).collect(),
+            closer: contacts(closer),
+        },
+        Response::Stored => Response::Stored,
+        Response::Refused(why) => Response::Refused(why),
+    }
+}
