@@ -46,6 +46,40 @@ pub enum Response<C, V> {
     Refused(Refusal),
 }
 
+impl<K, V> Request<K, V> {
+    /// The same request with its entry (if it carries one) turned by `f`, or `f`'s refusal.
+    pub fn map_value<W, E>(self, f: impl FnOnce(V) -> Result<W, E>) -> Result<Request<K, W>, E> {
+        Ok(match self {
+            Self::FindNode { target } => Request::FindNode { target },
+            Self::GetProviders { key } => Request::GetProviders { key },
+            Self::AddProvider { key, value } => Request::AddProvider {
+                key,
+                value: f(value)?,
+            },
+        })
+    }
+}
+
+impl<C, V> Response<C, V> {
+    /// The same answer with its contacts and entries turned by `contact` and `value`; those
+    /// they turn into nothing are left out.
+    pub fn map<D, W>(
+        self,
+        contact: impl FnMut(C) -> Option<D>,
+        value: impl FnMut(V) -> Option<W>,
+    ) -> Response<D, W> {
+        match self {
+            Self::Nodes(nodes) => Response::Nodes(nodes.into_iter().filter_map(contact).collect()),
+            Self::Providers { providers, closer } => Response::Providers {
+                providers: providers.into_iter().filter_map(value).collect(),
+                closer: closer.into_iter().filter_map(contact).collect(),
+            },
+            Self::Stored => Response::Stored,
+            Self::Refused(why) => Response::Refused(why),
+        }
+    }
+}
+
 /// Bytes of a message's own framing, beyond what it carries: the kind, lengths and the peer
 /// protocol's frame header.
 pub const FRAME_BYTES: usize = 16;

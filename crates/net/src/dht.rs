@@ -103,13 +103,9 @@ impl Lookup {
             Ok(c) => c,
             Err(e) => return Reply::Refused(e.to_string()),
         };
-        let request = match request {
-            micro_dht::Request::FindNode { target } => micro_dht::Request::FindNode { target },
-            micro_dht::Request::GetProviders { key } => micro_dht::Request::GetProviders { key },
-            micro_dht::Request::AddProvider { key, value } => match value.check(self.work_bits) {
-                Ok(value) => micro_dht::Request::AddProvider { key, value },
-                Err(e) => return Reply::Refused(e.to_string()),
-            },
+        let request = match request.map_value(|v| v.check(self.work_bits)) {
+            Ok(request) => request,
+            Err(e) => return Reply::Refused(e.to_string()),
         };
         let now = net.clock.now_ms();
         let response = micro_base::sync::lock(&self.dht).handle(from, request, now);
@@ -134,8 +130,8 @@ impl Lookup {
             return Ok(0);
         }
         let now = net.clock.now_ms();
-        let query = micro_base::sync::lock(&self.dht).join(contacts, now)?;
-        Ok(self.wait(query).await?.nodes.len())
+        let done = self.begin(|dht| dht.join(contacts, now))?;
+        Ok(outcome(done).await?.nodes.len())
     }
 
     /// Providers of `name` (a service, or `name@version`) anywhere in the network.
@@ -146,8 +142,8 @@ impl Lookup {
     ) -> Result<Vec<ProviderEntry>, LookupError> {
         let key = Id::of_name(SERVICES, name);
         let now = net.clock.now_ms();
-        let query = micro_base::sync::lock(&self.dht).find_providers(key, now)?;
-        Ok(self.wait(query).await?.providers)
+        let done = self.begin(|dht| dht.find_providers(key, now))?;
+        Ok(outcome(done).await?.providers)
     }
 
     /// Provides `name` as `body` says, now and until [`Lookup::withdraw`]; how many nodes took
@@ -155,8 +151,10 @@ impl Lookup {
     pub async fn provide(&self, net: &Network, body: EntryBody) -> Result<usize, LookupError> {
         let key = Id::of_name(SERVICES, &body.name);
         micro_base::sync::lock(&self.provided).insert(key, body);
-        let query = self.provide_now(net, key)?;
-        Ok(self.wait(query).await?.stored)
+        let entry = self.fresh_entry(net, key)?;
+        let now = net.clock.now_ms();
+        let done = self.begin(|dht| dht.provide(key, entry, now))?;
+        Ok(outcome(done).await?.stored)
     }
 
     /// Stops providing `name`.
@@ -166,8 +164,8 @@ impl Lookup {
         micro_base::sync::lock(&self.dht).withdraw(&key);
     }
 
-    /// Signs the entry of `key` with fresh times and starts storing it.
-    fn provide_now(&self, net: &Network, key: Id) -> Result<QueryId, LookupError> {
+    /// The entry of `key`, signed again with fresh times.
+    fn fresh_entry(&self, net: &Network, key: Id) -> Result<ProviderEntry, LookupError> {
         let now = net.clock.now_ms();
         let body = {
             let mut provided = micro_base::sync::lock(&self.provided);
@@ -179,23 +177,25 @@ impl Lookup {
             body.expires_ms = now + ENTRY_TTL_MS;
             body.clone()
         };
-        let entry = body
-            .sign(&net.identity)
+        body.sign(&net.identity)
             .check(self.work_bits)
-            .map_err(|_| LookupError::Stopped)?;
-        let query = micro_base::sync::lock(&self.dht).provide(key, entry, now)?;
-        self.wake.notify_one();
-        Ok(query)
+            .map_err(|_| LookupError::Stopped)
     }
 
-    async fn wait(
+    /// Starts a lookup and takes its outcome's place under the same lock: the driver cannot
+    /// hand the outcome on before anyone waits for it (a lookup with nothing to ask finishes
+    /// as it starts).
+    fn begin(
         &self,
-        query: QueryId,
-    ) -> Result<Outcome<PeerContact, ProviderEntry>, LookupError> {
+        start: impl FnOnce(&mut Dht<PeerContact, ProviderEntry>) -> Result<QueryId, Busy>,
+    ) -> Result<Waiting, LookupError> {
+        let mut dht = micro_base::sync::lock(&self.dht);
+        let query = start(&mut dht)?;
         let (tx, rx) = oneshot::channel();
         micro_base::sync::lock(&self.waiting).insert(query, tx);
+        drop(dht);
         self.wake.notify_one();
-        rx.await.map_err(|_| LookupError::Stopped)
+        Ok(rx)
     }
 
     /// One request to `addr`'s node: its checked contact and its answer.
@@ -232,20 +232,7 @@ impl Lookup {
         response: Response<WireContact, WireEntry>,
     ) -> Response<PeerContact, ProviderEntry> {
         let bits = self.work_bits;
-        let contacts =
-            |c: Vec<WireContact>| c.into_iter().filter_map(|c| c.check(bits).ok()).collect();
-        match response {
-            Response::Nodes(nodes) => Response::Nodes(contacts(nodes)),
-            Response::Providers { providers, closer } => Response::Providers {
-                providers: providers
-                    .into_iter()
-                    .filter_map(|e| e.check(bits).ok())
-                    .collect(),
-                closer: contacts(closer),
-            },
-            Response::Stored => Response::Stored,
-            Response::Refused(why) => Response::Refused(why),
-        }
+        response.map(|c| c.check(bits).ok(), |e| e.check(bits).ok())
     }
 
     /// Runs the DHT: sends what it asks, hands back answers, wakes it when it asks, until the
@@ -276,7 +263,11 @@ impl Lookup {
                         }
                     }
                     Output::Republish { key } => {
-                        if let Err(e) = self.provide_now(&net, key) {
+                        let republished = self.fresh_entry(&net, key).and_then(|entry| {
+                            let now = net.clock.now_ms();
+                            Ok(micro_base::sync::lock(&self.dht).provide(key, entry, now)?)
+                        });
+                        if let Err(e) = republished {
                             tracing::debug!(error = %e, "republishing a provider entry");
                         }
                     }
@@ -297,14 +288,7 @@ impl Lookup {
         id: RequestId,
         request: micro_dht::Request<Id, ProviderEntry>,
     ) {
-        let request = match request {
-            micro_dht::Request::FindNode { target } => micro_dht::Request::FindNode { target },
-            micro_dht::Request::GetProviders { key } => micro_dht::Request::GetProviders { key },
-            micro_dht::Request::AddProvider { key, value } => micro_dht::Request::AddProvider {
-                key,
-                value: value.wire,
-            },
-        };
+        let Ok(request) = request.map_value(|v| Ok::<_, std::convert::Infallible>(v.wire));
         let addr = contact_addr(to.wire());
         let outcome = match &addr {
             Some(addr) => {
@@ -331,6 +315,13 @@ impl Lookup {
     }
 }
 
+/// The outcome of a lookup, once it finishes.
+type Waiting = oneshot::Receiver<Outcome<PeerContact, ProviderEntry>>;
+
+async fn outcome(waiting: Waiting) -> Result<Outcome<PeerContact, ProviderEntry>, LookupError> {
+    waiting.await.map_err(|_| LookupError::Stopped)
+}
+
 /// How to dial a contact.
 fn contact_addr(contact: &WireContact) -> Option<EndpointAddr> {
     let id = PublicKey::from_bytes(&contact.node).ok()?;
@@ -346,14 +337,5 @@ fn contact_addr(contact: &WireContact) -> Option<EndpointAddr> {
 }
 
 fn to_wire(response: Response<PeerContact, ProviderEntry>) -> Response<WireContact, WireEntry> {
-    let contacts = |c: Vec<PeerContact>| c.into_iter().map(|c| c.wire().clone()).collect();
-    match response {
-        Response::Nodes(nodes) => Response::Nodes(contacts(nodes)),
-        Response::Providers { providers, closer } => Response::Providers {
-            providers: providers.into_iter().map(|e| e.wire).collect(),
-            closer: contacts(closer),
-        },
-        Response::Stored => Response::Stored,
-        Response::Refused(why) => Response::Refused(why),
-    }
+    response.map(|c| Some(c.wire().clone()), |e| Some(e.wire))
 }
