@@ -172,8 +172,9 @@ fn calls_from_other_nodes_get_the_rate_governance_allows() {
     a.deploy("hello", "hello");
     a.deploy("limited", "hello");
     eventually("B to route both services to A", || {
-        let routes = b.get_json("/api/network/routes");
+        // Naming the service makes B look it up in the network rather than its cache.
         let served = |s: &str| {
+            let routes = b.get_json(&format!("/api/network/routes?service={s}"));
             routes
                 .as_array()
                 .into_iter()
@@ -323,6 +324,8 @@ fn placement_replicates_a_service_in_demand_to_two_of_four_nodes_that_outlive_it
         .map(|_| TestNode::joining(config, &[a.ticket()]))
         .collect();
     let everyone = || std::iter::once(&a).chain(others.iter());
+    // Each node checks the others itself (a node reports "healthy" only of peers it checks), so
+    // each sees the day below pass for all of them.
     eventually("all four nodes to know each other", || {
         everyone()
             .all(|n| {

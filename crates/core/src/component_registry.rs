@@ -32,10 +32,16 @@ impl wit::Host for HostState {
 
     async fn lookup(&mut self, name: String) -> Option<wit::ServiceRecord> {
         let (base, version) = micro_base::names::split_version(&name);
-        let offers: Vec<_> = crate::catalog::offers(&self.node)
+        let mut offers: Vec<_> = crate::catalog::offers(&self.node)
             .into_iter()
-            .filter(|o| o.name == base)
+            .filter(|o| o.name == base && version.is_none_or(|v| v == o.version))
             .collect();
+        // Not known here: looked up wherever it runs.
+        if offers.is_empty()
+            && let Some(remote) = self.node.remote()
+        {
+            offers = remote.find(&name).await;
+        }
         // The version asked for; else the one this node serves; else one another node serves.
         let version = match version {
             Some(v) => v.to_string(),

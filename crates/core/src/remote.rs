@@ -37,8 +37,13 @@ pub trait Remote: PeerAges + Send + Sync {
         history: bool,
     ) -> BoxFuture<'a, Subscription>;
 
-    /// What other nodes offer, from their live records.
+    /// What other nodes offer, as far as this node knows now (a local view: in a large
+    /// network, the services it calls and the records it holds, never the whole network).
     fn offers(&self) -> Vec<Offer>;
+
+    /// The offers of `name` (a service or `name@version`) anywhere in the network, looked up
+    /// when this node does not know them; empty when no other node serves it.
+    fn find<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Vec<Offer>>;
 
     /// The WIT of `service` (`name@version`) as node `node` serves it, fetched before
     /// `deadline`; none when the node cannot be reached or does not serve it.

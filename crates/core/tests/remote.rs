@@ -80,6 +80,15 @@ impl Remote for Fake {
         }]
     }
 
+    fn find<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Vec<Offer>> {
+        let found = self
+            .offers()
+            .into_iter()
+            .filter(|o| o.name == name)
+            .collect();
+        std::future::ready(found).boxed()
+    }
+
     fn wit<'a>(
         &'a self,
         _node: &'a str,

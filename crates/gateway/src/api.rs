@@ -32,7 +32,7 @@ pub async fn handle(gw: &Gateway, request: Request<Incoming>, rest: &[&str]) -> 
             network::ping(gw, peer, request.uri().query().unwrap_or("")).await
         }
         (&Method::GET, ["network", rest @ ..]) => {
-            network::handle(gw, rest, request.uri().query().unwrap_or(""))
+            network::handle(gw, rest, request.uri().query().unwrap_or("")).await
         }
         (&Method::GET, ["services"]) => {
             let list: Vec<_> = node.registry.list().iter().map(|d| summary(d)).collect();

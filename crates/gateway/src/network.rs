@@ -10,7 +10,7 @@ use micro_net::routes;
 use serde_json::{Value, json};
 
 /// Routes `/api/network/{rest…}` (GET only).
-pub fn handle(gw: &Gateway, rest: &[&str], query: &str) -> Response<Body> {
+pub async fn handle(gw: &Gateway, rest: &[&str], query: &str) -> Response<Body> {
     let value = match rest {
         [] => summary(gw),
         ["nodes"] => nodes(gw),
@@ -20,7 +20,7 @@ pub fn handle(gw: &Gateway, rest: &[&str], query: &str) -> Response<Body> {
                 .split('&')
                 .find_map(|p| p.strip_prefix("service="))
                 .filter(|s| !s.is_empty());
-            all_routes(gw, only)
+            all_routes(gw, only).await
         }
         ["graph"] => graph(gw),
         _ => {
@@ -47,6 +47,12 @@ fn summary(gw: &Gateway) -> Value {
         "neighbours": net.neighbours().iter().map(|n| n.to_string()).collect::<Vec<_>>(),
         "peers": net.peers.all().len(),
         "nodes": net.directory.live().len() + 1,
+        "dht": {
+            "contacts": net.dht.table_len(),
+            "entries_held": net.dht.entries_held(),
+            "names_provided": net.dht.provided().len(),
+            "names_cached": net.providers.len(),
+        },
         "relays": net.config.network.relays,
         "public_lookup": net.config.network.public_lookup,
         "mdns": net.config.network.mdns,
@@ -92,7 +98,9 @@ fn nodes(gw: &Gateway) -> Value {
         out.push(json!({
             "node": l.id.to_string(),
             "self": false,
-            "healthy": peer.as_ref().is_none_or(|p| p.healthy()),
+            // Null for a node this node does not check: it only checks its neighbours and
+            // the nodes it routes to, never every node it holds a record of.
+            "healthy": peer.as_ref().map(|p| p.healthy()),
             "first_seen_ms": peer.as_ref().map(|p| p.first_seen_ms),
             "last_seen_ms": peer.as_ref().and_then(|p| p.last_seen_ms),
             "rtt_us": peer.as_ref().and_then(|p| p.rtt).map(|r| r.as_micros() as u64),
@@ -147,7 +155,9 @@ fn services(gw: &Gateway) -> Value {
     )
 }
 
-fn all_routes(gw: &Gateway, only: Option<&str>) -> Value {
+/// The routes of every service this node knows, or of one: that one is looked up in the
+/// network now.
+async fn all_routes(gw: &Gateway, only: Option<&str>) -> Value {
     let node = &gw.node;
     let names: Vec<String> = match only {
         Some(name) => vec![name.to_string()],
@@ -158,22 +168,27 @@ fn all_routes(gw: &Gateway, only: Option<&str>) -> Value {
             .filter_map(|s| s["name"].as_str().map(str::to_string))
             .collect(),
     };
-    let net = gw.net.as_deref();
-    Value::Array(
-        names
-            .into_iter()
-            .map(|name| {
-                // `name@version` asks for the routes of calls pinned to that version.
-                let (base, version) = micro_base::names::split_version(&name);
-                let here = node.registry.get(base).map(|d| {
-                    let load = node.load.load(std::sync::atomic::Ordering::Relaxed);
-                    (node.id.as_str(), d.record.version.clone(), load)
-                });
-                let routes = routes::routes(here, net, base, version);
-                json!({ "service": name, "routes": routes })
-            })
-            .collect(),
-    )
+    let mut out = Vec::new();
+    for name in names {
+        // `name@version` asks for the routes of calls pinned to that version.
+        let (base, _) = micro_base::names::split_version(&name);
+        let here = node.registry.get(base).map(|d| {
+            let load = node.load.load(std::sync::atomic::Ordering::Relaxed);
+            (node.id.as_str(), d.record.version.clone(), load)
+        });
+        let routes = match only {
+            Some(_) => match routes::look_up(here.clone(), gw.net.as_ref(), &name).await {
+                Ok(routes) => routes,
+                Err(e) => {
+                    out.push(json!({ "service": name, "routes": [], "error": e.to_string() }));
+                    continue;
+                }
+            },
+            None => routes::known(here, gw.net.as_deref(), &name),
+        };
+        out.push(json!({ "service": name, "routes": routes }));
+    }
+    Value::Array(out)
 }
 
 fn graph(gw: &Gateway) -> Value {
@@ -186,7 +201,7 @@ fn graph(gw: &Gateway) -> Value {
             peers
                 .iter()
                 .find(|(p, _)| p == id)
-                .is_none_or(|(_, p)| p.healthy())
+                .map(|(_, p)| p.healthy())
         };
         for (id, p) in &peers {
             if let Some(rtt) = p.rtt.filter(|_| p.healthy()) {
@@ -232,8 +247,12 @@ pub async fn describe_remote(gw: &Gateway, name: &str) -> Response<Body> {
     let Some(net) = gw.net.as_ref() else {
         return not_found();
     };
-    let (service, version) = micro_base::names::split_version(name);
-    for route in routes::routes(None, Some(net), service, version) {
+    let (service, _) = micro_base::names::split_version(name);
+    let routes = match routes::find(None, Some(net), name).await {
+        Ok(routes) => routes,
+        Err(e) => return reply::error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e),
+    };
+    for route in routes {
         let Some((id, entry)) = route.remote else {
             continue;
         };

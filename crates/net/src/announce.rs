@@ -191,7 +191,11 @@ pub fn accept(
                 if record.leaving {
                     net.pool.forget(&id);
                 } else {
-                    net.learn(record_addr(id, &record), "record");
+                    // Dialled when a call or gossip needs it; not a peer to check.
+                    let addr = record_addr(id, &record);
+                    if !addr.is_empty() {
+                        net.lookup.add_endpoint_info(addr);
+                    }
                 }
                 net.conduct.reported(id, &record.reports);
             }
@@ -245,6 +249,12 @@ async fn gossip_loop(local: Arc<dyn Local>, net: Arc<Network>, bootstrap: Vec<Pu
                     ) {
                         continue;
                     }
+                    if net.peers.get(&message.delivered_from).is_none()
+                        && micro_base::sync::lock(&net.neighbours).contains(&message.delivered_from)
+                    {
+                        // A neighbour forgotten for its silence speaks again.
+                        net.learn(iroh::EndpointAddr::new(message.delivered_from), "neighbour");
+                    }
                     let Ok(decoded) = postcard::from_bytes::<GossipMessage>(&message.content)
                     else {
                         net.stats.bad_records.fetch_add(1, Ordering::Relaxed);
@@ -270,6 +280,8 @@ async fn gossip_loop(local: Arc<dyn Local>, net: Arc<Network>, bootstrap: Vec<Pu
                 }
                 Ok(Event::NeighborUp(id)) => {
                     micro_base::sync::lock(&net.neighbours).insert(id);
+                    // Gossip dialled it through the endpoint's address book, which knows the way.
+                    net.learn(iroh::EndpointAddr::new(id), "neighbour");
                     // A new neighbour has not seen our record yet.
                     net.announce_soon();
                 }
@@ -369,10 +381,14 @@ pub async fn ping_once(
 /// Pings one peer and records the outcome.
 async fn ping(net: &Network, peer: PublicKey, timeout: Duration) {
     match ping_once(net, peer, timeout).await {
-        Ok((rtt, load)) => net.peers.answered(&peer, rtt, load),
+        Ok((rtt, load)) => {
+            net.peers.answered(&peer, rtt, load);
+            net.providers.reached(&peer);
+        }
         Err(_) => {
             if net.peers.missed(&peer) {
                 tracing::info!(node = %peer.fmt_short(), "peer stopped answering; routes avoid it");
+                net.providers.down(&peer);
                 net.pool.close(&peer);
             }
         }
@@ -403,13 +419,11 @@ async fn heartbeat_loop(net: Arc<Network>) {
             net.pool.forget(&gone);
             tracing::info!(node = %gone.fmt_short(), "peer silent; forgotten");
         }
-        // Peers we have records of are the ones we route to: keep their health current.
-        for live in net.directory.live() {
-            net.learn(record_addr(live.id, &live.record), "record");
-        }
-        let peers: Vec<PublicKey> = net.peers.all().into_iter().map(|(id, _)| id).collect();
+        let peers = to_check(&net);
         let timeout = Duration::from_millis(net.config.network.connect_timeout_ms);
         futures::future::join_all(peers.iter().map(|p| ping(&net, *p, timeout))).await;
+        // A connection nobody used for a while closes; the peers checked keep theirs.
+        net.pool.close_idle(IDLE_CONNECTION, &peers);
         if net.neighbours().is_empty() {
             let join = some_peers(&net, JOIN_FANOUT);
             if let Some(sender) = net.sender()
@@ -419,6 +433,39 @@ async fn heartbeat_loop(net: Arc<Network>) {
             }
         }
     }
+}
+
+/// A pooled connection unused this long closes (the next request dials again).
+const IDLE_CONNECTION: Duration = Duration::from_secs(60);
+
+/// Routed-to nodes whose health is checked at most.
+pub const MAX_ROUTED_CHECKS: usize = 32;
+
+/// The peers whose health this node checks: its gossip neighbours, the nodes it joined through
+/// or found on its LAN, and the nodes it routes calls to (at most [`MAX_ROUTED_CHECKS`]) — never
+/// every node it knows of. A peer outside them is forgotten once silent for a record lifetime.
+fn to_check(net: &Network) -> Vec<PublicKey> {
+    let mut out: Vec<PublicKey> = Vec::new();
+    // A neighbour is learned when gossip reports it up; one forgotten for its silence stays
+    // forgotten until it is heard from again, even while gossip still counts it.
+    for id in net.neighbours() {
+        if net.peers.get(&id).is_some() {
+            out.push(id);
+        }
+    }
+    for (id, p) in net.peers.all() {
+        if matches!(p.source, "ticket" | "mdns") && !out.contains(&id) {
+            out.push(id);
+        }
+    }
+    for (id, addr) in net.providers.routed(MAX_ROUTED_CHECKS) {
+        // Learned anew, or with the addresses its entry gives.
+        net.learn(addr, "route");
+        if !out.contains(&id) {
+            out.push(id);
+        }
+    }
+    out
 }
 
 /// Anti-entropy: every heartbeat, pulls newer records from one random healthy peer. Apart from

@@ -224,6 +224,11 @@ pub struct EntryBody {
     pub issued_ms: u64,
     /// Until when it holds, in ms since the epoch.
     pub expires_ms: u64,
+    /// The methods it answers (at most [`MAX_METHODS`]; none for a `wasi:http` component).
+    pub methods: Vec<String>,
+    /// The provider stopped serving the name: the entry replaces its live one where that is
+    /// kept, so lookups stop finding it before its lifetime runs out.
+    pub withdrawn: bool,
 }
 
 /// An entry as it travels: the encoded body and the provider's signature over it.
@@ -237,6 +242,9 @@ pub struct WireEntry {
 
 /// Bytes of an entry's body at most.
 pub const MAX_ENTRY_BYTES: usize = 2048;
+/// Methods an entry names at most; a service with more is listed by the first ones, and calls
+/// to the others are checked by the provider.
+pub const MAX_METHODS: usize = 48;
 
 impl EntryBody {
     /// Signs the entry with the provider's key.
@@ -268,6 +276,12 @@ impl WireEntry {
         };
         if body.name.len() > MAX_TEXT || body.version.len() > MAX_TEXT {
             return Err(CheckError::TooLarge("name or version too long".into()));
+        }
+        if body.methods.len() > MAX_METHODS || body.methods.iter().any(|m| m.len() > MAX_TEXT) {
+            return Err(CheckError::TooLarge(format!(
+                "{} methods, at most {MAX_METHODS} of {MAX_TEXT} bytes",
+                body.methods.len()
+            )));
         }
         let key = iroh::PublicKey::from_bytes(&body.provider.node)
             .map_err(|e| CheckError::Malformed(format!("provider key: {e}")))?;
@@ -385,6 +399,8 @@ mod tests {
             load: 0,
             issued_ms: now,
             expires_ms: now + 60_000,
+            methods: vec!["hello".into()],
+            withdrawn: false,
         }
     }
 

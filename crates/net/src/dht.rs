@@ -19,6 +19,9 @@ use tokio::sync::{Notify, oneshot};
 
 /// How long a provider entry this node makes lives (it is stored again well before).
 pub const ENTRY_TTL_MS: u64 = 30 * 60_000;
+/// How long a withdrawal lives where it is kept: past the live entry it replaced there or could
+/// meet (the provider stopped republishing that one).
+pub const WITHDRAWN_TTL_MS: u64 = ENTRY_TTL_MS;
 
 /// Why a lookup gave no answer.
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +44,7 @@ pub struct Lookup {
     /// What this node provides, by key: signed again with fresh times when due.
     provided: Mutex<HashMap<Id, EntryBody>>,
     wake: Notify,
+    stopped: std::sync::atomic::AtomicBool,
 }
 
 impl Lookup {
@@ -55,7 +59,15 @@ impl Lookup {
             waiting: Mutex::default(),
             provided: Mutex::default(),
             wake: Notify::new(),
+            stopped: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Ends the driver (the node stopped).
+    pub fn stop(&self) {
+        self.stopped
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        self.wake.notify_one();
     }
 
     /// This node's DHT key.
@@ -157,11 +169,52 @@ impl Lookup {
         Ok(outcome(done).await?.stored)
     }
 
-    /// Stops providing `name`.
-    pub fn withdraw(&self, name: &str) {
+    /// Stops providing `name`: the nodes that keep its entry get a withdrawal in its place, so
+    /// lookups stop finding this node under it; how many took it.
+    pub async fn withdraw(&self, net: &Network, name: &str) -> Result<usize, LookupError> {
         let key = Id::of_name(SERVICES, name);
-        micro_base::sync::lock(&self.provided).remove(&key);
+        let body = micro_base::sync::lock(&self.provided).remove(&key);
         micro_base::sync::lock(&self.dht).withdraw(&key);
+        let Some(mut body) = body else {
+            return Ok(0);
+        };
+        let now = net.clock.now_ms();
+        body.provider = self.own_contact(net);
+        body.withdrawn = true;
+        body.issued_ms = now;
+        body.expires_ms = now + WITHDRAWN_TTL_MS;
+        let entry = body
+            .sign(&net.identity)
+            .check(self.work_bits)
+            .map_err(|_| LookupError::Stopped)?;
+        let done = self.begin(|dht| {
+            let query = dht.provide(key, entry, now)?;
+            // Stored once, never republished.
+            dht.withdraw(&key);
+            Ok(query)
+        })?;
+        Ok(outcome(done).await?.stored)
+    }
+
+    /// The live entries of `name` this node keeps for others (itself left out).
+    pub fn held(&self, net: &Network, name: &str) -> Vec<ProviderEntry> {
+        let key = Id::of_name(SERVICES, name);
+        let me = *net.identity.public().as_bytes();
+        let mut held = micro_base::sync::lock(&self.dht).store().get(
+            &key,
+            net.clock.now_ms(),
+            Params::default().providers_per_answer,
+        );
+        held.retain(|e| !e.body.withdrawn && e.provider.wire().node != me);
+        held
+    }
+
+    /// Names this node provides now.
+    pub fn provided(&self) -> Vec<String> {
+        micro_base::sync::lock(&self.provided)
+            .values()
+            .map(|b| b.name.clone())
+            .collect()
     }
 
     /// The entry of `key`, signed again with fresh times.
@@ -239,7 +292,8 @@ impl Lookup {
     /// node stops.
     pub async fn drive(self: Arc<Self>, net: Arc<Network>) {
         loop {
-            if net.stopping() {
+            // Runs on while the node stops, until it has withdrawn what it provides.
+            if self.stopped.load(std::sync::atomic::Ordering::Relaxed) {
                 return;
             }
             let (outputs, wake_ms) = {
@@ -323,7 +377,7 @@ async fn outcome(waiting: Waiting) -> Result<Outcome<PeerContact, ProviderEntry>
 }
 
 /// How to dial a contact.
-fn contact_addr(contact: &WireContact) -> Option<EndpointAddr> {
+pub(crate) fn contact_addr(contact: &WireContact) -> Option<EndpointAddr> {
     let id = PublicKey::from_bytes(&contact.node).ok()?;
     let mut addrs: Vec<TransportAddr> = contact
         .addrs

@@ -136,7 +136,7 @@ fn spawn_pump(
         let Some(addr) = net.addr_of(&peer) else {
             return;
         };
-        let (_send, mut recv) = match net.pool.open(&addr, &request).await {
+        let (_send, mut recv, _held) = match net.pool.open(&addr, &request).await {
             Ok(streams) => streams,
             Err(e) => {
                 tracing::debug!(peer = %peer.fmt_short(), error = %e, "remote subscription failed");

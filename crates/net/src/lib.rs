@@ -21,6 +21,8 @@ pub mod local;
 pub mod membership;
 pub mod observe;
 pub mod placement;
+pub mod provide;
+pub mod providers;
 pub mod records;
 pub mod remote;
 pub mod routes;
@@ -161,8 +163,10 @@ pub struct Network {
     pub conduct: conduct::Conduct,
     /// Where governance placed this node's services, and their demand.
     pub placement: placement::Placement,
-    /// The node's DHT: service names to provider entries (not yet used for routes).
+    /// The node's DHT: service names to provider entries.
     pub dht: Arc<dht::Lookup>,
+    /// The providers of the services this node calls, found through the DHT.
+    pub providers: providers::Providers,
     /// The largest frame a peer may send: a call's request and its framing.
     frame_limit: usize,
     /// Sequence of this node's records.
@@ -319,6 +323,7 @@ impl Network {
             conduct: conduct::Conduct::default(),
             placement: placement::Placement::default(),
             dht,
+            providers: providers::Providers::default(),
             frame_limit,
             seq: AtomicU64::new(0),
             announce: Notify::new(),
@@ -351,6 +356,7 @@ impl Network {
                 }
             });
         }
+        provide::spawn(local.clone(), net.clone());
         tokio::spawn(settle::settle_loop(local.clone(), net.clone()));
         announce::spawn_loops(&local, &net, bootstrap.iter().map(|a| a.id).collect());
         tracing::info!(
@@ -429,10 +435,14 @@ impl Network {
     pub async fn shutdown(&self) {
         self.stopping.store(true, Ordering::Relaxed);
         let bye = async {
-            announce::leave(self).await;
+            let names = self.dht.provided();
+            let withdrawn =
+                futures::future::join_all(names.iter().map(|name| self.dht.withdraw(self, name)));
+            futures::future::join(withdrawn, announce::leave(self)).await;
             let _ = self.gossip.shutdown().await;
         };
         let _ = tokio::time::timeout(Duration::from_millis(800), bye).await;
+        self.dht.stop();
         self.pool.close_all();
         // Closing waits for peers to acknowledge (iroh's probe timeout, ~3 s, for peers that
         // are gone); past that the endpoint is dropped unclosed, which iroh reports.

@@ -28,7 +28,8 @@ pub struct Peer {
     pub load: u32,
     /// Pings missed in a row.
     pub misses: u32,
-    /// Where we learned of it: "ticket", "record", "incoming", "mdns".
+    /// Where we learned of it: "ticket", "mdns", "neighbour" (gossip), "route" (a provider this
+    /// node calls).
     pub source: &'static str,
 }
 

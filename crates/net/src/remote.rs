@@ -61,20 +61,41 @@ impl Remote for PeerRemote {
 
     fn offers(&self) -> Vec<Offer> {
         let mut out = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         for live in self.net.directory.live() {
             let id = live.id.to_string();
-            out.extend(live.record.services.iter().map(|s| Offer {
-                name: s.name.clone(),
-                version: s.version.clone(),
-                node: id.clone(),
-                local: false,
-                serving: s.serving,
-                methods: s.methods.clone(),
-                http: s.http,
-                interface: Some(s.interface),
-            }));
+            for s in &live.record.services {
+                seen.insert((s.name.clone(), s.version.clone(), id.clone()));
+                out.push(offer(s, id.clone()));
+            }
+        }
+        // The providers of the services this node called, found through the DHT.
+        for (_, providers) in self.net.providers.known(&self.net) {
+            for p in providers {
+                let s = routes::service_entry(&p.entry.body);
+                let id = p.node.to_string();
+                if seen.insert((s.name.clone(), s.version.clone(), id.clone())) {
+                    out.push(offer(&s, id));
+                }
+            }
         }
         out
+    }
+
+    fn find<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Vec<Offer>> {
+        async move {
+            match self.net.providers.find(&self.net, name).await {
+                Ok(found) => found
+                    .iter()
+                    .map(|p| offer(&routes::service_entry(&p.entry.body), p.node.to_string()))
+                    .collect(),
+                Err(e) => {
+                    tracing::debug!(service = %name, error = %e, "looking a service up");
+                    Vec::new()
+                }
+            }
+        }
+        .boxed()
     }
 
     fn wit<'a>(
@@ -88,6 +109,20 @@ impl Remote for PeerRemote {
             fetch_wit(&self.net, &id, service, deadline).await
         }
         .boxed()
+    }
+}
+
+/// One node's offer of a service, as the core sees it.
+fn offer(s: &crate::records::ServiceEntry, node: String) -> Offer {
+    Offer {
+        name: s.name.clone(),
+        version: s.version.clone(),
+        node,
+        local: false,
+        serving: s.serving,
+        methods: s.methods.clone(),
+        http: s.http,
+        interface: Some(s.interface),
     }
 }
 

@@ -1,16 +1,20 @@
 //! Routes: for a service, the nodes that serve it, cheapest first (this node, then peers by
-//! measured round-trip time and load), and calls that fail over along them.
+//! measured round-trip time and load), and calls that fail over along them. The other nodes
+//! are the providers the DHT names (`providers`, cached by interest).
 
+use super::contact::EntryBody;
+use super::providers::{FindError, Provider};
 use super::records::ServiceEntry;
 use super::wire::{CallHeader, Reply, Request};
 use super::{NetError, Network};
 use crate::local::Local;
-use iroh::PublicKey;
+use iroh::{EndpointAddr, PublicKey};
 use micro_core::transport::CallFailure;
 use micro_runtime::wit::micro::network::types::{
     CallError, Caller, Request as CallRequest, Response,
 };
 use serde::Serialize;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -41,16 +45,21 @@ pub struct Route {
     /// The serving node's id and what it announced of the service (none for this node).
     #[serde(skip)]
     pub remote: Option<(PublicKey, ServiceEntry)>,
+    /// How to dial it, as its own signed entry says.
+    #[serde(skip)]
+    pub dial: Option<EndpointAddr>,
 }
 
-/// The routes to `service` (optionally one `version`), best first: this node's (`here`: its
-/// id, and the version it serves with its load) first, then the network's.
+/// The routes to `name` (a service, or `name@version` for calls pinned to one version), best
+/// first: this node's (`here`: its id, and the version it serves with its load) first, then
+/// `providers`, the other nodes that provide the name.
 pub fn routes(
     here: Option<(&str, String, u32)>,
     net: Option<&Network>,
-    service: &str,
-    version: Option<&str>,
+    name: &str,
+    providers: &[Provider],
 ) -> Vec<Route> {
+    let (_, version) = micro_base::names::split_version(name);
     let mut out = Vec::new();
     if let Some((id, served, load)) = here
         && version.is_none_or(|v| v == served)
@@ -65,19 +74,22 @@ pub fn routes(
             cost: 0,
             healthy: true,
             remote: None,
+            dial: None,
         });
     }
     let Some(net) = net else {
         return out;
     };
-    for (id, entry, announced_load) in net.directory.servers(service, version) {
+    for provider in providers {
+        let id = provider.node;
+        let entry = service_entry(&provider.entry.body);
         let peer = net.peers.get(&id);
         let rtt_us = peer
             .as_ref()
             .and_then(|p| p.rtt)
             .map(|r| r.as_micros() as u64);
-        let load = peer.as_ref().map_or(announced_load, |p| p.load);
-        let healthy = peer.as_ref().is_none_or(|p| p.healthy());
+        let load = peer.as_ref().map_or(provider.entry.body.load, |p| p.load);
+        let healthy = peer.as_ref().is_none_or(|p| p.healthy()) && !net.providers.unreachable(&id);
         out.push(Route {
             node: id.to_string(),
             local: false,
@@ -88,10 +100,66 @@ pub fn routes(
             cost: 1 + rtt_us.unwrap_or(UNMEASURED_US) + u64::from(load) * LOAD_US,
             healthy,
             remote: Some((id, entry)),
+            dial: crate::dht::contact_addr(provider.entry.provider.wire()),
         });
     }
     out.sort_by_key(|r| (!r.healthy, r.cost));
     out
+}
+
+/// A provider entry as the service it names.
+pub fn service_entry(body: &EntryBody) -> ServiceEntry {
+    let (base, _) = micro_base::names::split_version(&body.name);
+    ServiceEntry {
+        name: base.to_string(),
+        version: body.version.clone(),
+        interface: body.interface,
+        methods: body.methods.clone(),
+        http: body.http,
+        serving: true,
+    }
+}
+
+/// The routes to `name` as far as this node knows them now, without asking the network.
+pub fn known(here: Option<(&str, String, u32)>, net: Option<&Network>, name: &str) -> Vec<Route> {
+    let providers = net
+        .map(|net| net.providers.cached_now(net, name))
+        .unwrap_or_default();
+    routes(here, net, name, &providers)
+}
+
+/// The routes to `name`, its providers looked up in the network when this node does not know
+/// them.
+pub async fn find(
+    here: Option<(&str, String, u32)>,
+    net: Option<&Arc<Network>>,
+    name: &str,
+) -> Result<Vec<Route>, FindError> {
+    resolve(here, net, name, false).await
+}
+
+/// The routes to `name` as the network says now, looked up whatever this node knows (someone
+/// asked for them by name).
+pub async fn look_up(
+    here: Option<(&str, String, u32)>,
+    net: Option<&Arc<Network>>,
+    name: &str,
+) -> Result<Vec<Route>, FindError> {
+    resolve(here, net, name, true).await
+}
+
+async fn resolve(
+    here: Option<(&str, String, u32)>,
+    net: Option<&Arc<Network>>,
+    name: &str,
+    force: bool,
+) -> Result<Vec<Route>, FindError> {
+    let providers = match net {
+        Some(net) if force => net.providers.refresh(net, name).await?,
+        Some(net) => net.providers.find(net, name).await?,
+        None => Vec::new(),
+    };
+    Ok(routes(here, net.map(|n| &**n), name, &providers))
 }
 
 /// Calls a service that does not run here on the best peer that serves it, failing over to
@@ -99,14 +167,17 @@ pub fn routes(
 /// token a client gave this node, travels with the call.
 pub async fn call(
     local: &dyn Local,
-    net: &Network,
+    net: &Arc<Network>,
     caller: Caller,
     token: Option<&str>,
     deadline: Instant,
     request: CallRequest,
 ) -> Result<Response, CallFailure> {
     let (name, version) = micro_base::names::split_version(&request.service);
-    let candidates: Vec<Route> = routes(None, Some(net), name, version);
+    let candidates: Vec<Route> = match find(None, Some(net), &request.service).await {
+        Ok(candidates) => candidates,
+        Err(e) => return Err(CallFailure::Call(CallError::Unavailable(e.to_string()))),
+    };
     if candidates.is_empty() {
         return Err(CallFailure::Call(CallError::NotFound(match version {
             Some(v) => format!("no node in the network serves {name}@{v}"),
@@ -155,7 +226,7 @@ pub async fn call(
         let Some((id, _)) = route.remote else {
             continue;
         };
-        let Some(addr) = net.addr_of(&id) else {
+        let Some(addr) = route.dial.clone().or_else(|| net.addr_of(&id)) else {
             continue;
         };
         let left = deadline.saturating_duration_since(Instant::now());
@@ -173,6 +244,9 @@ pub async fn call(
             .request(&addr, &request_frame, &request.payload, limit, deadline)
             .await;
         observe_call(local, &id, &outcome, started);
+        if outcome.is_ok() {
+            net.providers.reached(&id);
+        }
         match outcome {
             Ok((Reply::Called(outcome, charged), payload)) if charged > 0 => {
                 if let Ok(ledger) = local.ledger().await {
@@ -194,8 +268,9 @@ pub async fn call(
                     metadata: ok.metadata,
                 });
             }
-            // The service left that node after its last record: try the next.
+            // The service left that node since its entry was made: try the next.
             Ok((Reply::Called(Err(super::wire::WireCallError::NotFound(why)), _), _)) => {
+                net.providers.gone(&request.service, &id);
                 failures.push(format!("{}: {why}", id.fmt_short()));
                 not_found = Some(why);
             }
@@ -205,12 +280,14 @@ pub async fn call(
             }
             Err(NetError::Unreachable(why)) => {
                 net.peers.missed(&id);
+                net.providers.failed(&request.service, &id);
                 failures.push(why);
             }
             // The serving node died with the call in flight: the replica takes it (a call
             // cut off this way may run twice; one that got its answer never does).
             Err(NetError::Lost(why)) => {
                 net.peers.missed(&id);
+                net.providers.failed(&request.service, &id);
                 net.pool.forget(&id);
                 failures.push(why);
             }

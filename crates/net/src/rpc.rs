@@ -15,11 +15,39 @@ use std::time::{Duration, Instant};
 /// QUIC application error code for a stream refused by its reader.
 const REFUSED: u32 = 1;
 
-/// One open connection per peer, made on first use and remade when it closes.
+/// Connections this node keeps open at most; past it the least recently used closes.
+pub const MAX_CONNECTIONS: usize = 128;
+
+struct Pooled {
+    conn: Connection,
+    used: Instant,
+    /// Long-lived streams open on it (subscriptions): it is never idle while any is.
+    streams: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Pooled {
+    fn idle_for(&self, idle: Duration) -> bool {
+        self.streams.load(std::sync::atomic::Ordering::Relaxed) == 0 && self.used.elapsed() >= idle
+    }
+}
+
+/// A long-lived stream's hold on its connection: the pool does not close the connection as
+/// idle while it is held.
+pub struct Held(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// One open connection per peer, made on first use and remade when it closes; at most
+/// [`MAX_CONNECTIONS`], the least recently used closing first, and idle ones closed by
+/// [`Pool::close_idle`].
 pub struct Pool {
     endpoint: Endpoint,
     connect_timeout: Duration,
-    connections: Mutex<HashMap<PublicKey, Connection>>,
+    connections: Mutex<HashMap<PublicKey, Pooled>>,
     /// One dial at a time per peer, so concurrent first calls share one connection.
     dialing: Mutex<HashMap<PublicKey, Arc<tokio::sync::Mutex<()>>>>,
 }
@@ -36,10 +64,73 @@ impl Pool {
     }
 
     fn open_connection(&self, id: &PublicKey) -> Option<Connection> {
-        micro_base::sync::lock(&self.connections)
-            .get(id)
-            .filter(|c| c.close_reason().is_none())
-            .cloned()
+        let mut connections = micro_base::sync::lock(&self.connections);
+        let pooled = connections
+            .get_mut(id)
+            .filter(|c| c.conn.close_reason().is_none())?;
+        pooled.used = Instant::now();
+        Some(pooled.conn.clone())
+    }
+
+    /// Pools a new connection, closing the least recently used one when the pool is full.
+    fn keep(&self, id: PublicKey, conn: Connection) {
+        let evicted = {
+            let mut connections = micro_base::sync::lock(&self.connections);
+            connections.retain(|_, c| c.conn.close_reason().is_none());
+            let evicted = if connections.len() >= MAX_CONNECTIONS && !connections.contains_key(&id)
+            {
+                let oldest = connections
+                    .iter()
+                    .filter(|(_, c)| c.idle_for(Duration::ZERO))
+                    .min_by_key(|(_, c)| c.used)
+                    .map(|(id, _)| *id);
+                oldest.and_then(|o| connections.remove(&o))
+            } else {
+                None
+            };
+            connections.insert(
+                id,
+                Pooled {
+                    conn,
+                    used: Instant::now(),
+                    streams: Arc::default(),
+                },
+            );
+            evicted
+        };
+        if let Some(old) = evicted {
+            old.conn.close(0u32.into(), b"connection pool full");
+        }
+    }
+
+    /// Closes the connections not used for `idle`, except those to `keep`; how many closed.
+    pub fn close_idle(&self, idle: Duration, keep: &[PublicKey]) -> usize {
+        let closing: Vec<Connection> = {
+            let mut connections = micro_base::sync::lock(&self.connections);
+            let ids: Vec<PublicKey> = connections
+                .iter()
+                .filter(|(id, c)| c.idle_for(idle) && !keep.contains(id))
+                .map(|(id, _)| *id)
+                .collect();
+            ids.iter()
+                .filter_map(|id| connections.remove(id))
+                .map(|c| c.conn)
+                .collect()
+        };
+        for conn in &closing {
+            conn.close(0u32.into(), b"idle");
+        }
+        closing.len()
+    }
+
+    /// Connections open now.
+    pub fn len(&self) -> usize {
+        micro_base::sync::lock(&self.connections).len()
+    }
+
+    /// No connection open.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// The connection to `addr`'s node, dialling it if needed (within the connect timeout).
@@ -52,6 +143,18 @@ impl Pool {
             .or_default()
             .clone();
         let _dialing = gate.lock().await;
+        let dialed = self.dial(addr).await;
+        {
+            // The gate goes once nobody else waits at it, so the map holds dials in progress only.
+            let mut dialing = micro_base::sync::lock(&self.dialing);
+            if Arc::strong_count(&gate) <= 2 {
+                dialing.remove(&addr.id);
+            }
+        }
+        dialed
+    }
+
+    async fn dial(&self, addr: &EndpointAddr) -> Result<Connection, NetError> {
         if let Some(conn) = self.open_connection(&addr.id) {
             return Ok(conn);
         }
@@ -70,7 +173,7 @@ impl Pool {
         .map_err(|e| {
             NetError::Unreachable(format!("connecting to node {}: {e}", addr.id.fmt_short()))
         })?;
-        micro_base::sync::lock(&self.connections).insert(addr.id, conn.clone());
+        self.keep(addr.id, conn.clone());
         Ok(conn)
     }
 
@@ -83,8 +186,8 @@ impl Pool {
     /// fail now (and fail over) instead of at the call's deadline.
     pub fn close(&self, id: &PublicKey) {
         let conn = micro_base::sync::lock(&self.connections).remove(id);
-        if let Some(conn) = conn {
-            conn.close(2u32.into(), b"peer stopped answering");
+        if let Some(pooled) = conn {
+            pooled.conn.close(2u32.into(), b"peer stopped answering");
         }
     }
 
@@ -92,7 +195,7 @@ impl Pool {
     pub fn close_all(&self) {
         let conns: Vec<Connection> = micro_base::sync::lock(&self.connections)
             .drain()
-            .map(|(_, c)| c)
+            .map(|(_, c)| c.conn)
             .collect();
         for conn in conns {
             conn.close(0u32.into(), b"node stopping");
@@ -155,14 +258,23 @@ impl Pool {
         &self,
         addr: &EndpointAddr,
         request: &Request,
-    ) -> Result<(SendStream, RecvStream), NetError> {
+    ) -> Result<(SendStream, RecvStream, Held), NetError> {
         let conn = self.connection(addr).await?;
+        let held = {
+            let connections = micro_base::sync::lock(&self.connections);
+            let streams = connections
+                .get(&addr.id)
+                .map(|c| c.streams.clone())
+                .unwrap_or_default();
+            streams.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Held(streams)
+        };
         let (mut send, recv) = conn.open_bi().await.map_err(|e| {
             self.forget(&addr.id);
             NetError::Unreachable(format!("opening a stream to {}: {e}", addr.id.fmt_short()))
         })?;
         wire::write_frame(&mut send, request, &[]).await?;
-        Ok((send, recv))
+        Ok((send, recv, held))
     }
 }
 

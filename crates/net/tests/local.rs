@@ -216,7 +216,7 @@ async fn pair(b_admits: bool) -> Pair {
 /// Calls `request` from node a as its service `web`, through the network, within 10 s.
 async fn call_from_a(
     a: &FakeNode,
-    net_a: &Network,
+    net_a: &Arc<Network>,
     request: Request,
 ) -> Result<Response, CallFailure> {
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -255,11 +255,17 @@ async fn a_call_is_routed_to_the_node_that_announces_the_service() {
     let Pair {
         a, net_a, b, net_b, ..
     } = pair(true).await;
-    until("a sees b's echo", || {
-        !routes::routes(None, Some(&net_a), "echo", None).is_empty()
-    })
-    .await;
-    let route = &routes::routes(None, Some(&net_a), "echo", None)[0];
+    // b provides echo in the DHT; a looks it up until b's entry is stored.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let routes = loop {
+        let routes = routes::find(None, Some(&net_a), "echo").await.unwrap();
+        if !routes.is_empty() {
+            break routes;
+        }
+        assert!(Instant::now() < deadline, "a never found b's echo");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let route = &routes[0];
     assert_eq!(route.node, net_b.identity.public().to_string());
     assert_eq!(route.version, "v1");
     assert!(!route.local);
@@ -328,6 +334,8 @@ async fn a_service_provided_on_one_node_is_found_through_the_dht_from_another() 
         load: 0,
         issued_ms: 0,
         expires_ms: 0,
+        methods: vec!["greet".into()],
+        withdrawn: false,
     };
     let deadline = Instant::now() + Duration::from_secs(30);
     let found = loop {

@@ -64,7 +64,7 @@ function renderNodes(list) {
     ["Node", "State", "RTT", "Load", "Services", "Reputation", "Governance", "Record expires in"],
     list.map((n) => [
       nodeId(n.node, n.self),
-      n.self ? "this node" : n.healthy ? "up" : "down",
+      n.self ? "this node" : n.healthy == null ? "not checked" : n.healthy ? "up" : "down",
       n.self ? "–" : us(n.rtt_us),
       String(n.load ?? 0),
       (n.services ?? []).join(", ") || "–",

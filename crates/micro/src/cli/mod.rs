@@ -338,8 +338,11 @@ enum NetworkCommand {
         json: bool,
     },
     /// Routes to services, cheapest first, with their cost.
+    ///
+    /// Without a name, the services this node already knows routes to (its cache);
+    /// with one, that service is looked up in the network now.
     Routes {
-        /// Only this service.
+        /// Look this service up in the network.
         service: Option<String>,
         #[arg(long)]
         json: bool,

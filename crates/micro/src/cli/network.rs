@@ -66,10 +66,12 @@ pub fn run(client: &Client, command: NetworkCommand) -> Result<(), CliError> {
             for n in rows(&v) {
                 let state = if n["self"].as_bool() == Some(true) {
                     "self"
-                } else if n["healthy"].as_bool() == Some(true) {
-                    "up"
                 } else {
-                    "down"
+                    match n["healthy"].as_bool() {
+                        Some(true) => "up",
+                        Some(false) => "down",
+                        None => "unchecked",
+                    }
                 };
                 println!(
                     "{:<14} {:>9} {:>5} {:<8} {:>7} {:>10}  {:<16} {}",
@@ -130,6 +132,9 @@ pub fn run(client: &Client, command: NetworkCommand) -> Result<(), CliError> {
             let v = client.get_json(&path)?;
             if json {
                 return print_json(&v);
+            }
+            if service.is_none() {
+                println!("routes this node knows already; name a service to look it up");
             }
             println!(
                 "{:<20} {:<14} {:>4} {:>9} {:>5} {:>9} {:<6}",
