@@ -50,7 +50,8 @@ pub enum FindError {
 }
 
 struct Known {
-    entries: Vec<ProviderEntry>,
+    /// Parsed once when found: a call reads them without decoding keys or addresses.
+    entries: Vec<Provider>,
     fetched: Instant,
     used: Instant,
     refreshing: bool,
@@ -63,6 +64,8 @@ pub struct Provider {
     pub node: PublicKey,
     /// Its signed entry.
     pub entry: ProviderEntry,
+    /// How to dial it, from the contact in its entry.
+    pub dial: Option<iroh::EndpointAddr>,
 }
 
 /// The providers of the names this node calls.
@@ -152,13 +155,12 @@ impl Providers {
 
     fn cached(&self, net: &Network, name: &str) -> Cached {
         let now_ms = net.clock.now_ms();
-        let me = net.identity.public();
         let mut known = micro_base::sync::lock(&self.known);
         let Some(k) = known.get_mut(name) else {
             return Cached::Missing;
         };
         k.entries
-            .retain(|e| !e.body.withdrawn && e.body.expires_ms > now_ms);
+            .retain(|p| !p.entry.body.withdrawn && p.entry.body.expires_ms > now_ms);
         let age = k.fetched.elapsed();
         if k.entries.is_empty() {
             // Not found lately, or every provider failed or expired.
@@ -170,7 +172,7 @@ impl Providers {
             };
         }
         k.used = Instant::now();
-        let found = providers_of(&k.entries, &me);
+        let found = k.entries.clone();
         if age < FRESH || k.refreshing {
             Cached::Fresh(found)
         } else {
@@ -228,12 +230,12 @@ impl Providers {
         });
         entries.dedup_by(|a, b| a.provider.wire().node == b.provider.wire().node);
         entries.truncate(MAX_PER_NAME);
-        for e in &entries {
-            if let Some(addr) = crate::dht::contact_addr(e.provider.wire()) {
-                net.lookup.add_endpoint_info(addr);
+        let found = providers_of(entries, &me);
+        for p in &found {
+            if let Some(addr) = &p.dial {
+                net.lookup.add_endpoint_info(addr.clone());
             }
         }
-        let found = providers_of(&entries, &me);
         let mut known = micro_base::sync::lock(&self.known);
         if known.len() >= MAX_NAMES && !known.contains_key(name) {
             let oldest = known
@@ -248,7 +250,7 @@ impl Providers {
         known.insert(
             name.to_string(),
             Known {
-                entries,
+                entries: found.clone(),
                 fetched: now,
                 used: now,
                 refreshing: false,
@@ -277,8 +279,7 @@ impl Providers {
     /// `node` answered that it does not serve `name` (any more).
     pub fn gone(&self, name: &str, node: &PublicKey) {
         if let Some(k) = micro_base::sync::lock(&self.known).get_mut(name) {
-            k.entries
-                .retain(|e| e.provider.wire().node != *node.as_bytes());
+            k.entries.retain(|p| p.node != *node);
         }
     }
 
@@ -304,19 +305,18 @@ impl Providers {
 
     /// Every name known with its providers, for the node's view of the network.
     pub fn known(&self, net: &Network) -> Vec<(String, Vec<Provider>)> {
-        let me = net.identity.public();
         let now_ms = net.clock.now_ms();
         let known = micro_base::sync::lock(&self.known);
         let mut out: Vec<(String, Vec<Provider>)> = known
             .iter()
             .map(|(name, k)| {
-                let live: Vec<ProviderEntry> = k
+                let live: Vec<Provider> = k
                     .entries
                     .iter()
-                    .filter(|e| !e.body.withdrawn && e.body.expires_ms > now_ms)
+                    .filter(|p| !p.entry.body.withdrawn && p.entry.body.expires_ms > now_ms)
                     .cloned()
                     .collect();
-                (name.clone(), providers_of(&live, &me))
+                (name.clone(), live)
             })
             .collect();
         out.sort_by(|a, b| a.0.cmp(&b.0));
@@ -334,15 +334,15 @@ impl Providers {
         names.sort_by_key(|k| std::cmp::Reverse(k.used));
         let mut out: Vec<(PublicKey, iroh::EndpointAddr)> = Vec::new();
         for k in names {
-            for e in &k.entries {
+            for p in &k.entries {
                 if out.len() >= max {
                     return out;
                 }
-                if let Some(addr) = crate::dht::contact_addr(e.provider.wire())
+                if let Some(addr) = &p.dial
                     && !out.iter().any(|(id, _)| *id == addr.id)
                     && !self.unreachable(&addr.id)
                 {
-                    out.push((addr.id, addr));
+                    out.push((addr.id, addr.clone()));
                 }
             }
         }
@@ -386,14 +386,15 @@ impl Drop for Looking<'_> {
     }
 }
 
-fn providers_of(entries: &[ProviderEntry], me: &PublicKey) -> Vec<Provider> {
+fn providers_of(entries: Vec<ProviderEntry>, me: &PublicKey) -> Vec<Provider> {
     entries
-        .iter()
-        .filter_map(|e| {
-            let node = PublicKey::from_bytes(&e.provider.wire().node).ok()?;
+        .into_iter()
+        .filter_map(|entry| {
+            let node = PublicKey::from_bytes(&entry.provider.wire().node).ok()?;
             (node != *me).then(|| Provider {
                 node,
-                entry: e.clone(),
+                dial: crate::dht::contact_addr(entry.provider.wire()),
+                entry,
             })
         })
         .collect()

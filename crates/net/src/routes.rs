@@ -100,7 +100,7 @@ pub fn routes(
             cost: 1 + rtt_us.unwrap_or(UNMEASURED_US) + u64::from(load) * LOAD_US,
             healthy,
             remote: Some((id, entry)),
-            dial: crate::dht::contact_addr(provider.entry.provider.wire()),
+            dial: provider.dial.clone(),
         });
     }
     out.sort_by_key(|r| (!r.healthy, r.cost));
