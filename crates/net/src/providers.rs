@@ -215,22 +215,18 @@ impl Providers {
         };
         let me = net.identity.public();
         let now_ms = net.clock.now_ms();
-        let mut entries: Vec<ProviderEntry> = entries
+        let live: Vec<ProviderEntry> = entries
             .into_iter()
-            .filter(|e| {
-                !e.body.withdrawn
-                    && e.body.expires_ms > now_ms
-                    && PublicKey::from_bytes(&e.provider.wire().node).is_ok_and(|id| id != me)
-            })
+            .filter(|e| !e.body.withdrawn && e.body.expires_ms > now_ms)
             .collect();
+        let mut found = providers_of(live, &me);
         // One entry per provider, the newest.
-        entries.sort_by(|a, b| {
-            (a.provider.wire().node, b.body.issued_ms)
-                .cmp(&(b.provider.wire().node, a.body.issued_ms))
+        found.sort_by(|a, b| {
+            (a.node.as_bytes(), b.entry.body.issued_ms)
+                .cmp(&(b.node.as_bytes(), a.entry.body.issued_ms))
         });
-        entries.dedup_by(|a, b| a.provider.wire().node == b.provider.wire().node);
-        entries.truncate(MAX_PER_NAME);
-        let found = providers_of(entries, &me);
+        found.dedup_by(|a, b| a.node == b.node);
+        found.truncate(MAX_PER_NAME);
         for p in &found {
             if let Some(addr) = &p.dial {
                 net.lookup.add_endpoint_info(addr.clone());

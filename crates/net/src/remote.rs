@@ -71,11 +71,10 @@ impl Remote for PeerRemote {
         }
         // The providers of the services this node called, found through the DHT.
         for (_, providers) in self.net.providers.known(&self.net) {
-            for p in providers {
-                let s = routes::service_entry(&p.entry.body);
-                let id = p.node.to_string();
-                if seen.insert((s.name.clone(), s.version.clone(), id.clone())) {
-                    out.push(offer(&s, id));
+            for p in &providers {
+                let o = provider_offer(p);
+                if seen.insert((o.name.clone(), o.version.clone(), o.node.clone())) {
+                    out.push(o);
                 }
             }
         }
@@ -85,10 +84,7 @@ impl Remote for PeerRemote {
     fn find<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Vec<Offer>> {
         async move {
             match self.net.providers.find(&self.net, name).await {
-                Ok(found) => found
-                    .iter()
-                    .map(|p| offer(&routes::service_entry(&p.entry.body), p.node.to_string()))
-                    .collect(),
+                Ok(found) => found.iter().map(provider_offer).collect(),
                 Err(e) => {
                     tracing::debug!(service = %name, error = %e, "looking a service up");
                     Vec::new()
@@ -124,6 +120,11 @@ fn offer(s: &crate::records::ServiceEntry, node: String) -> Offer {
         http: s.http,
         interface: Some(s.interface),
     }
+}
+
+/// A provider found through the DHT, as the core sees it.
+fn provider_offer(p: &crate::providers::Provider) -> Offer {
+    offer(&routes::service_entry(&p.entry.body), p.node.to_string())
 }
 
 impl PeerAges for PeerRemote {
