@@ -225,6 +225,47 @@ fn events_cross_nodes_with_queue_groups_and_history() {
 }
 
 #[test]
+fn two_hundred_subscriptions_on_one_node_share_one_stream_and_calls_go_on() {
+    // Once, each subscription was a stream of its own to every node: past QUIC's ~100 streams
+    // per connection they blocked calls and pings to every peer.
+    let nodes = network(2);
+    wait_until_all_know_each_other(&nodes);
+    let (a, b) = (&nodes[0], &nodes[1]);
+    b.deploy("hello", "hello");
+    const TOPICS: usize = 200;
+    // Each topic is published on B first: A's subscriptions find B as its publisher.
+    for i in 0..TOPICS {
+        let (status, body) = b.post_json(&format!("/api/topics/load-{i}"), r#"{"n":0}"#);
+        assert_eq!(status, 200, "{body}");
+    }
+    let subscribers: Vec<_> = (0..TOPICS)
+        .map(|i| a.subscribe(&format!("load-{i}"), ""))
+        .collect();
+    let events = &a.get_json("/api/network")["events"];
+    assert_eq!(events["subscriptions"], TOPICS, "{events}");
+    assert_eq!(events["streams"], 1, "one event stream to B: {events}");
+    eventually("the route to hello", || {
+        (routes(a, "hello").len() == 1).then_some(())
+    });
+    for i in 0..20 {
+        let (status, body) = a.post_json("/hello/greet", &format!(r#"{{"name":"n{i}"}}"#));
+        assert_eq!(
+            status, 200,
+            "call {i} with {TOPICS} subscriptions open: {body}"
+        );
+    }
+    for i in 0..TOPICS {
+        let (status, body) = b.post_json(&format!("/api/topics/load-{i}"), r#"{"n":1}"#);
+        assert_eq!(status, 200, "{body}");
+    }
+    for (i, s) in subscribers.iter().enumerate() {
+        let m = s.next();
+        assert_eq!(payload(&m)["n"], 1, "topic load-{i}: {m}");
+        assert_eq!(m["node"], b.id(), "published on B: {m}");
+    }
+}
+
+#[test]
 fn nodes_on_one_lan_find_each_other_without_tickets() {
     // Multicast DNS on; relays, public lookup and port mapping stay off (no internet here).
     let config = micro_tests::LOOPBACK_NETWORK

@@ -211,6 +211,10 @@ impl Node {
 
     /// Attaches the started peer layer (once: a second one is ignored).
     pub fn set_remote(&self, remote: Arc<dyn Remote>) {
+        if self.remote.get().is_none() {
+            // A topic's first publish here finds its subscribers elsewhere.
+            self.broker.set_first_publish(remote.clone());
+        }
         let _ = self.remote.set(remote);
     }
 }

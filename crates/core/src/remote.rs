@@ -8,12 +8,13 @@ use crate::system::governance::PeerAges;
 use crate::transport::CallFailure;
 use futures::future::BoxFuture;
 use micro_runtime::wit::micro::network::types::{Caller, Request, Response};
-use micro_services::broker::Subscription;
+use micro_services::broker::{FirstPublish, Subscription};
 use std::time::Instant;
 
 /// Other nodes, as the core sees them; it also knows how long this node has known each peer
-/// ([`PeerAges`], in ms of the node's clock), which governance reads of an asker.
-pub trait Remote: PeerAges + Send + Sync {
+/// ([`PeerAges`], in ms of the node's clock), which governance reads of an asker, and is told
+/// of the first publish of each topic here ([`FirstPublish`]) to find that topic's subscribers.
+pub trait Remote: PeerAges + FirstPublish + Send + Sync {
     /// Calls `request.service` on another node that serves it (the best route first, failing
     /// over while the call never started), within `deadline`. `token` is a client's API token
     /// that travels with the call. A service no other node serves is `not-found`; a serving
@@ -26,9 +27,10 @@ pub trait Remote: PeerAges + Send + Sync {
         request: Request,
     ) -> BoxFuture<'a, Result<Response, CallFailure>>;
 
-    /// Extends `local`, a subscription to `topic` on this node's broker, to every other node
-    /// (and every node that appears later); returns once the nodes known now take it (or the
-    /// connect timeout passed), so what is published anywhere after that is delivered.
+    /// Extends `local`, a subscription to `topic` on this node's broker, to the nodes that
+    /// publish on the topic (and those that start later); returns once the publishers found now
+    /// take it (or the connect timeout passed), so what is published anywhere after that is
+    /// delivered.
     fn subscribe<'a>(
         &'a self,
         local: Subscription,

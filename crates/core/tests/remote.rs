@@ -22,6 +22,8 @@ use std::time::{Duration, Instant};
 #[derive(Default)]
 struct Fake {
     calls: Mutex<Vec<(Caller, Option<String>, Request)>>,
+    /// Topics whose first publish the node announced.
+    published: Mutex<Vec<String>>,
 }
 
 const PEER: &str = "peer-node";
@@ -96,6 +98,13 @@ impl Remote for Fake {
         _deadline: Instant,
     ) -> BoxFuture<'a, Option<String>> {
         std::future::ready(None).boxed()
+    }
+}
+
+impl micro_services::broker::FirstPublish for Fake {
+    fn publishing<'a>(&'a self, topic: &'a str) -> BoxFuture<'a, ()> {
+        self.published.lock().unwrap().push(topic.to_string());
+        std::future::ready(()).boxed()
     }
 }
 
@@ -206,4 +215,23 @@ async fn the_catalog_and_peer_ages_come_from_the_remote() {
     );
     assert_eq!(node.peer_ages().peer_age_ms(PEER), 42_000);
     assert_eq!(node.peer_ages().peer_age_ms("someone-else"), 0);
+}
+
+#[tokio::test]
+async fn the_remote_hears_of_each_topics_first_publish_once() {
+    let (_dir, node) = open();
+    // Published before there is a remote: nobody to tell.
+    node.broker
+        .publish("early", b"1".to_vec(), "text/plain".into(), None)
+        .await
+        .unwrap();
+    let fake = Arc::new(Fake::default());
+    node.set_remote(fake.clone());
+    for topic in ["orders", "orders", "early", "orders"] {
+        node.broker
+            .publish(topic, b"x".to_vec(), "text/plain".into(), None)
+            .await
+            .unwrap();
+    }
+    assert_eq!(*fake.published.lock().unwrap(), vec!["orders", "early"]);
 }

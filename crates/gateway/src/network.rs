@@ -53,10 +53,22 @@ fn summary(gw: &Gateway) -> Value {
             "names_provided": net.dht.provided().len(),
             "names_cached": net.providers.len(),
         },
+        "events": events(net),
         "relays": net.config.network.relays,
         "public_lookup": net.config.network.public_lookup,
         "mdns": net.config.network.mdns,
         "stats": net.stats.snapshot(),
+    })
+}
+
+/// This node's subscriptions at other nodes' publishers and the streams they use.
+fn events(net: &micro_net::Network) -> Value {
+    let (subscriptions, streams) = net.events.counts();
+    json!({
+        "subscriptions": subscriptions,
+        "streams": streams,
+        "topics_published": net.events.published_topics(),
+        "missed": net.events.dropped(),
     })
 }
 

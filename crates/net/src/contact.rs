@@ -21,6 +21,26 @@ pub const MAX_TEXT: usize = 256;
 pub const MAX_ENTRY_TTL_MS: u64 = 2 * 3600 * 1000;
 /// The namespace of service names in the key space.
 pub const SERVICES: &str = "service";
+/// The namespace of topics' publishers: a name `publishes:<topic>`.
+pub const PUBLISHERS: &str = "publishes";
+/// The namespace of topics' subscribing nodes: a name `subscribes:<topic>`.
+pub const SUBSCRIBERS: &str = "subscribes";
+
+/// The key a name is provided under. A service (or `name@version`) is a bare name; other
+/// namespaces prefix theirs with a colon, which no service name holds. None for a namespace
+/// this build does not know.
+pub fn key_of(name: &str) -> Option<Id> {
+    match name.split_once(':') {
+        None => Some(Id::of_name(SERVICES, name)),
+        Some((kind @ (PUBLISHERS | SUBSCRIBERS), topic)) => Some(Id::of_name(kind, topic)),
+        Some(_) => None,
+    }
+}
+
+/// The name of `topic` in namespace `kind` ([`PUBLISHERS`] or [`SUBSCRIBERS`]).
+pub fn topic_name(kind: &str, topic: &str) -> String {
+    format!("{kind}:{topic}")
+}
 
 /// A contact as it travels: a node's public key, its work nonce and how to reach it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -290,9 +310,12 @@ impl WireEntry {
         })?;
         identity::verify(&key, &self.body, &signature)
             .map_err(|e| CheckError::BadSignature(e.to_string()))?;
+        let under = key_of(&body.name).ok_or_else(|| {
+            CheckError::Malformed(format!("{:?} is in no namespace known here", body.name))
+        })?;
         let provider = body.provider.clone().check(work_bits)?;
         Ok(ProviderEntry {
-            under: Id::of_name(SERVICES, &body.name),
+            under,
             provider,
             body,
             wire: self,
@@ -430,6 +453,34 @@ mod tests {
             signature: vec![0; 64],
         };
         assert!(matches!(garbage.check(0), Err(CheckError::Malformed(_))));
+    }
+
+    #[test]
+    fn topics_entries_live_in_namespaces_of_their_own() {
+        let (_a, a) = me();
+        let now = 1_000_000;
+        let name = topic_name(PUBLISHERS, "orders");
+        assert_eq!(name, "publishes:orders");
+        let entry = body(&a, &name, now).sign(&a).check(0).unwrap();
+        assert_eq!(entry.under, Id::of_name(PUBLISHERS, "orders"));
+        assert_ne!(
+            entry.under,
+            Id::of_name(SERVICES, "orders"),
+            "not the service's key"
+        );
+        assert_ne!(
+            key_of(&topic_name(SUBSCRIBERS, "orders")),
+            key_of(&name),
+            "subscribers and publishers apart"
+        );
+        assert_eq!(key_of("hello@v2"), Some(Id::of_name(SERVICES, "hello@v2")));
+        // A namespace this build does not know is refused, not filed under a service.
+        assert_eq!(key_of("mailboxes:orders"), None);
+        let unknown = body(&a, "mailboxes:orders", now).sign(&a).check(0);
+        assert!(
+            matches!(unknown, Err(CheckError::Malformed(_))),
+            "{unknown:?}"
+        );
     }
 
     #[test]

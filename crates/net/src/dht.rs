@@ -7,7 +7,7 @@
 //! Addresses learned from the DHT go into the endpoint's address book only: a DHT contact is
 //! dialled when a lookup asks it, never pinged on a heartbeat.
 
-use crate::contact::{EntryBody, PeerContact, ProviderEntry, SERVICES, WireContact, WireEntry};
+use crate::contact::{EntryBody, PeerContact, ProviderEntry, WireContact, WireEntry, key_of};
 use crate::wire::{Reply, Request};
 use crate::{NetError, Network};
 use iroh::{EndpointAddr, PublicKey, TransportAddr};
@@ -32,6 +32,14 @@ pub enum LookupError {
     /// The lookup's task ended (the node is stopping).
     #[error("the DHT stopped")]
     Stopped,
+    /// The name is in no namespace this build knows.
+    #[error("{0:?} is in no namespace known here")]
+    UnknownName(String),
+}
+
+/// The key of `name`, or why it has none.
+fn key(name: &str) -> Result<Id, LookupError> {
+    key_of(name).ok_or_else(|| LookupError::UnknownName(name.to_string()))
 }
 
 /// The node's DHT.
@@ -152,7 +160,7 @@ impl Lookup {
         net: &Network,
         name: &str,
     ) -> Result<Vec<ProviderEntry>, LookupError> {
-        let key = Id::of_name(SERVICES, name);
+        let key = key(name)?;
         let now = net.clock.now_ms();
         let done = self.begin(|dht| dht.find_providers(key, now))?;
         Ok(outcome(done).await?.providers)
@@ -161,7 +169,7 @@ impl Lookup {
     /// Provides `name` as `body` says, now and until [`Lookup::withdraw`]; how many nodes took
     /// the entry.
     pub async fn provide(&self, net: &Network, body: EntryBody) -> Result<usize, LookupError> {
-        let key = Id::of_name(SERVICES, &body.name);
+        let key = key(&body.name)?;
         micro_base::sync::lock(&self.provided).insert(key, body);
         let entry = self.fresh_entry(net, key)?;
         let now = net.clock.now_ms();
@@ -172,7 +180,7 @@ impl Lookup {
     /// Stops providing `name`: the nodes that keep its entry get a withdrawal in its place, so
     /// lookups stop finding this node under it; how many took it.
     pub async fn withdraw(&self, net: &Network, name: &str) -> Result<usize, LookupError> {
-        let key = Id::of_name(SERVICES, name);
+        let key = key(name)?;
         let body = micro_base::sync::lock(&self.provided).remove(&key);
         micro_base::sync::lock(&self.dht).withdraw(&key);
         let Some(mut body) = body else {
@@ -198,7 +206,9 @@ impl Lookup {
 
     /// The live entries of `name` this node keeps for others (itself left out).
     pub fn held(&self, net: &Network, name: &str) -> Vec<ProviderEntry> {
-        let key = Id::of_name(SERVICES, name);
+        let Some(key) = key_of(name) else {
+            return Vec::new();
+        };
         let me = *net.identity.public().as_bytes();
         let mut held = micro_base::sync::lock(&self.dht).store().get(
             &key,

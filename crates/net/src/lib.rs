@@ -5,7 +5,7 @@
 //! What travels is ours and small: signed node records (`records`), kept per node with their
 //! lifetimes (`directory`); peers and their health (`membership`); how peers behave and
 //! whether governance admits them (`conduct`); framing (`wire`); requests (`rpc`);
-//! network-wide subscriptions (`events`); routing (`routes`); the gossip and heartbeat loops
+//! subscriptions by topic across nodes (`events`); routing (`routes`); the gossip and heartbeat loops
 //! (`announce`); settling what nodes owe each other (`settle`); replicas placed by governance
 //! (`placement`); what governance learns of peers (`observe`). `remote` is the core's view of
 //! all this: the [`micro_core::remote::Remote`] the node calls, implemented here; `local` is
@@ -167,6 +167,8 @@ pub struct Network {
     pub dht: Arc<dht::Lookup>,
     /// The providers of the services this node calls, found through the DHT.
     pub providers: providers::Providers,
+    /// This node's subscriptions to topics published on other nodes.
+    pub events: events::Events,
     /// The largest frame a peer may send: a call's request and its framing.
     frame_limit: usize,
     /// Sequence of this node's records.
@@ -324,6 +326,7 @@ impl Network {
             placement: placement::Placement::default(),
             dht,
             providers: providers::Providers::default(),
+            events: events::Events::default(),
             frame_limit,
             seq: AtomicU64::new(0),
             announce: Notify::new(),
@@ -357,6 +360,7 @@ impl Network {
             });
         }
         provide::spawn(local.clone(), net.clone());
+        tokio::spawn(events::refresh_loop(net.clone()));
         tokio::spawn(settle::settle_loop(local.clone(), net.clone()));
         announce::spawn_loops(&local, &net, bootstrap.iter().map(|a| a.id).collect());
         tracing::info!(
@@ -386,11 +390,6 @@ impl Network {
             return Some(p.addr);
         }
         self.directory.get(id).map(|r| record_addr(*id, &r))
-    }
-
-    /// Nodes with a live record: the network as this node knows it.
-    pub fn live_peers(&self) -> Vec<PublicKey> {
-        self.directory.live().into_iter().map(|l| l.id).collect()
     }
 
     /// This node's ticket.

@@ -1,6 +1,6 @@
 //! The peer layer as the core sees it: [`PeerRemote`] answers the core's
-//! [`Remote`](micro_core::remote::Remote) (calls routed to other nodes, network-wide
-//! subscriptions, other nodes' offers and WIT, peer ages) from the running [`Network`].
+//! [`Remote`](micro_core::remote::Remote) (calls routed to other nodes, subscriptions across
+//! nodes, each topic's first publish, other nodes' offers and WIT, peer ages) from the running [`Network`].
 
 use crate::local::Local;
 use crate::{Network, routes, wire};
@@ -55,8 +55,7 @@ impl Remote for PeerRemote {
         group: Option<&'a str>,
         history: bool,
     ) -> BoxFuture<'a, Subscription> {
-        let queue = self.net.config.broker.subscriber_queue;
-        crate::events::subscribe(&self.net, queue, local, topic, group, history).boxed()
+        crate::events::subscribe(&self.net, local, topic, group, history).boxed()
     }
 
     fn offers(&self) -> Vec<Offer> {
@@ -125,6 +124,12 @@ fn offer(s: &crate::records::ServiceEntry, node: String) -> Offer {
 /// A provider found through the DHT, as the core sees it.
 fn provider_offer(p: &crate::providers::Provider) -> Offer {
     offer(&routes::service_entry(&p.entry.body), p.node.to_string())
+}
+
+impl micro_services::broker::FirstPublish for PeerRemote {
+    fn publishing<'a>(&'a self, topic: &'a str) -> BoxFuture<'a, ()> {
+        crate::events::rendezvous::publishing(&self.net, topic).boxed()
+    }
 }
 
 impl PeerAges for PeerRemote {

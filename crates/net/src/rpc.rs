@@ -389,32 +389,41 @@ async fn serve_stream(
                 .ok_or_else(|| format!("no service named {service:?} on this node"));
             (Reply::Wit(wit), Vec::new())
         }
-        Request::Subscribe {
-            topic,
-            group,
-            history,
-        } => {
-            // The stream lives as long as the subscription, in a task of its own, with its
-            // receiving half kept open too (dropping it would tell the subscriber to stop).
-            tokio::spawn(async move {
-                super::events::serve_subscription(
-                    local.as_ref(),
-                    remote,
-                    send,
-                    topic,
-                    group,
-                    history,
-                )
-                .await;
-                drop(recv);
-            });
+        Request::Events => {
+            // The stream lives as long as the subscriber keeps it, in a task of its own.
+            tokio::spawn(super::events::serve::serve(local, net, remote, send, recv));
             return;
+        }
+        Request::Publishing { from, topic } => {
+            (publishing(&net, &remote, from, topic).await, Vec::new())
         }
     };
     if let Err(e) = wire::write_frame(&mut send, &reply, &body).await {
         tracing::debug!(peer = %remote.fmt_short(), error = %e, "reply not delivered");
     }
     let _ = send.finish();
+}
+
+/// A publisher about to publish on `topic` found this node among its subscribers: the
+/// subscriptions here to the topic subscribe at it.
+async fn publishing(
+    net: &Arc<Network>,
+    remote: &PublicKey,
+    from: crate::contact::WireContact,
+    topic: String,
+) -> Reply {
+    if from.node != *remote.as_bytes() {
+        return Reply::Refused("the contact is not the connection's node".into());
+    }
+    if let Err(e) = micro_services::broker::check_topic(&topic) {
+        return Reply::Refused(format!("{e:?}"));
+    }
+    let dial = match from.check(net.config.network.work_bits) {
+        Ok(contact) => crate::dht::contact_addr(contact.wire()),
+        Err(e) => return Reply::Refused(e.to_string()),
+    };
+    let subscribed = super::events::publisher_appeared(net, *remote, dial, &topic).await;
+    Reply::Noted { subscribed }
 }
 
 async fn call(

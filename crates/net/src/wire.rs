@@ -1,7 +1,8 @@
 //! The peer protocol's framing and messages (ALPN `micro/rpc/1`).
 //!
 //! One QUIC stream per exchange: the opener writes a request frame, the other side answers with
-//! one reply frame (or, for a subscription, a stream of them). A frame is a big-endian `u32`
+//! one reply frame (or, for an event stream, the subscriber writes control frames and the
+//! publisher answers with a stream of replies). A frame is a big-endian `u32`
 //! header length, the header (postcard), a `u32` payload length and the payload; both lengths
 //! are checked against the node's limit before anything is allocated.
 
@@ -73,16 +74,11 @@ pub enum Request {
         /// The record.
         record: SignedRecord,
     },
-    /// Stream the messages of a topic published on the peer, optionally replaying its
-    /// retained ones first, optionally as a member of a queue group.
-    Subscribe {
-        /// The topic.
-        topic: String,
-        /// The queue group the subscription stands in for.
-        group: Option<String>,
-        /// Replay the topic's retained messages first.
-        history: bool,
-    },
+    /// Opens this node's event stream to the peer: one stream per pair of nodes, whatever the
+    /// number of subscriptions. The asker writes [`Control`] frames on it (subscribe to a topic
+    /// published on the peer, unsubscribe); the peer answers each subscription with
+    /// [`Reply::Subscription`] and streams its messages as [`Reply::Messages`] frames.
+    Events,
     /// A DHT request, with the asker's contact (checked against the connection's key);
     /// answered with [`Reply::Dht`]. New requests go at the end: older readers refuse what they
     /// do not know, and nothing before changes.
@@ -91,6 +87,36 @@ pub enum Request {
         from: crate::contact::WireContact,
         /// What it asks.
         request: micro_dht::Request<micro_dht::Id, crate::contact::WireEntry>,
+    },
+    /// The asker is about to publish on `topic` for the first time and found the peer among
+    /// its subscribers: the peer subscribes at the asker (over its event stream) before it
+    /// answers [`Reply::Noted`], so the first message reaches it.
+    Publishing {
+        /// The asker, in its own words (checked against the connection's key).
+        from: crate::contact::WireContact,
+        /// The topic.
+        topic: String,
+    },
+}
+
+/// What a subscriber writes on its event stream to a publisher.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum Control {
+    /// Subscribe to `topic` on the peer, as subscription `sub` of this stream.
+    Subscribe {
+        /// The subscriber's number for it, unique on the stream.
+        sub: u32,
+        /// The topic.
+        topic: String,
+        /// The queue group the subscription stands in for.
+        group: Option<String>,
+        /// Replay the topic's retained messages first.
+        history: bool,
+    },
+    /// Drop subscription `sub`.
+    Unsubscribe {
+        /// The subscriber's number for it.
+        sub: u32,
     },
 }
 
@@ -136,10 +162,11 @@ pub enum Reply {
     Wit(Result<String, String>),
     /// A component's size; its bytes are the payload.
     Component(Result<u64, String>),
-    /// Messages of a subscribed topic: `count` of them, postcard-encoded in the payload (a
-    /// batch can be far bigger than a header may be). The first, empty one says the
-    /// subscription is in place.
+    /// Messages of subscription `sub` of an event stream: `count` of them, postcard-encoded
+    /// in the payload (a batch can be far bigger than a header may be).
     Messages {
+        /// The subscription they are for.
+        sub: u32,
         /// How many messages the payload holds.
         count: u32,
     },
@@ -151,6 +178,18 @@ pub enum Reply {
         from: crate::contact::WireContact,
         /// The answer.
         response: micro_dht::Response<crate::contact::WireContact, crate::contact::WireEntry>,
+    },
+    /// Subscription `sub` of an event stream is in place, or why not.
+    Subscription {
+        /// The subscriber's number for it.
+        sub: u32,
+        /// In place, or refused.
+        outcome: Result<(), String>,
+    },
+    /// A [`Request::Publishing`] taken: how many subscriptions the peer made at the asker.
+    Noted {
+        /// Subscriptions made.
+        subscribed: u32,
     },
 }
 
@@ -202,7 +241,7 @@ pub struct CallOk {
     pub metadata: Vec<(String, String)>,
 }
 
-/// A broker message in a subscription stream. The topic is the stream's and the node is the
+/// A broker message in an event stream. The topic is its subscription's and the node is the
 /// one serving the stream, so neither travels with each message.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StreamedMessage {
@@ -420,7 +459,7 @@ mod tests {
         let mut buf = Vec::new();
         write_frame(
             &mut buf,
-            &Reply::Messages { count: 512 },
+            &Reply::Messages { sub: 7, count: 512 },
             &encode_messages(&batch),
         )
         .await
@@ -429,7 +468,7 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
-        assert!(matches!(header, Reply::Messages { count: 512 }));
+        assert!(matches!(header, Reply::Messages { sub: 7, count: 512 }));
         assert_eq!(decode_messages(&payload).unwrap().len(), 512);
     }
 

@@ -15,8 +15,10 @@ pub use micro_runtime::wit::micro::network::broker::{Message, PublishError};
 use redb::Database;
 use retention::{Pending, Retention};
 use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use tokio::sync::{mpsc, oneshot};
 
 /// Longest topic name.
@@ -45,6 +47,8 @@ struct Group {
 }
 
 struct Topic {
+    /// Whether [`FirstPublish`] was told of this topic (its first publish here, this run).
+    announced: bool,
     next_sequence: u64,
     /// Every message up to here has been delivered to the subscribers of its time; later ones
     /// are committed or on their way and will be delivered live.
@@ -78,8 +82,18 @@ pub(crate) struct Shared {
     dropped: AtomicU64,
 }
 
+/// Told before this node publishes the first message of a topic (once per topic and run), and
+/// waited for: the peer layer finds the topic's subscribers on other nodes then, so the first
+/// message reaches them too.
+pub trait FirstPublish: Send + Sync {
+    /// This node is about to publish on `topic` for the first time.
+    fn publishing<'a>(&'a self, topic: &'a str) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
+}
+
 /// The node's broker.
 pub struct Broker {
+    /// Told of each topic's first publish, once the peer layer is attached.
+    first_publish: OnceLock<Arc<dyn FirstPublish>>,
     shared: Arc<Shared>,
     /// This node's id, stamped on every message published here.
     node: String,
@@ -114,6 +128,7 @@ impl Shared {
         topics.entry(name.to_string()).or_insert_with(|| {
             let last = self.retention.last_sequence(name).unwrap_or(0);
             Topic {
+                announced: false,
                 next_sequence: last + 1,
                 delivered_through: last,
                 direct: Vec::new(),
@@ -163,11 +178,33 @@ impl Broker {
             (None, None)
         };
         Ok(Self {
+            first_publish: OnceLock::new(),
             shared,
             node,
             committer,
             thread,
         })
+    }
+
+    /// Attaches what is told of each topic's first publish (once: a second one is ignored).
+    pub fn set_first_publish(&self, hook: Arc<dyn FirstPublish>) {
+        let _ = self.first_publish.set(hook);
+    }
+
+    /// Tells the hook of `topic` the first time it is published here.
+    async fn announce(&self, topic: &str) {
+        let Some(hook) = self.first_publish.get() else {
+            return;
+        };
+        let first = {
+            let mut topics = self.shared.lock();
+            !self.shared.topic(&mut topics, topic).announced
+        };
+        if first {
+            hook.publishing(topic).await;
+            let mut topics = self.shared.lock();
+            self.shared.topic(&mut topics, topic).announced = true;
+        }
     }
 
     /// Live messages that subscribers missed because their queue was full.
@@ -192,6 +229,7 @@ impl Broker {
                 payload.len()
             )));
         }
+        self.announce(topic).await;
         let (sequence, committed) = {
             let mut topics = self.shared.lock();
             let state = self.shared.topic(&mut topics, topic);
