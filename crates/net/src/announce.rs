@@ -89,7 +89,8 @@ fn own_record(local: &dyn Local, net: &Network) -> (SignedRecord, u64) {
         leaving: false,
         governance: local.governance_label().unwrap_or_default(),
         reports: net.conduct.reports(),
-        placements: net.placement.announced(),
+        // Placements go to the nodes placed, not to every node (`placement`).
+        placements: Vec::new(),
     };
     let signed = record.sign(&net.identity);
     {
@@ -121,10 +122,9 @@ async fn broadcast(net: &Network, signed: &SignedRecord, seq: u64) {
 /// Re-announces this node every announce interval, and at once when its services change.
 async fn announce_loop(local: Arc<dyn Local>, net: Arc<Network>) {
     let interval = Duration::from_millis(net.config.network.announce_interval_ms.max(100));
-    // What the record says changes with the services, the placements and the governance in
-    // use: each says so through its change counter, and the record goes out again.
-    let mut changes = local.changes();
-    changes.push(net.placement.watch());
+    // What the record says changes with the services and the governance in use: each says so
+    // through its change counter, and the record goes out again.
+    let changes = local.changes();
     let mut changes: futures::stream::SelectAll<_> = changes
         .into_iter()
         .map(tokio_stream::wrappers::WatchStream::from_changes)

@@ -1,18 +1,21 @@
 //! Automatic placement: where services run is governance's to say, not anyone's command.
 //!
 //! Every `governance.place_interval_ms` a node asks its governance (`place`) where each service
-//! deployed on it should run, given its demand and the candidate nodes, and announces the
-//! answer in its signed record. A node named there fetches the component from a node that has
-//! it, checks it against the announced hash, asks its own governance (`approve-deploy`, as a
-//! replica) and runs it. Replicas announce themselves like any service, so calls find them;
-//! they keep serving when the origin node leaves, and stop only when the origin, still there,
-//! no longer places them.
+//! deployed on it should run, given its demand and the candidates — the peers this node checks
+//! (never every node of the network) — and tells each node named (`Request::Place`: all this
+//! node places there now, so an empty list takes back what it placed). A node named fetches
+//! the component from a node that has it, checks it against the hash, asks its own governance
+//! (`approve-deploy`, as a replica) and runs it. Replicas are provided in the DHT like any
+//! service, so calls find them; they keep serving when the origin node leaves, and stop only
+//! when the origin, still there, no longer places them. A replica's node that has not heard
+//! from the origin for a while (it restarted, say) asks it (`Request::Placed`); an origin that
+//! cannot be reached has left.
 
 use crate::Network;
 use crate::local::Local;
-use crate::records::{self, NodeRecord};
+use crate::records;
 use crate::wire::{Reply, Request};
-use iroh::PublicKey;
+use iroh::{EndpointAddr, PublicKey};
 use micro_core::deploy::Origin;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -28,41 +31,114 @@ const FETCH_TIME: Duration = Duration::from_secs(30);
 /// restarted has not measured demand again yet, and one round's answer is no reason to churn.
 const UNPLACED_GRACE: Duration = Duration::from_secs(60);
 
-/// What this node placed, and how busy its services are.
+/// Origins whose placements a node keeps at most (the least recently heard goes first).
+pub const MAX_ORIGINS: usize = 256;
+/// Placements one message may carry at most.
+pub const MAX_PLACEMENTS: usize = 64;
+
+/// What this node placed, what others placed here, and how busy its services are.
 #[derive(Default)]
 pub struct Placement {
-    /// Placements announced in this node's record.
+    /// What this node places on others now.
     announced: Mutex<Vec<records::Placement>>,
+    /// What other nodes place here, by origin.
+    received: Mutex<HashMap<PublicKey, FromOrigin>>,
     /// Per service: (when, calls so far) over the last window.
     demand: Mutex<HashMap<String, VecDeque<(Instant, u64)>>>,
     /// Replicas that failed to fetch or deploy, by (service, component), and when.
     failed: Mutex<HashMap<(String, String), Instant>>,
     /// Replicas (by service) whose origin, still here, stopped placing them, and since when.
     unplaced: Mutex<HashMap<String, Instant>>,
-    /// Bumped when the placements to announce change.
-    changed: micro_base::Changes,
+}
+
+/// What one origin places here, as it last said.
+#[derive(Debug, Clone, Default)]
+struct FromOrigin {
+    placements: Vec<records::Placement>,
+    /// When it last said so (a push, or its answer when asked).
+    heard: Option<Instant>,
+    /// When it was last asked.
+    asked: Option<Instant>,
+    /// It could not be reached when asked: it left.
+    gone: bool,
+    dial: Option<EndpointAddr>,
 }
 
 impl Placement {
-    /// A receiver that sees every change of the placements to announce.
-    pub fn watch(&self) -> tokio::sync::watch::Receiver<u64> {
-        self.changed.watch()
-    }
-
-    /// The placements to announce.
+    /// What this node places on others now.
     pub fn announced(&self) -> Vec<records::Placement> {
         micro_base::sync::lock(&self.announced).clone()
     }
 
-    /// Sets the placements to announce; watchers hear of it when they changed.
+    /// What this node places on `node`.
+    pub fn placed_on(&self, node: &PublicKey) -> Vec<records::Placement> {
+        let announced = micro_base::sync::lock(&self.announced);
+        announced
+            .iter()
+            .filter(|p| p.nodes.contains(node.as_bytes()))
+            .cloned()
+            .collect()
+    }
+
     fn set_announced(&self, placements: Vec<records::Placement>) {
-        let mut announced = micro_base::sync::lock(&self.announced);
-        let changed = *announced != placements;
-        *announced = placements;
-        drop(announced);
-        if changed {
-            self.changed.notify();
+        *micro_base::sync::lock(&self.announced) = placements;
+    }
+
+    /// Origin `origin` says it places `placements` here now (at most [`MAX_PLACEMENTS`]).
+    pub fn took(
+        &self,
+        origin: PublicKey,
+        dial: Option<EndpointAddr>,
+        mut placements: Vec<records::Placement>,
+    ) {
+        placements.truncate(MAX_PLACEMENTS);
+        let mut received = micro_base::sync::lock(&self.received);
+        if !received.contains_key(&origin) && received.len() >= MAX_ORIGINS {
+            let oldest = received
+                .iter()
+                .min_by_key(|(_, f)| f.heard)
+                .map(|(id, _)| *id);
+            if let Some(oldest) = oldest {
+                received.remove(&oldest);
+            }
         }
+        let entry = received.entry(origin).or_default();
+        entry.placements = placements;
+        entry.heard = Some(Instant::now());
+        entry.gone = false;
+        if dial.is_some() {
+            entry.dial = dial;
+        }
+    }
+
+    /// Origins of `replica_origins` not heard from within `lease` nor asked within it: to ask.
+    fn to_ask(
+        &self,
+        replica_origins: &[PublicKey],
+        lease: Duration,
+    ) -> Vec<(PublicKey, Option<EndpointAddr>)> {
+        let mut received = micro_base::sync::lock(&self.received);
+        let mut out = Vec::new();
+        for origin in replica_origins {
+            let entry = received.entry(*origin).or_default();
+            let stale = entry.heard.is_none_or(|h| h.elapsed() > lease);
+            let asked_lately = entry.asked.is_some_and(|a| a.elapsed() < lease);
+            if stale && !asked_lately {
+                entry.asked = Some(Instant::now());
+                out.push((*origin, entry.dial.clone()));
+            }
+        }
+        out
+    }
+
+    fn left(&self, origin: &PublicKey) {
+        if let Some(entry) = micro_base::sync::lock(&self.received).get_mut(origin) {
+            entry.gone = true;
+        }
+    }
+
+    fn received(&self) -> HashMap<PublicKey, FromOrigin> {
+        micro_base::sync::lock(&self.received).clone()
     }
 
     /// Notes that `service` has answered `calls` calls since `counting_since`; answers its
@@ -136,18 +212,21 @@ pub async fn place_loop(local: Arc<dyn Local>, net: Arc<Network>) {
     }
 }
 
-/// Asks governance where each service deployed here should run, and announces it.
+/// Asks governance where each service deployed here should run, and tells the nodes placed.
 async fn place_own(local: &dyn Local, net: &Network) {
     let Ok(governance) = local.governance().await else {
         return;
     };
-    let live: Vec<_> = net
-        .directory
-        .live()
+    // The peers this node checks and that answer: a bounded set, never the whole network.
+    let peers: Vec<(PublicKey, u32)> = net
+        .peers
+        .all()
         .into_iter()
-        .filter(|l| !l.record.leaving && net.peers.get(&l.id).is_some_and(|p| p.healthy()))
+        .filter(|(_, p)| p.healthy() && p.last_seen_ms.is_some())
+        .map(|(id, p)| (id, p.load))
         .collect();
-    let ids: Vec<String> = live.iter().map(|l| l.id.to_string()).collect();
+    let ids: Vec<String> = peers.iter().map(|(id, _)| id.to_string()).collect();
+    let previous = net.placement.announced();
     let load = local.load();
     let askers = &net.askers;
     let mut placements = Vec::new();
@@ -158,14 +237,25 @@ async fn place_own(local: &dyn Local, net: &Network) {
         let demand = net
             .placement
             .calls_per_minute(&record.name, record.calls, record.since);
+        let pinned = format!("{}@{}", record.name, record.version);
+        let serving: HashSet<PublicKey> = net
+            .providers
+            .cached_now(net, &pinned)
+            .iter()
+            .map(|p| p.node)
+            .collect();
         let mut candidates = vec![(askers.this(), load, true)];
-        for (l, id) in live.iter().zip(&ids) {
-            let runs_it = l
-                .record
-                .services
-                .iter()
-                .any(|s| s.name == record.name && s.version == record.version);
-            candidates.push((askers.of(id, net), l.record.load, runs_it));
+        for ((id, load), name) in peers.iter().zip(&ids) {
+            let placed_before = previous.iter().any(|p| {
+                p.service == record.name
+                    && p.version == record.version
+                    && p.nodes.contains(id.as_bytes())
+            });
+            candidates.push((
+                askers.of(name, net),
+                *load,
+                placed_before || serving.contains(id),
+            ));
         }
         let chosen = match governance.place(&record.name, demand, &candidates).await {
             Ok(chosen) => chosen,
@@ -178,7 +268,7 @@ async fn place_own(local: &dyn Local, net: &Network) {
             .iter()
             .filter(|id| id.as_str() != askers.this_node())
             .filter_map(|id| micro_base::identity::parse_node_id(id).ok())
-            .filter(|id| live.iter().any(|l| l.id == *id))
+            .filter(|id| peers.iter().any(|(p, _)| p == id))
             .map(|id| *id.as_bytes())
             .collect();
         if !nodes.is_empty() {
@@ -195,21 +285,100 @@ async fn place_own(local: &dyn Local, net: &Network) {
     for p in &placements {
         tracing::debug!(service = %p.service, nodes = p.nodes.len(), "placed");
     }
+    // Every node placed now, and every node placed before (to take back what it no longer
+    // runs for this node), hears all this node places there.
+    let mut targets: Vec<[u8; 32]> = Vec::new();
+    for p in previous.iter().chain(&placements) {
+        for n in &p.nodes {
+            if !targets.contains(n) {
+                targets.push(*n);
+            }
+        }
+    }
     net.placement.set_announced(placements);
+    let told = targets
+        .iter()
+        .filter_map(|n| PublicKey::from_bytes(n).ok())
+        .map(|node| tell(net, node));
+    futures::future::join_all(told).await;
+}
+
+/// Tells `node` everything this node places on it now.
+async fn tell(net: &Network, node: PublicKey) {
+    let Some(addr) = net.addr_of(&node) else {
+        return;
+    };
+    let request = Request::Place {
+        from: net.dht.own_contact(net),
+        placements: net.placement.placed_on(&node),
+    };
+    let deadline =
+        Instant::now() + Duration::from_millis(net.config.network.connect_timeout_ms.max(1000));
+    if let Err(e) = net
+        .pool
+        .request(&addr, &request, &[], 64 * 1024, deadline)
+        .await
+    {
+        tracing::debug!(peer = %node.fmt_short(), error = %e, "telling a node what is placed on it");
+    }
+}
+
+/// How long a replica's node goes without hearing from the origin before it asks.
+fn lease(net: &Network) -> Duration {
+    Duration::from_millis(net.config.governance.place_interval_ms.max(50) * 3)
+        .max(Duration::from_secs(15))
+}
+
+/// Asks `origin` what it places on this node; none when it cannot be reached.
+async fn ask(
+    net: &Network,
+    origin: PublicKey,
+    dial: Option<EndpointAddr>,
+) -> Option<Vec<records::Placement>> {
+    let addr = dial.or_else(|| net.addr_of(&origin))?;
+    let deadline =
+        Instant::now() + Duration::from_millis(net.config.network.connect_timeout_ms.max(1000));
+    match net
+        .pool
+        .request(&addr, &Request::Placed, &[], 64 * 1024, deadline)
+        .await
+    {
+        Ok((Reply::Placements(placements), _)) => Some(placements),
+        Ok((other, _)) => {
+            tracing::debug!(peer = %origin.fmt_short(), reply = ?other, "asking what is placed here");
+            None
+        }
+        Err(e) => {
+            tracing::debug!(peer = %origin.fmt_short(), error = %e, "asking what is placed here");
+            None
+        }
+    }
 }
 
 /// Runs the replicas other nodes placed here, and stops those their origin no longer places.
 async fn run_placed(local: &dyn Local, net: &Network) {
     let me = *net.identity.public().as_bytes();
-    let live: HashMap<PublicKey, NodeRecord> = net
-        .directory
-        .live()
-        .into_iter()
-        .map(|l| (l.id, l.record))
+    // Origins of the replicas here not heard from lately are asked; one that does not answer
+    // has left, and its replicas serve on.
+    let origins: Vec<PublicKey> = local
+        .deployed()
+        .iter()
+        .filter_map(|d| d.replica_of.as_deref())
+        .filter_map(|o| micro_base::identity::parse_node_id(o).ok())
         .collect();
+    for (origin, dial) in net.placement.to_ask(&origins, lease(net)) {
+        match ask(net, origin, dial.clone()).await {
+            Some(placements) => net.placement.took(origin, dial, placements),
+            None => net.placement.left(&origin),
+        }
+    }
+    let received = net.placement.received();
     let mut wanted: HashSet<(String, String)> = HashSet::new();
-    for (origin, record) in &live {
-        for placement in record.placements.iter().filter(|p| p.nodes.contains(&me)) {
+    for (origin, from) in &received {
+        if from.gone {
+            continue;
+        }
+        for placement in from.placements.iter().filter(|p| p.nodes.contains(&me)) {
             let origin_id = origin.to_string();
             wanted.insert((placement.service.clone(), origin_id.clone()));
             let existing = local.deployed_one(&placement.service);
@@ -226,7 +395,7 @@ async fn run_placed(local: &dyn Local, net: &Network) {
             if net.placement.failed_lately(&key) {
                 continue;
             }
-            if let Err(e) = run_replica(local, net, *origin, placement).await {
+            if let Err(e) = run_replica(local, net, *origin, from.dial.clone(), placement).await {
                 tracing::warn!(service = %placement.service, origin = %origin.fmt_short(), error = %e, "replica not run");
                 net.placement.note_failure(key);
             }
@@ -240,7 +409,8 @@ async fn run_placed(local: &dyn Local, net: &Network) {
         };
         let origin_here = micro_base::identity::parse_node_id(&origin)
             .ok()
-            .is_some_and(|id| live.contains_key(&id));
+            .and_then(|id| received.get(&id))
+            .is_some_and(|f| !f.gone && f.heard.is_some());
         let name = &deployment.name;
         let placed = !origin_here || wanted.contains(&(name.clone(), origin));
         if net.placement.unplaced_for_long(name, placed) {
@@ -263,24 +433,26 @@ async fn run_replica(
     local: &dyn Local,
     net: &Network,
     origin: PublicKey,
+    origin_dial: Option<EndpointAddr>,
     placement: &records::Placement,
 ) -> Result<(), String> {
     if micro_base::names::check_name(&placement.service).is_err() {
         return Err(format!("invalid service name {:?}", placement.service));
     }
     tracing::info!(service = %placement.service, version = %placement.version, origin = %origin.fmt_short(), "placed here: fetching the component");
-    let mut sources = vec![origin];
+    let mut sources = vec![(origin, origin_dial)];
     sources.extend(
         placement
             .nodes
             .iter()
             .filter_map(|n| PublicKey::from_bytes(n).ok())
-            .filter(|n| *n != net.identity.public()),
+            .filter(|n| *n != net.identity.public())
+            .map(|n| (n, None)),
     );
     let mut errors = Vec::new();
     let mut wasm = None;
-    for source in sources {
-        match fetch(net, source, &placement.component).await {
+    for (source, dial) in sources {
+        match fetch(net, source, dial, &placement.component).await {
             Ok(bytes) => {
                 wasm = Some(bytes);
                 break;
@@ -309,9 +481,14 @@ async fn run_replica(
 }
 
 /// Fetches the component with content hash `hash` from `peer` and checks it.
-async fn fetch(net: &Network, peer: PublicKey, hash: &str) -> Result<Vec<u8>, String> {
-    let addr = net
-        .addr_of(&peer)
+async fn fetch(
+    net: &Network,
+    peer: PublicKey,
+    dial: Option<EndpointAddr>,
+    hash: &str,
+) -> Result<Vec<u8>, String> {
+    let addr = dial
+        .or_else(|| net.addr_of(&peer))
         .ok_or_else(|| "no address known".to_string())?;
     let request = Request::Component {
         hash: hash.to_string(),
@@ -339,4 +516,86 @@ async fn fetch(net: &Network, peer: PublicKey, hash: &str) -> Result<Vec<u8>, St
         ));
     }
     Ok(wasm)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(seed: u8) -> PublicKey {
+        iroh::SecretKey::from_bytes(&[seed; 32]).public()
+    }
+
+    fn placed(service: &str, nodes: &[PublicKey]) -> records::Placement {
+        records::Placement {
+            service: service.into(),
+            version: "v1".into(),
+            component: "c".into(),
+            nodes: nodes.iter().map(|n| *n.as_bytes()).collect(),
+        }
+    }
+
+    #[test]
+    fn an_origin_not_heard_from_is_asked_once_per_lease_and_a_push_counts_as_heard() {
+        let placement = Placement::default();
+        let (heard, silent) = (key(1), key(2));
+        let lease = Duration::from_secs(60);
+        placement.took(heard, None, vec![placed("hello", &[key(9)])]);
+        let asked: Vec<PublicKey> = placement
+            .to_ask(&[heard, silent], lease)
+            .into_iter()
+            .map(|(o, _)| o)
+            .collect();
+        assert_eq!(asked, vec![silent], "the origin that pushed is not asked");
+        assert!(
+            placement.to_ask(&[heard, silent], lease).is_empty(),
+            "not asked again within the lease"
+        );
+        placement.left(&silent);
+        let received = placement.received();
+        assert!(received[&silent].gone && !received[&heard].gone);
+        // A push from an origin taken to have left says it is back.
+        placement.took(silent, None, Vec::new());
+        assert!(!placement.received()[&silent].gone);
+    }
+
+    #[test]
+    fn what_a_node_places_on_a_peer_is_what_names_it() {
+        let placement = Placement::default();
+        let (b, c) = (key(3), key(4));
+        placement.set_announced(vec![placed("hello", &[b, c]), placed("other", &[c])]);
+        let on_b: Vec<String> = placement
+            .placed_on(&b)
+            .into_iter()
+            .map(|p| p.service)
+            .collect();
+        assert_eq!(on_b, vec!["hello"]);
+        assert_eq!(placement.placed_on(&c).len(), 2);
+        assert!(placement.placed_on(&key(5)).is_empty());
+    }
+
+    #[test]
+    fn origins_are_bounded_and_the_least_recently_heard_goes_first() {
+        let origin = |i: usize| {
+            let mut seed = [7u8; 32];
+            seed[..8].copy_from_slice(&(i as u64).to_le_bytes());
+            iroh::SecretKey::from_bytes(&seed).public()
+        };
+        let placement = Placement::default();
+        for i in 0..MAX_ORIGINS + 10 {
+            placement.took(origin(i), None, vec![placed("s", &[]); MAX_PLACEMENTS + 5]);
+        }
+        let received = placement.received();
+        assert_eq!(received.len(), MAX_ORIGINS);
+        assert!(
+            received
+                .values()
+                .all(|f| f.placements.len() == MAX_PLACEMENTS)
+        );
+        assert!(
+            !received.contains_key(&origin(0)),
+            "the first heard went first"
+        );
+        assert!(received.contains_key(&origin(MAX_ORIGINS + 9)));
+    }
 }

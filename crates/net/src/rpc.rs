@@ -397,11 +397,44 @@ async fn serve_stream(
         Request::Publishing { from, topic } => {
             (publishing(&net, &remote, from, topic).await, Vec::new())
         }
+        Request::Place { from, placements } => {
+            (placed_here(&net, &remote, from, placements), Vec::new())
+        }
+        Request::Placed => (
+            Reply::Placements(net.placement.placed_on(&remote)),
+            Vec::new(),
+        ),
     };
     if let Err(e) = wire::write_frame(&mut send, &reply, &body).await {
         tracing::debug!(peer = %remote.fmt_short(), error = %e, "reply not delivered");
     }
     let _ = send.finish();
+}
+
+/// A peer's governance places `placements` on this node; kept for the placement loop, which
+/// asks this node's governance before it runs any of them.
+fn placed_here(
+    net: &Network,
+    remote: &PublicKey,
+    from: crate::contact::WireContact,
+    placements: Vec<crate::records::Placement>,
+) -> Reply {
+    if from.node != *remote.as_bytes() {
+        return Reply::Refused("the contact is not the connection's node".into());
+    }
+    let dial = match from.check(net.config.network.work_bits) {
+        Ok(contact) => crate::dht::contact_addr(contact.wire()),
+        Err(e) => return Reply::Refused(e.to_string()),
+    };
+    if placements.len() > crate::placement::MAX_PLACEMENTS {
+        return Reply::Refused(format!(
+            "{} placements, at most {}",
+            placements.len(),
+            crate::placement::MAX_PLACEMENTS
+        ));
+    }
+    net.placement.took(*remote, dial, placements);
+    Reply::Placements(Vec::new())
 }
 
 /// A publisher about to publish on `topic` found this node among its subscribers: the

@@ -97,6 +97,17 @@ pub enum Request {
         /// The topic.
         topic: String,
     },
+    /// Everything the asker's governance places on this node now (an empty list takes back
+    /// what it placed before); answered with an empty [`Reply::Placements`].
+    Place {
+        /// The asker, in its own words (checked against the connection's key).
+        from: crate::contact::WireContact,
+        /// The placements naming this node.
+        placements: Vec<crate::records::Placement>,
+    },
+    /// What the peer places on the asker now, asked by a node running a replica whose origin it
+    /// has not heard from lately; answered with [`Reply::Placements`].
+    Placed,
 }
 
 /// What a subscriber writes on its event stream to a publisher.
@@ -191,6 +202,8 @@ pub enum Reply {
         /// Subscriptions made.
         subscribed: u32,
     },
+    /// What the peer places on the asker (empty in answer to [`Request::Place`]).
+    Placements(Vec<crate::records::Placement>),
 }
 
 /// A receipt as it travels: signed by the payer over what it owes the payee in all.
