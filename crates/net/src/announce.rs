@@ -88,7 +88,8 @@ fn own_record(local: &dyn Local, net: &Network) -> (SignedRecord, u64) {
         load: local.load(),
         leaving: false,
         governance: local.governance_label().unwrap_or_default(),
-        reports: net.conduct.reports(),
+        // Reports are asked of the peers a node checks (`observe`), not sent to every node.
+        reports: Vec::new(),
         // Placements go to the nodes placed, not to every node (`placement`).
         placements: Vec::new(),
     };
@@ -170,8 +171,7 @@ pub async fn leave(net: &Network) {
     .await;
 }
 
-/// Takes a record from a peer: checks it, keeps it if newer, learns the node's address and
-/// notes what it reports of others. `from` is the peer that handed it over on a connection of
+/// Takes a record from a peer: checks it, keeps it if newer and learns the node's address. `from` is the peer that handed it over on a connection of
 /// its own (a push or a sync answer; not gossip, which relays before anyone checks): a record
 /// that does not verify counts against it. Records of nodes governance refused are dropped.
 pub fn accept(
@@ -197,7 +197,6 @@ pub fn accept(
                         net.lookup.add_endpoint_info(addr);
                     }
                 }
-                net.conduct.reported(id, &record.reports);
             }
         }
         Ok(_) => {}

@@ -18,7 +18,7 @@ const MAX_NOTED: usize = 16_384;
 /// How long a refused peer's records are dropped without asking again (records relayed by
 /// others included): a refusal is asked again when the peer itself next knocks.
 const REFUSED_FOR: Duration = Duration::from_secs(5);
-/// Most reports a record carries.
+/// Most reports a node gives, or takes from one peer, at once.
 pub const MAX_REPORTS: usize = 32;
 
 /// Something a peer did that governance should hear of.
@@ -60,7 +60,7 @@ pub enum Admission {
 pub struct Conduct {
     noted: Mutex<Vec<Noted>>,
     refused: Mutex<HashMap<PublicKey, Instant>>,
-    /// What this node says of its peers in its record (set from governance's answers).
+    /// What this node says of its peers when asked (set from governance's answers).
     reports: Mutex<Vec<Report>>,
 }
 
@@ -74,7 +74,7 @@ impl Conduct {
         });
     }
 
-    /// Notes what `reporter`'s record says of others.
+    /// Notes what `reporter` says of others (at most [`MAX_REPORTS`] of it).
     pub fn reported(&self, reporter: PublicKey, reports: &[Report]) {
         for r in reports.iter().take(MAX_REPORTS) {
             if let Ok(about) = PublicKey::from_bytes(&r.node) {
@@ -118,7 +118,7 @@ impl Conduct {
         map.retain(|_, until| *until > Instant::now());
     }
 
-    /// Sets what this node says of its peers in its next records.
+    /// Sets what this node says of its peers.
     pub fn set_reports(&self, reports: Vec<Report>) {
         *micro_base::sync::lock(&self.reports) = reports;
     }

@@ -1,16 +1,57 @@
 //! Governance learns what this node sees of its peers: who was online and for how long, what
-//! peers noted of each other, invalid data; and says how much this node trusts each, for the
-//! reports in its next record.
+//! peers report of others (asked of the peers this node checks, never of every node), invalid
+//! data; and says how much this node trusts each, which is what this node reports when asked.
 
 use crate::Network;
 use crate::local::Local;
+use crate::wire::{Reply, Request};
+use iroh::PublicKey;
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Asks each healthy peer this node checks for its reports, once every announce interval
+/// (as often as records used to carry them), and notes what they say.
+async fn ask_reports(net: &Network, asked: &mut HashMap<PublicKey, Instant>) {
+    let every = Duration::from_millis(net.config.network.announce_interval_ms.max(100));
+    let peers: Vec<_> = net
+        .peers
+        .all()
+        .into_iter()
+        .filter(|(_, p)| p.healthy() && p.last_seen_ms.is_some())
+        .collect();
+    asked.retain(|id, _| peers.iter().any(|(p, _)| p == id));
+    let due: Vec<_> = peers
+        .into_iter()
+        .filter(|(id, _)| asked.get(id).is_none_or(|at| at.elapsed() >= every))
+        .collect();
+    let deadline =
+        Instant::now() + Duration::from_millis(net.config.network.connect_timeout_ms.max(1000));
+    let answers = futures::future::join_all(due.iter().map(|(id, p)| async move {
+        let answer = net
+            .pool
+            .request(&p.addr, &Request::Reports, &[], 64 * 1024, deadline)
+            .await;
+        (*id, answer)
+    }))
+    .await;
+    for (id, answer) in answers {
+        asked.insert(id, Instant::now());
+        match answer {
+            Ok((Reply::Reports(reports), _)) => net.conduct.reported(id, &reports),
+            Ok((other, _)) => {
+                tracing::debug!(peer = %id.fmt_short(), reply = ?other, "asking for reports")
+            }
+            Err(e) => tracing::debug!(peer = %id.fmt_short(), error = %e, "asking for reports"),
+        }
+    }
+}
 
 /// Feeds governance what this node sees: every `governance.observe_interval_ms`, the time each
 /// healthy peer was online since the last round (by governance's clock), then everything noted
-/// since (calls peers answered, failed or let time out; invalid data peers sent; what peers'
-/// records report of others). Then asks governance how it trusts each healthy peer, for this
-/// node's next record. Nothing happens until governance is loaded (the first decision loads
+/// since (calls peers answered, failed or let time out; invalid data peers sent; what peers
+/// report of others, asked of them). Then asks governance how it trusts each healthy peer,
+/// which this node reports when asked. Nothing happens until governance is loaded (the first decision loads
 /// it). Without a network (`net` none) it only flushes what governance was told.
 pub async fn observe_loop(
     local: Arc<dyn Local>,
@@ -22,6 +63,7 @@ pub async fn observe_loop(
     let mut ticks = tokio::time::interval(every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last: Option<u64> = None;
+    let mut asked: HashMap<PublicKey, Instant> = HashMap::new();
     loop {
         ticks.tick().await;
         let Some(governance) = local.governance_if_loaded() else {
@@ -49,6 +91,7 @@ pub async fn observe_loop(
                 }));
             }
         }
+        ask_reports(net, &mut asked).await;
         let askers = &net.askers;
         for noted in net.conduct.take() {
             governance.observe(match noted {

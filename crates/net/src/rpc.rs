@@ -404,6 +404,7 @@ async fn serve_stream(
             Reply::Placements(net.placement.placed_on(&remote)),
             Vec::new(),
         ),
+        Request::Reports => (Reply::Reports(net.conduct.reports()), Vec::new()),
     };
     if let Err(e) = wire::write_frame(&mut send, &reply, &body).await {
         tracing::debug!(peer = %remote.fmt_short(), error = %e, "reply not delivered");

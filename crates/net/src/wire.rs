@@ -108,6 +108,9 @@ pub enum Request {
     /// What the peer places on the asker now, asked by a node running a replica whose origin it
     /// has not heard from lately; answered with [`Reply::Placements`].
     Placed,
+    /// How much the peer trusts the nodes it knows best; answered with [`Reply::Reports`]. The
+    /// connection's key says who reports.
+    Reports,
 }
 
 /// What a subscriber writes on its event stream to a publisher.
@@ -204,6 +207,8 @@ pub enum Reply {
     },
     /// What the peer places on the asker (empty in answer to [`Request::Place`]).
     Placements(Vec<crate::records::Placement>),
+    /// How much the peer trusts the nodes it knows best.
+    Reports(Vec<crate::records::Report>),
 }
 
 /// A receipt as it travels: signed by the payer over what it owes the payee in all.
