@@ -498,3 +498,81 @@ fn replayed_out_of_order_foreign_and_forged_receipts_are_refused_and_forgery_cou
         Some(serde_json::json!(7000))
     );
 }
+
+#[test]
+fn records_naming_a_victims_address_never_make_the_node_dial_it() {
+    // Once, every node pinged every record's addresses each heartbeat: a thousand fake records
+    // naming one address turned the network into an amplifier against it.
+    const FAKES: usize = 100;
+    let node = TestNode::new("");
+    let victim = std::net::UdpSocket::bind("127.0.0.1:0").expect("a victim socket");
+    victim.set_nonblocking(true).expect("non-blocking");
+    let victim_addr = victim.local_addr().expect("its address");
+    let keys = tempfile::tempdir().expect("a temp dir");
+    let fakes: Vec<Identity> = (0..FAKES)
+        .map(|i| {
+            let dir = keys.path().join(i.to_string());
+            std::fs::create_dir_all(&dir).expect("a key dir");
+            Identity::load_or_create(&dir).expect("a key")
+        })
+        .collect();
+    let addr: EndpointAddr = ticket::decode(&node.ticket()).expect("the node's ticket");
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    let ep = runtime.block_on(endpoint(None));
+    let conn = runtime
+        .block_on(ep.connect(addr, wire::RPC_ALPN))
+        .expect("connecting");
+    for key in &fakes {
+        // Genuine records (each signed by its own key), all naming the victim, living 3 s.
+        let mut record = bare_record(key, 1, &ep);
+        record.addrs = vec![victim_addr];
+        record.ttl_ms = 3000;
+        let mut bytes = Vec::new();
+        runtime
+            .block_on(wire::write_frame(
+                &mut bytes,
+                &Request::Push {
+                    record: record.sign(key),
+                },
+                &[],
+            ))
+            .expect("framing");
+        let reply = runtime.block_on(raw(&conn, &bytes));
+        assert!(matches!(reply, Some(Reply::Records(_))), "{reply:?}");
+    }
+    let fake_ids: Vec<String> = fakes.iter().map(|k| k.public().to_string()).collect();
+    let held = || {
+        node.get_json("/api/network/nodes")
+            .as_array()
+            .expect("a list")
+            .iter()
+            .filter(|n| {
+                n["node"]
+                    .as_str()
+                    .is_some_and(|id| fake_ids.iter().any(|f| f == id))
+            })
+            .count()
+    };
+    assert_eq!(held(), FAKES, "the node took every fake record");
+    // Every heartbeat of the records' whole life passes (250 ms each, 3 s of life)...
+    eventually("the fake records to expire", || (held() == 0).then_some(()));
+    // ...and not one packet went to the address they named.
+    let mut buf = [0u8; 2048];
+    match victim.recv_from(&mut buf) {
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+        other => panic!("the node sent the victim's address a packet: {other:?}"),
+    }
+    assert_eq!(stat(&node, "bad_records"), 0);
+    // The socket does see a dial when there is one: the node's owner pinging a fake node by
+    // its id sends the victim QUIC's first packets (and the ping fails).
+    victim.set_nonblocking(false).expect("blocking");
+    victim
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("a read timeout");
+    let (status, _) = node.get(&format!("/api/network/ping/{}?n=1", fake_ids[0]));
+    assert_ne!(status, 200, "a fake node answered a ping");
+    assert!(
+        victim.recv_from(&mut buf).is_ok(),
+        "asked to, the node dials the address it was told"
+    );
+}

@@ -46,6 +46,7 @@ fn summary(gw: &Gateway) -> Value {
         "addrs": net.endpoint.bound_sockets(),
         "neighbours": net.neighbours().iter().map(|n| n.to_string()).collect::<Vec<_>>(),
         "peers": net.peers.all().len(),
+        "addresses": net.addresses.len(),
         "nodes": net.directory.live().len() + 1,
         "dht": {
             "contacts": net.dht.table_len(),

@@ -190,12 +190,10 @@ pub fn accept(
             {
                 if record.leaving {
                     net.pool.forget(&id);
+                    net.addresses.forget(&id);
                 } else {
                     // Dialled when a call or gossip needs it; not a peer to check.
-                    let addr = record_addr(id, &record);
-                    if !addr.is_empty() {
-                        net.lookup.add_endpoint_info(addr);
-                    }
+                    net.addresses.add(record_addr(id, &record), false);
                 }
             }
         }

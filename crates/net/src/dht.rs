@@ -357,7 +357,7 @@ impl Lookup {
         let outcome = match &addr {
             Some(addr) => {
                 // The endpoint's address book only: no membership, no heartbeat pings.
-                net.lookup.add_endpoint_info(addr.clone());
+                net.addresses.add(addr.clone(), false);
                 self.exchange(net, addr, request).await
             }
             None => Err(NetError::Unreachable(

@@ -11,6 +11,7 @@
 //! all this: the [`micro_core::remote::Remote`] the node calls, implemented here; `local` is
 //! the node as this layer sees it (the mirror: a narrow trait the node implements).
 
+pub mod addresses;
 pub mod announce;
 pub mod conduct;
 pub mod contact;
@@ -151,7 +152,8 @@ pub struct Network {
     pub peers: Membership,
     /// Connections to peers, and requests over them.
     pub pool: rpc::Pool,
-    lookup: MemoryLookup,
+    /// The endpoint's address book, bounded.
+    pub addresses: addresses::AddressBook,
     /// The node's configuration: the peer layer's own section (`network`), and the limits,
     /// intervals and queue sizes of the others that it applies.
     pub config: Config,
@@ -318,7 +320,7 @@ impl Network {
             endpoint,
             gossip,
             pool,
-            lookup,
+            addresses: addresses::AddressBook::new(lookup),
             config: node_config,
             askers,
             stats: NetStats::default(),
@@ -378,9 +380,8 @@ impl Network {
         if addr.id == self.identity.public() {
             return;
         }
-        if !addr.is_empty() {
-            self.lookup.add_endpoint_info(addr.clone());
-        }
+        self.addresses
+            .add(addr.clone(), matches!(source, "ticket" | "mdns"));
         self.peers.learn(addr, source);
     }
 

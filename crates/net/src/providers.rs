@@ -229,7 +229,7 @@ impl Providers {
         found.truncate(MAX_PER_NAME);
         for p in &found {
             if let Some(addr) = &p.dial {
-                net.lookup.add_endpoint_info(addr.clone());
+                net.addresses.add(addr.clone(), false);
             }
         }
         let mut known = micro_base::sync::lock(&self.known);
