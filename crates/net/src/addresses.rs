@@ -89,6 +89,13 @@ impl AddressBook {
     pub fn knows(&self, id: &PublicKey) -> bool {
         self.lookup.get_endpoint_info(*id).is_some()
     }
+
+    /// How to reach `id`, as the book knows it.
+    pub fn get(&self, id: &PublicKey) -> Option<EndpointAddr> {
+        self.lookup
+            .get_endpoint_info(*id)
+            .map(|info| info.into_endpoint_addr())
+    }
 }
 
 #[cfg(test)]

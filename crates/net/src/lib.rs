@@ -385,12 +385,13 @@ impl Network {
         self.peers.learn(addr, source);
     }
 
-    /// The address of a peer as far as we know it.
+    /// The address of a peer as far as we know it: a peer this node checks, else what the
+    /// address book was told (by a record, a DHT contact, a provider entry).
     pub fn addr_of(&self, id: &PublicKey) -> Option<EndpointAddr> {
         if let Some(p) = self.peers.get(id) {
             return Some(p.addr);
         }
-        self.directory.get(id).map(|r| record_addr(*id, &r))
+        self.addresses.get(id)
     }
 
     /// This node's ticket.

@@ -25,6 +25,8 @@ use std::time::{Duration, Instant};
 const WINDOW: Duration = Duration::from_secs(60);
 /// A fetch or deploy of a replica that failed is tried again after this long.
 const RETRY_AFTER: Duration = Duration::from_secs(30);
+/// Nodes placed with this one that a component is fetched from at most, when the origin fails.
+const MAX_FETCH_SOURCES: usize = 4;
 /// How long fetching a component from one peer may take.
 const FETCH_TIME: Duration = Duration::from_secs(30);
 /// How long a replica's origin must go on not placing it before it stops: an origin that just
@@ -447,6 +449,8 @@ async fn run_replica(
             .iter()
             .filter_map(|n| PublicKey::from_bytes(n).ok())
             .filter(|n| *n != net.identity.public())
+            // A few co-placed nodes at most: a placement names them, not this node's choice.
+            .take(MAX_FETCH_SOURCES)
             .map(|n| (n, None)),
     );
     let mut errors = Vec::new();
