@@ -84,6 +84,18 @@ fn five_nodes_share_a_registry_and_call_a_service_wherever_it_runs() {
         listing.contains("hello") && listing.contains("greet"),
         "{listing}"
     );
+    // Named, a service is looked up in the network now.
+    let found = far.get_json("/api/network/services?service=hello");
+    assert_eq!(found[0]["name"], "hello", "{found}");
+    assert_eq!(found[0]["nodes"][0]["node"], owner_id.as_str(), "{found}");
+    assert_eq!(
+        far.get_json("/api/network/services?service=nobody"),
+        serde_json::json!([])
+    );
+    let named = far.cli_ok(&["network", "services", "hello"]);
+    assert!(named.contains(&owner_id[..10]), "{named}");
+    let nobody = far.cli_ok(&["network", "services", "nobody"]);
+    assert!(nobody.contains("no node serves nobody"), "{nobody}");
     let (status, body) = far.post_json("/hello/greet", r#"{"name":"net"}"#);
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["message"], "Hello, net!");

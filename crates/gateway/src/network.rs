@@ -14,14 +14,8 @@ pub async fn handle(gw: &Gateway, rest: &[&str], query: &str) -> Response<Body> 
     let value = match rest {
         [] => summary(gw),
         ["nodes"] => nodes(gw),
-        ["services"] => services(gw),
-        ["routes"] => {
-            let only = query
-                .split('&')
-                .find_map(|p| p.strip_prefix("service="))
-                .filter(|s| !s.is_empty());
-            all_routes(gw, only).await
-        }
+        ["services"] => services(gw, only(query)).await,
+        ["routes"] => all_routes(gw, only(query)).await,
         ["graph"] => graph(gw),
         _ => {
             return reply::error(
@@ -146,7 +140,17 @@ fn nodes(gw: &Gateway) -> Value {
     Value::Array(out)
 }
 
-fn services(gw: &Gateway) -> Value {
+/// The `service=` of a query: the one name a view looks up now.
+fn only(query: &str) -> Option<&str> {
+    query
+        .split('&')
+        .find_map(|p| p.strip_prefix("service="))
+        .filter(|s| !s.is_empty())
+}
+
+/// The services this node knows and who serves them, or one service, looked up in the network
+/// now.
+async fn services(gw: &Gateway, only: Option<&str>) -> Value {
     let node = &gw.node;
     let offer = |o: &catalog::Offer| {
         let mut v = json!({
@@ -158,8 +162,21 @@ fn services(gw: &Gateway) -> Value {
         }
         v
     };
+    let offers = match only {
+        None => catalog::offers(node),
+        Some(name) => {
+            let mut offers: Vec<catalog::Offer> = catalog::offers(node)
+                .into_iter()
+                .filter(|o| o.local && o.name == name)
+                .collect();
+            if let Some(remote) = node.remote() {
+                offers.extend(remote.find(name).await);
+            }
+            offers
+        }
+    };
     Value::Array(
-        catalog::by_name(catalog::offers(node))
+        catalog::by_name(offers)
             .into_iter()
             .map(|(name, offers)| {
                 json!({ "name": name, "nodes": offers.iter().map(offer).collect::<Vec<_>>() })
@@ -174,11 +191,8 @@ async fn all_routes(gw: &Gateway, only: Option<&str>) -> Value {
     let node = &gw.node;
     let names: Vec<String> = match only {
         Some(name) => vec![name.to_string()],
-        None => services(gw)
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|s| s["name"].as_str().map(str::to_string))
+        None => catalog::by_name(catalog::offers(node))
+            .into_keys()
             .collect(),
     };
     let mut out = Vec::new();

@@ -332,8 +332,13 @@ enum NetworkCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Every service in the network and the nodes serving it.
+    /// Services and the nodes serving them.
+    ///
+    /// Without a name, the services this node knows of (a local view of the network); with
+    /// one, that service is looked up in the network now.
     Services {
+        /// Look this service up in the network.
+        service: Option<String>,
         #[arg(long)]
         json: bool,
     },

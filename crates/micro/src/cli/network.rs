@@ -94,14 +94,23 @@ pub fn run(client: &Client, command: NetworkCommand) -> Result<(), CliError> {
             }
             Ok(())
         }
-        NetworkCommand::Services { json } => {
-            let v = client.get_json("/api/network/services")?;
+        NetworkCommand::Services { service, json } => {
+            let path = match &service {
+                Some(s) => format!("/api/network/services?service={s}"),
+                None => "/api/network/services".to_string(),
+            };
+            let v = client.get_json(&path)?;
             if json {
                 return print_json(&v);
             }
             let list = rows(&v);
             if list.is_empty() {
-                println!("no services in the network yet");
+                match &service {
+                    Some(s) => println!("no node serves {s}"),
+                    None => println!("no services known to this node yet"),
+                }
+            } else if service.is_none() {
+                println!("services this node knows of (a local view; name one to look it up)");
             }
             println!(
                 "{:<20} {:<14} {:<14}  METHODS",
