@@ -130,7 +130,11 @@ impl Events {
             interest.sinks.push(sink);
             return (id, false);
         }
+        // A number no live subscription holds, even after the counter wraps.
         state.next = state.next.wrapping_add(1);
+        while state.subs.contains_key(&state.next) {
+            state.next = state.next.wrapping_add(1);
+        }
         let id = state.next;
         state.subs.insert(
             id,
