@@ -111,8 +111,8 @@ pub async fn find(net: &Arc<Network>, name: &str) -> Vec<(PublicKey, Option<Endp
 }
 
 /// This node is about to publish on `topic` for the first time: provides it as a publisher,
-/// then has every subscribing node found subscribe here. Bounded in time: a subscriber that
-/// does not answer gets the topic when it next looks its publishers up.
+/// then has every subscribing node found subscribe here. Waited for twice the connect timeout
+/// at most.
 pub async fn publishing(net: &Arc<Network>, topic: &str) {
     if let Some(old) = net.events.published.insert(topic) {
         tracing::warn!(topic = %old, "publishing on more than {MAX_PUBLISHED} topics: the oldest is no longer provided");
@@ -124,17 +124,31 @@ pub async fn publishing(net: &Arc<Network>, topic: &str) {
                 .await;
         });
     }
+    // The rendezvous runs in a task of its own, waited for at most one step's time: a slow
+    // DHT delays the first message that long, and what is left finishes in the background
+    // (a subscriber told late still subscribes; one not told finds this node within a refresh).
     let started = Instant::now();
-    provide(net, &contact::topic_name(PUBLISHERS, topic)).await;
-    let subscribers = find(net, &contact::topic_name(SUBSCRIBERS, topic)).await;
-    let told = futures::future::join_all(
-        subscribers
-            .into_iter()
-            .map(|(peer, dial)| tell(net, peer, dial, topic)),
-    )
-    .await;
-    let subscribed: u32 = told.into_iter().flatten().sum();
-    tracing::debug!(%topic, subscribed, ms = started.elapsed().as_millis() as u64, "publishing on a new topic");
+    let rendezvous = {
+        let (net, topic) = (net.clone(), topic.to_string());
+        tokio::spawn(async move {
+            provide(&net, &contact::topic_name(PUBLISHERS, &topic)).await;
+            let subscribers = find(&net, &contact::topic_name(SUBSCRIBERS, &topic)).await;
+            let told = futures::future::join_all(
+                subscribers
+                    .into_iter()
+                    .map(|(peer, dial)| tell(&net, peer, dial, &topic)),
+            )
+            .await;
+            let subscribed: u32 = told.into_iter().flatten().sum();
+            tracing::debug!(%topic, subscribed, ms = started.elapsed().as_millis() as u64, "publishing on a new topic");
+        })
+    };
+    if tokio::time::timeout(step_time(net), rendezvous)
+        .await
+        .is_err()
+    {
+        tracing::debug!(%topic, "the rendezvous of a new topic goes on in the background");
+    }
 }
 
 /// Tells subscribing node `peer` that this node publishes on `topic`; how many subscriptions
