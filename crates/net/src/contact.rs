@@ -94,6 +94,19 @@ pub enum CheckError {
 }
 
 impl WireContact {
+    /// Checks a contact a peer gave of itself: it must name `remote`, the connection's
+    /// authenticated key, and pass [`WireContact::check`]. Why not, as the peer is told.
+    pub fn check_from(
+        self,
+        remote: &iroh::PublicKey,
+        work_bits: u32,
+    ) -> Result<PeerContact, String> {
+        if self.node != *remote.as_bytes() {
+            return Err("the contact is not the connection's node".into());
+        }
+        self.check(work_bits).map_err(|e| e.to_string())
+    }
+
     /// Checks the contact: sizes, and the work of the key its public key and nonce make.
     pub fn check(self, work_bits: u32) -> Result<PeerContact, CheckError> {
         if self.addrs.len() > MAX_ADDRS {

@@ -116,12 +116,9 @@ impl Lookup {
         from: WireContact,
         request: micro_dht::Request<Id, WireEntry>,
     ) -> Reply {
-        if from.node != *remote.as_bytes() {
-            return Reply::Refused("the contact is not the connection's node".into());
-        }
-        let from = match from.check(self.work_bits) {
+        let from = match from.check_from(remote, self.work_bits) {
             Ok(c) => c,
-            Err(e) => return Reply::Refused(e.to_string()),
+            Err(why) => return Reply::Refused(why),
         };
         let request = match request.map_value(|v| v.check(self.work_bits)) {
             Ok(request) => request,

@@ -394,6 +394,39 @@ impl Network {
         self.addresses.get(id)
     }
 
+    /// How long one request to a peer may take: the connect timeout, a second at least.
+    pub fn request_time(&self) -> Duration {
+        self.config.network.header_timeout()
+    }
+
+    /// Sends `request` to the node at `addr` and takes the reply `expected` accepts, within
+    /// `within`; anything else (no connection, a refusal, another reply) is logged as `what`
+    /// and gives none.
+    pub async fn exchange<T>(
+        &self,
+        addr: &EndpointAddr,
+        request: &wire::Request,
+        limit: usize,
+        within: Duration,
+        what: &str,
+        expected: impl FnOnce(wire::Reply) -> Result<T, Box<wire::Reply>>,
+    ) -> Option<T> {
+        let deadline = std::time::Instant::now() + within;
+        match self.pool.request(addr, request, &[], limit, deadline).await {
+            Ok((reply, _)) => match expected(reply) {
+                Ok(value) => Some(value),
+                Err(other) => {
+                    tracing::debug!(peer = %addr.id.fmt_short(), reply = ?other, "{what}");
+                    None
+                }
+            },
+            Err(e) => {
+                tracing::debug!(peer = %addr.id.fmt_short(), error = %e, "{what}");
+                None
+            }
+        }
+    }
+
     /// This node's ticket.
     pub fn ticket(&self) -> String {
         ticket::encode(&self.endpoint.addr())

@@ -25,24 +25,27 @@ async fn ask_reports(net: &Network, asked: &mut HashMap<PublicKey, Instant>) {
         .into_iter()
         .filter(|(id, _)| asked.get(id).is_none_or(|at| at.elapsed() >= every))
         .collect();
-    let deadline =
-        Instant::now() + Duration::from_millis(net.config.network.connect_timeout_ms.max(1000));
     let answers = futures::future::join_all(due.iter().map(|(id, p)| async move {
-        let answer = net
-            .pool
-            .request(&p.addr, &Request::Reports, &[], 64 * 1024, deadline)
+        let reports = net
+            .exchange(
+                &p.addr,
+                &Request::Reports,
+                64 * 1024,
+                net.request_time(),
+                "asking for reports",
+                |r| match r {
+                    Reply::Reports(reports) => Ok(reports),
+                    other => Err(Box::new(other)),
+                },
+            )
             .await;
-        (*id, answer)
+        (*id, reports)
     }))
     .await;
-    for (id, answer) in answers {
+    for (id, reports) in answers {
         asked.insert(id, Instant::now());
-        match answer {
-            Ok((Reply::Reports(reports), _)) => net.conduct.reported(id, &reports),
-            Ok((other, _)) => {
-                tracing::debug!(peer = %id.fmt_short(), reply = ?other, "asking for reports")
-            }
-            Err(e) => tracing::debug!(peer = %id.fmt_short(), error = %e, "asking for reports"),
+        if let Some(reports) = reports {
+            net.conduct.reported(id, &reports);
         }
     }
 }

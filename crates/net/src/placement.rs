@@ -314,15 +314,19 @@ async fn tell(net: &Network, node: PublicKey) {
         from: net.dht.own_contact(net),
         placements: net.placement.placed_on(&node),
     };
-    let deadline =
-        Instant::now() + Duration::from_millis(net.config.network.connect_timeout_ms.max(1000));
-    if let Err(e) = net
-        .pool
-        .request(&addr, &request, &[], 64 * 1024, deadline)
-        .await
-    {
-        tracing::debug!(peer = %node.fmt_short(), error = %e, "telling a node what is placed on it");
-    }
+    let what = "telling a node what is placed on it";
+    net.exchange(
+        &addr,
+        &request,
+        64 * 1024,
+        net.request_time(),
+        what,
+        |r| match r {
+            Reply::Placements(_) => Ok(()),
+            other => Err(Box::new(other)),
+        },
+    )
+    .await;
 }
 
 /// How long a replica's node goes without hearing from the origin before it asks.
@@ -338,23 +342,19 @@ async fn ask(
     dial: Option<EndpointAddr>,
 ) -> Option<Vec<records::Placement>> {
     let addr = dial.or_else(|| net.addr_of(&origin))?;
-    let deadline =
-        Instant::now() + Duration::from_millis(net.config.network.connect_timeout_ms.max(1000));
-    match net
-        .pool
-        .request(&addr, &Request::Placed, &[], 64 * 1024, deadline)
-        .await
-    {
-        Ok((Reply::Placements(placements), _)) => Some(placements),
-        Ok((other, _)) => {
-            tracing::debug!(peer = %origin.fmt_short(), reply = ?other, "asking what is placed here");
-            None
-        }
-        Err(e) => {
-            tracing::debug!(peer = %origin.fmt_short(), error = %e, "asking what is placed here");
-            None
-        }
-    }
+    let what = "asking what is placed here";
+    net.exchange(
+        &addr,
+        &Request::Placed,
+        64 * 1024,
+        net.request_time(),
+        what,
+        |r| match r {
+            Reply::Placements(placements) => Ok(placements),
+            other => Err(Box::new(other)),
+        },
+    )
+    .await
 }
 
 /// Runs the replicas other nodes placed here, and stops those their origin no longer places.

@@ -213,13 +213,7 @@ impl Providers {
             _looking = Some(Looking::start(self, name));
             net.dht.find_providers(net, name).await?
         };
-        let me = net.identity.public();
-        let now_ms = net.clock.now_ms();
-        let live: Vec<ProviderEntry> = entries
-            .into_iter()
-            .filter(|e| !e.body.withdrawn && e.body.expires_ms > now_ms)
-            .collect();
-        let mut found = providers_of(live, &me);
+        let mut found = live_providers(net, entries);
         // One entry per provider, the newest.
         found.sort_by(|a, b| {
             (a.node.as_bytes(), b.entry.body.issued_ms)
@@ -382,12 +376,17 @@ impl Drop for Looking<'_> {
     }
 }
 
-fn providers_of(entries: Vec<ProviderEntry>, me: &PublicKey) -> Vec<Provider> {
+/// The providers other than this node among `entries` that are live (neither withdrawn nor
+/// expired), each parsed once.
+pub(crate) fn live_providers(net: &Network, entries: Vec<ProviderEntry>) -> Vec<Provider> {
+    let me = net.identity.public();
+    let now_ms = net.clock.now_ms();
     entries
         .into_iter()
+        .filter(|e| !e.body.withdrawn && e.body.expires_ms > now_ms)
         .filter_map(|entry| {
             let node = PublicKey::from_bytes(&entry.provider.wire().node).ok()?;
-            (node != *me).then(|| Provider {
+            (node != me).then(|| Provider {
                 node,
                 dial: crate::dht::contact_addr(entry.provider.wire()),
                 entry,

@@ -420,12 +420,9 @@ fn placed_here(
     from: crate::contact::WireContact,
     placements: Vec<crate::records::Placement>,
 ) -> Reply {
-    if from.node != *remote.as_bytes() {
-        return Reply::Refused("the contact is not the connection's node".into());
-    }
-    let dial = match from.check(net.config.network.work_bits) {
+    let dial = match from.check_from(remote, net.config.network.work_bits) {
         Ok(contact) => crate::dht::contact_addr(contact.wire()),
-        Err(e) => return Reply::Refused(e.to_string()),
+        Err(why) => return Reply::Refused(why),
     };
     if placements.len() > crate::placement::MAX_PLACEMENTS {
         return Reply::Refused(format!(
@@ -446,15 +443,12 @@ async fn publishing(
     from: crate::contact::WireContact,
     topic: String,
 ) -> Reply {
-    if from.node != *remote.as_bytes() {
-        return Reply::Refused("the contact is not the connection's node".into());
-    }
     if let Err(e) = micro_services::broker::check_topic(&topic) {
         return Reply::Refused(format!("{e:?}"));
     }
-    let dial = match from.check(net.config.network.work_bits) {
+    let dial = match from.check_from(remote, net.config.network.work_bits) {
         Ok(contact) => crate::dht::contact_addr(contact.wire()),
-        Err(e) => return Reply::Refused(e.to_string()),
+        Err(why) => return Reply::Refused(why),
     };
     let subscribed = super::events::publisher_appeared(net, *remote, dial, &topic).await;
     Reply::Noted { subscribed }

@@ -318,22 +318,28 @@ impl Events {
     }
 
     /// Topics due for a refresh, at most `max`, marked as refreshed.
-    fn due(&self, max: usize) -> Vec<(String, bool)> {
+    fn due(&self, max: usize) -> Vec<String> {
         let now = Instant::now();
         let mut state = micro_base::sync::lock(&self.state);
         let mut due: Vec<_> = state
             .topics
             .iter()
             .filter(|(_, t)| t.refresh_at <= now)
-            .map(|(name, t)| (name.clone(), t.provided))
+            .map(|(name, _)| name.clone())
             .collect();
         due.truncate(max);
-        for (name, _) in &due {
+        for name in &due {
             if let Some(t) = state.topics.get_mut(name) {
                 t.refresh_at = now + REFRESH;
             }
         }
         due
+    }
+
+    /// Whether the topic's `subscribes:` entry reached another node.
+    fn provided(&self, topic: &str) -> bool {
+        let state = micro_base::sync::lock(&self.state);
+        state.topics.get(topic).is_some_and(|t| t.provided)
     }
 
     fn set_provided(&self, topic: &str, provided: bool) {
@@ -363,9 +369,9 @@ pub async fn subscribe(
     };
     let (id, new) = net.events.register(&spec, tx.clone());
     tokio::spawn(forward(net.clone(), id, local, tx));
-    let wait = Duration::from_millis(net.config.network.connect_timeout_ms.max(1000)) * 2;
+    let wait = rendezvous::step_time(net);
     if new {
-        let _ = tokio::time::timeout(wait, set_up(net, id, &spec)).await;
+        let _ = tokio::time::timeout(wait, meet(net, &spec.topic, &[id])).await;
         net.events.set_ready(id);
     } else if let Some(mut ready) = net.events.ready(id) {
         let _ = tokio::time::timeout(wait, ready.wait_for(|r| *r)).await;
@@ -393,18 +399,21 @@ async fn forward(net: Arc<Network>, id: u32, mut local: Subscription, tx: mpsc::
     }
 }
 
-/// Provides this node as a subscriber of the topic (once per topic), then subscribes at every
-/// publisher it finds.
-async fn set_up(net: &Arc<Network>, id: u32, spec: &Spec) {
-    let provided = rendezvous::provide(net, &contact::topic_name(SUBSCRIBERS, &spec.topic)).await;
-    net.events.set_provided(&spec.topic, provided);
-    let publishers = rendezvous::find(net, &contact::topic_name(PUBLISHERS, &spec.topic)).await;
-    futures::future::join_all(
-        publishers
-            .into_iter()
-            .map(|(peer, dial)| subscribe_at(net, id, peer, dial)),
-    )
-    .await;
+/// Provides this node as a subscriber of `topic` unless its entry reached another node
+/// already, then subscribes each of `ids` at every publisher found.
+async fn meet(net: &Arc<Network>, topic: &str, ids: &[u32]) {
+    if !net.events.provided(topic) {
+        let ok = rendezvous::provide(net, &contact::topic_name(SUBSCRIBERS, topic)).await;
+        net.events.set_provided(topic, ok);
+    }
+    let publishers = rendezvous::find(net, &contact::topic_name(PUBLISHERS, topic)).await;
+    let mut asks = Vec::new();
+    for id in ids {
+        for (peer, dial) in &publishers {
+            asks.push(subscribe_at(net, *id, *peer, dial.clone()));
+        }
+    }
+    futures::future::join_all(asks).await;
 }
 
 /// Subscribes subscription `id` at publisher `peer` unless it is already; whether it is now.
@@ -441,7 +450,7 @@ async fn subscribe_at(
     let outcome = match net.events.link(net, peer, dial) {
         Some(link) => {
             let ack = link.subscribe(id, &spec);
-            let wait = Duration::from_millis(net.config.network.connect_timeout_ms.max(1000)) * 2;
+            let wait = rendezvous::step_time(net);
             match tokio::time::timeout(wait, ack).await {
                 Ok(Ok(Ok(()))) => Ok(()),
                 Ok(Ok(Err(why))) => Err(why),
@@ -495,20 +504,9 @@ pub async fn refresh_loop(net: Arc<Network>) {
         if net.stopping() {
             return;
         }
-        for (topic, provided) in net.events.due(REFRESH_AT_ONCE) {
-            if !provided {
-                let ok = rendezvous::provide(&net, &contact::topic_name(SUBSCRIBERS, &topic)).await;
-                net.events.set_provided(&topic, ok);
-            }
-            let publishers = rendezvous::find(&net, &contact::topic_name(PUBLISHERS, &topic)).await;
+        for topic in net.events.due(REFRESH_AT_ONCE) {
             let ids = net.events.interests_in(&topic);
-            let mut asks = Vec::new();
-            for id in ids {
-                for (peer, dial) in &publishers {
-                    asks.push(subscribe_at(&net, id, *peer, dial.clone()));
-                }
-            }
-            futures::future::join_all(asks).await;
+            meet(&net, &topic, &ids).await;
         }
     }
 }

@@ -51,8 +51,8 @@ impl Published {
 }
 
 /// How long one rendezvous step may take.
-fn step_time(net: &Network) -> Duration {
-    Duration::from_millis(net.config.network.connect_timeout_ms.max(1000)) * 2
+pub(super) fn step_time(net: &Network) -> Duration {
+    net.request_time() * 2
 }
 
 /// Provides `name` (a topic's publishers or subscribers) for this node; whether the entry
@@ -90,19 +90,11 @@ pub async fn find(net: &Arc<Network>, name: &str) -> Vec<(PublicKey, Option<Endp
         Ok(Err(e)) => tracing::debug!(%name, error = %e, "looking up a topic entry"),
         Err(_) => tracing::debug!(%name, "looking up a topic entry took too long"),
     }
-    let me = net.identity.public();
     let mut out: Vec<(PublicKey, Option<EndpointAddr>)> = Vec::new();
-    for entry in entries {
-        if entry.body.withdrawn {
-            continue;
+    for p in crate::providers::live_providers(net, entries) {
+        if !out.iter().any(|(n, _)| *n == p.node) {
+            out.push((p.node, p.dial));
         }
-        let Ok(node) = PublicKey::from_bytes(&entry.provider.wire().node) else {
-            continue;
-        };
-        if node == me || out.iter().any(|(n, _)| *n == node) {
-            continue;
-        }
-        out.push((node, crate::dht::contact_addr(entry.provider.wire())));
         if out.len() >= super::MAX_PUBLISHERS {
             break;
         }
@@ -165,18 +157,18 @@ async fn tell(
         topic: topic.to_string(),
     };
     // The subscriber subscribes back within its own bounded time before it answers.
-    let deadline = Instant::now() + step_time(net) * 2;
-    match net.pool.request(&addr, &request, &[], 4096, deadline).await {
-        Ok((Reply::Noted { subscribed }, _)) => Some(subscribed),
-        Ok((other, _)) => {
-            tracing::debug!(peer = %peer.fmt_short(), reply = ?other, "telling a subscriber");
-            None
-        }
-        Err(e) => {
-            tracing::debug!(peer = %peer.fmt_short(), error = %e, "telling a subscriber");
-            None
-        }
-    }
+    net.exchange(
+        &addr,
+        &request,
+        4096,
+        step_time(net) * 2,
+        "telling a subscriber",
+        |r| match r {
+            Reply::Noted { subscribed } => Ok(subscribed),
+            other => Err(Box::new(other)),
+        },
+    )
+    .await
 }
 
 /// The last subscription here to `topic` ended: its `subscribes:` entry is withdrawn (and

@@ -191,22 +191,6 @@ impl Broker {
         let _ = self.first_publish.set(hook);
     }
 
-    /// Tells the hook of `topic` the first time it is published here.
-    async fn announce(&self, topic: &str) {
-        let Some(hook) = self.first_publish.get() else {
-            return;
-        };
-        let first = {
-            let mut topics = self.shared.lock();
-            !self.shared.topic(&mut topics, topic).announced
-        };
-        if first {
-            hook.publishing(topic).await;
-            let mut topics = self.shared.lock();
-            self.shared.topic(&mut topics, topic).announced = true;
-        }
-    }
-
     /// Live messages that subscribers missed because their queue was full.
     pub fn dropped(&self) -> u64 {
         self.shared.dropped.load(Ordering::Relaxed)
@@ -229,35 +213,47 @@ impl Broker {
                 payload.len()
             )));
         }
-        self.announce(topic).await;
-        let (sequence, committed) = {
-            let mut topics = self.shared.lock();
-            let state = self.shared.topic(&mut topics, topic);
-            let sequence = state.next_sequence;
-            state.next_sequence += 1;
-            let message = Message {
-                topic: topic.to_string(),
-                payload,
-                content_type,
-                sequence,
-                published_at_ms: self.shared.retention.clock.now_ms(),
-                publisher,
-                node: self.node.clone(),
+        let (sequence, committed) = loop {
+            // The first publish of a topic here waits for the hook; every later one finds the
+            // topic announced under the lock it takes anyway.
+            let hook = {
+                let mut topics = self.shared.lock();
+                let state = self.shared.topic(&mut topics, topic);
+                match self.first_publish.get() {
+                    Some(hook) if !state.announced => hook.clone(),
+                    _ => {
+                        let sequence = state.next_sequence;
+                        state.next_sequence += 1;
+                        let message = Message {
+                            topic: topic.to_string(),
+                            payload,
+                            content_type,
+                            sequence,
+                            published_at_ms: self.shared.retention.clock.now_ms(),
+                            publisher,
+                            node: self.node.clone(),
+                        };
+                        match &self.committer {
+                            None => {
+                                self.shared.deliver(state, &message);
+                                return Ok(sequence);
+                            }
+                            // Queued under the topic lock, so the committer sees messages in
+                            // sequence order.
+                            Some(queue) => {
+                                let (done, committed) = oneshot::channel();
+                                queue.send(Pending { message, done }).map_err(|_| {
+                                    PublishError::Unavailable("the broker is stopping".into())
+                                })?;
+                                break (sequence, committed);
+                            }
+                        }
+                    }
+                }
             };
-            match &self.committer {
-                None => {
-                    self.shared.deliver(state, &message);
-                    return Ok(sequence);
-                }
-                // Queued under the topic lock, so the committer sees messages in sequence order.
-                Some(queue) => {
-                    let (done, committed) = oneshot::channel();
-                    queue
-                        .send(Pending { message, done })
-                        .map_err(|_| PublishError::Unavailable("the broker is stopping".into()))?;
-                    (sequence, committed)
-                }
-            }
+            hook.publishing(topic).await;
+            let mut topics = self.shared.lock();
+            self.shared.topic(&mut topics, topic).announced = true;
         };
         match committed.await {
             Ok(Ok(())) => Ok(sequence),
