@@ -181,12 +181,17 @@ fn changes_stream_says_what_changed_and_node_stats_count_calls_and_errors() {
     // The stream opens before B exists, so B joining is a change it sees (peers learn B once).
     let changes = a.event_stream("/api/changes", "hello");
     let b = TestNode::joining("", &[a.ticket()]);
-    // A deploy here is a change of services; a node joining is a change of records and peers.
+    // A deploy here is a change of services; a node joining is a change of peers; a service
+    // found on B is a change of providers.
     a.deploy("hello", "hello");
+    b.deploy("greeter", "hello");
+    eventually("A to find B's service", || {
+        (a.post("/greeter/greet", r#"{"name":"B"}"#).0 == 200).then_some(())
+    });
     let mut what = std::collections::BTreeSet::new();
-    // Records change every announcement, so events never stop: bound the wait by count.
+    // Peers change as they are learned and checked: bound the wait by count.
     for _ in 0..200 {
-        if what.contains("services") && what.contains("records") && what.contains("peers") {
+        if what.contains("services") && what.contains("providers") && what.contains("peers") {
             break;
         }
         let event = changes.next();

@@ -195,7 +195,7 @@ fn calls_from_other_nodes_get_the_rate_governance_allows() {
         "{reason}"
     );
 
-    // Nodes announce the governance they run; the others list it.
+    // A node says which governance it runs when the peers that check it ask; they list it.
     let governance_of_a = || {
         let nodes = b.get_json("/api/network/nodes");
         nodes
@@ -205,7 +205,7 @@ fn calls_from_other_nodes_get_the_rate_governance_allows() {
             .as_str()
             .map(str::to_string)
     };
-    let announced = eventually("A's governance in its record", || {
+    let announced = eventually("A's governance in B's view", || {
         governance_of_a().filter(|g| !g.is_empty())
     });
     assert!(announced.starts_with("default "), "{announced}");
@@ -217,7 +217,7 @@ fn calls_from_other_nodes_get_the_rate_governance_allows() {
 
     // A policy's rate limit is enforced by the node: past the burst, 429 until tokens refill.
     use_governance(&a, "governance-test");
-    eventually("A's new governance in its record", || {
+    eventually("A's new governance in B's view", || {
         governance_of_a().filter(|g| g == "test 1")
     });
     let mut statuses = std::collections::BTreeMap::new();

@@ -1,11 +1,11 @@
 //! Garbage on the wire: a hand-driven iroh endpoint speaks (and misspeaks) the peer protocol
-//! to a real node. Every bad frame, stalled stream, unknown protocol, forged or replayed record
-//! is refused and counted, and the node keeps serving.
+//! to a real node. Every bad frame, stalled stream, unknown protocol, forged or replayed
+//! provider entry is refused and counted, and the node keeps serving.
 
 use iroh::endpoint::presets;
 use iroh::{Endpoint, EndpointAddr, RelayMode};
 use micro_base::identity::Identity;
-use micro_net::records::NodeRecord;
+use micro_net::contact::{EntryBody, FORMAT, WireContact, WireEntry};
 use micro_net::ticket;
 use micro_net::wire::{self, CallHeader, Reply, Request};
 use micro_tests::{TestNode, eventually};
@@ -65,23 +65,123 @@ async fn whoami_frame(service: &str) -> Vec<u8> {
     frame
 }
 
-/// A record of node `key` reachable at `ep`, serving nothing.
-fn bare_record(key: &Identity, seq: u64, ep: &Endpoint) -> NodeRecord {
-    NodeRecord {
+/// The DHT contact of `key` with the work a node asks (16 bits, the default), reachable at
+/// `addrs`; the work's nonce is kept in `dir`.
+fn contact(key: &Identity, dir: &std::path::Path, addrs: Vec<std::net::SocketAddr>) -> WireContact {
+    let (nonce, _) = micro_net::contact::load_or_solve(dir, key, 16).expect("a key with work");
+    WireContact {
         node: *key.public().as_bytes(),
-        seq,
-        issued_ms: 0,
-        ttl_ms: 60_000,
-        addrs: ep.bound_sockets(),
+        nonce,
+        addrs,
         relay: None,
-        services: vec![],
-        links: vec![],
-        load: 0,
-        leaving: false,
-        governance: String::new(),
-        reports: vec![],
-        placements: vec![],
     }
+}
+
+/// Now, in ms since the epoch (the node's clock).
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("a clock after 1970")
+        .as_millis() as u64
+}
+
+/// An entry saying `provider` serves `name` (one method, `greet`), issued at `issued_ms` and
+/// living a minute, signed by `signer`.
+fn entry(name: &str, provider: &WireContact, issued_ms: u64, signer: &Identity) -> WireEntry {
+    EntryBody {
+        format: FORMAT,
+        name: name.into(),
+        provider: provider.clone(),
+        version: "v1".into(),
+        interface: [0; 8],
+        http: false,
+        load: 0,
+        issued_ms,
+        expires_ms: issued_ms + 60_000,
+        methods: vec!["greet".into()],
+        withdrawn: false,
+    }
+    .sign(signer)
+}
+
+/// A framed DHT request from `from`.
+fn dht_frame(
+    runtime: &tokio::runtime::Runtime,
+    from: &WireContact,
+    request: micro_dht::Request<micro_dht::Id, WireEntry>,
+) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    runtime
+        .block_on(wire::write_frame(
+            &mut bytes,
+            &Request::Dht {
+                from: from.clone(),
+                request,
+            },
+            &[],
+        ))
+        .expect("framing");
+    bytes
+}
+
+/// A request to keep `value` under the key of `name`.
+fn add_provider(name: &str, value: WireEntry) -> micro_dht::Request<micro_dht::Id, WireEntry> {
+    micro_dht::Request::AddProvider {
+        key: micro_net::contact::key_of(name).expect("a service name"),
+        value,
+    }
+}
+
+/// The DHT answer in a reply, or what came instead.
+fn dht_response(
+    reply: Option<Reply>,
+) -> Result<micro_dht::Response<WireContact, WireEntry>, String> {
+    match reply {
+        Some(Reply::Dht { response, .. }) => Ok(response),
+        other => Err(format!("{other:?}")),
+    }
+}
+
+/// Whether the node took what it was asked to keep.
+fn stored(response: &Result<micro_dht::Response<WireContact, WireEntry>, String>) -> bool {
+    matches!(response, Ok(micro_dht::Response::Stored))
+}
+
+/// Serves the node's pings (counting them in `pings`) and refuses anything else, as a quiet
+/// peer would.
+fn serve_pings(
+    runtime: &tokio::runtime::Runtime,
+    ep: &Endpoint,
+    pings: std::sync::Arc<std::sync::atomic::AtomicU64>,
+) {
+    let server = ep.clone();
+    runtime.spawn(async move {
+        while let Some(incoming) = server.accept().await {
+            let Ok(accepting) = incoming.accept() else {
+                continue;
+            };
+            let Ok(conn) = accepting.await else { continue };
+            let pings = pings.clone();
+            tokio::spawn(async move {
+                while let Ok((mut send, mut recv)) = conn.accept_bi().await {
+                    let Ok(Some((request, _))) =
+                        wire::read_frame::<_, Request>(&mut recv, 1 << 20).await
+                    else {
+                        continue;
+                    };
+                    let reply = match request {
+                        Request::Ping => {
+                            pings.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            Reply::Pong { load: 0 }
+                        }
+                        _ => Reply::Refused("test peer".into()),
+                    };
+                    let _ = wire::write_frame(&mut send, &reply, &[]).await;
+                    let _ = send.finish();
+                }
+            });
+        }
+    });
 }
 
 fn stat(node: &TestNode, name: &str) -> u64 {
@@ -156,73 +256,76 @@ fn garbage_frames_stalled_streams_and_unknown_protocols_are_refused_and_counted(
 }
 
 #[test]
-fn forged_and_replayed_records_are_refused_and_counted() {
+fn forged_and_replayed_provider_entries_are_refused_and_counted() {
+    let node = TestNode::new("");
     let dir = tempfile::tempdir().expect("a temp dir");
-    let fake = Identity::load_or_create(dir.path()).expect("a key");
+    let peer = Identity::load_or_create(dir.path()).expect("a key");
     let other_dir = tempfile::tempdir().expect("a temp dir");
     let other = Identity::load_or_create(other_dir.path()).expect("a key");
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
-    let ep = runtime.block_on(endpoint(Some(&fake)));
-    let record = |seq: u64| bare_record(&fake, seq, &ep);
-    // Good (seq 10), then an older one (a replay), then one naming this peer but signed by
-    // another key (a forgery).
-    let answers = vec![
-        (record(10).sign(&fake), 0),
-        (record(5).sign(&fake), 0),
-        (record(11).sign(&other), 0),
-    ];
-    // Serve the node's pings and syncs as a peer would.
-    let server = ep.clone();
-    runtime.spawn(async move {
-        while let Some(incoming) = server.accept().await {
-            let Ok(accepting) = incoming.accept() else {
-                continue;
-            };
-            let Ok(conn) = accepting.await else { continue };
-            let answers = answers.clone();
-            tokio::spawn(async move {
-                while let Ok((mut send, mut recv)) = conn.accept_bi().await {
-                    let Ok(Some((request, _))) =
-                        wire::read_frame::<_, Request>(&mut recv, 1 << 20).await
-                    else {
-                        continue;
-                    };
-                    let reply = match request {
-                        Request::Ping => Reply::Pong { load: 0 },
-                        Request::Sync { .. } => Reply::Records(answers.clone()),
-                        _ => Reply::Refused("test peer".into()),
-                    };
-                    let _ = wire::write_frame(&mut send, &reply, &[]).await;
-                    let _ = send.finish();
-                }
-            });
-        }
+    let ep = runtime.block_on(endpoint(Some(&peer)));
+    let me = contact(&peer, dir.path(), ep.bound_sockets());
+    let addr: EndpointAddr = ticket::decode(&node.ticket()).expect("the node's ticket");
+    let conn = runtime
+        .block_on(ep.connect(addr, wire::RPC_ALPN))
+        .expect("connecting");
+    let ask =
+        |request| dht_response(runtime.block_on(raw(&conn, &dht_frame(&runtime, &me, request))));
+    let now = now_ms();
+    // Genuine (the newest), then an older one of the same provider (a replay), then one
+    // naming this peer but signed by another key (a forgery).
+    let genuine = ask(add_provider("svc", entry("svc", &me, now, &peer)));
+    assert!(stored(&genuine), "{genuine:?}");
+    let replayed = ask(add_provider("svc", entry("svc", &me, now - 10_000, &peer)));
+    assert!(stored(&replayed), "taken, not kept: {replayed:?}");
+    let forged = ask(add_provider("svc", entry("svc", &me, now + 1, &other)));
+    assert!(
+        matches!(&forged, Err(why) if why.contains("bad signature")),
+        "{forged:?}"
+    );
+    assert_eq!(stat(&node, "bad_entries"), 1);
+    // A contact without the work a key must carry is refused before anything is looked at.
+    let lazy = WireContact {
+        nonce: me.nonce.wrapping_add(1),
+        ..me.clone()
+    };
+    let no_work = dht_response(runtime.block_on(raw(
+        &conn,
+        &dht_frame(
+            &runtime,
+            &lazy,
+            micro_dht::Request::GetProviders {
+                key: micro_net::contact::key_of("svc").expect("a name"),
+            },
+        ),
+    )));
+    assert!(
+        matches!(&no_work, Err(why) if why.contains("work")),
+        "{no_work:?}"
+    );
+    // What the node keeps is the genuine entry, not the replay nor the forgery.
+    let held = ask(micro_dht::Request::GetProviders {
+        key: micro_net::contact::key_of("svc").expect("a name"),
     });
-    let addr = EndpointAddr::new(fake.public()).with_ip_addr(ep.bound_sockets()[0]);
-    let node = TestNode::joining("", &[ticket::encode(&addr)]);
-    eventually("the forged record to be refused", || {
-        (stat(&node, "bad_records") >= 1).then_some(())
-    });
-    eventually("the replayed record to be refused", || {
-        (stat(&node, "replayed_records") >= 1).then_some(())
-    });
-    // The genuine record was taken: the peer is listed, at sequence 10.
-    let nodes = node.get_json("/api/network/nodes");
-    let listed = nodes
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|n| n["node"] == fake.public().to_string().as_str())
-        .cloned()
-        .expect("the test peer is listed");
-    assert_eq!(listed["record_seq"], 10, "{listed}");
+    let Ok(micro_dht::Response::Providers { providers, .. }) = held else {
+        panic!("no providers: {held:?}");
+    };
+    assert_eq!(providers.len(), 1, "{providers:?}");
+    assert_eq!(providers[0], entry("svc", &me, now, &peer));
+    // The node's own routes name the peer from that entry.
+    let routes = node.get_json("/api/network/routes?service=svc");
+    assert_eq!(
+        routes[0]["routes"][0]["node"],
+        peer.public().to_string().as_str(),
+        "{routes}"
+    );
     assert_eq!(node.get_json("/api/health")["status"], "ok");
     drop(node);
     runtime.block_on(ep.close());
 }
 
 #[test]
-fn a_peer_that_sends_bad_records_is_throttled_then_refused() {
+fn a_peer_that_sends_forged_entries_is_throttled_then_refused() {
     // Observations reach governance every 50 ms.
     let node = TestNode::new("[governance]\nobserve_interval_ms = 50\n");
     let dir = tempfile::tempdir().expect("a temp dir");
@@ -232,18 +335,10 @@ fn a_peer_that_sends_bad_records_is_throttled_then_refused() {
     let addr: EndpointAddr = ticket::decode(&node.ticket()).expect("the node's ticket");
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
     let ep = runtime.block_on(endpoint(Some(&rogue)));
+    let me = contact(&rogue, dir.path(), ep.bound_sockets());
     let conn = runtime
         .block_on(ep.connect(addr.clone(), wire::RPC_ALPN))
         .expect("connecting");
-    // A record in the rogue's name, signed by another key, spoofing a report that the rogue is
-    // fully trusted: it does not verify, and the rogue handed it over itself, so it is to blame.
-    let genuine = bare_record(&rogue, 1, &ep).sign(&rogue);
-    let mut spoofed = bare_record(&rogue, 2, &ep);
-    spoofed.reports = vec![micro_net::records::Report {
-        node: *rogue.public().as_bytes(),
-        score: 10_000,
-    }];
-    let forged = spoofed.sign(&other);
     let frame = |request: &Request| {
         let mut bytes = Vec::new();
         runtime
@@ -251,28 +346,27 @@ fn a_peer_that_sends_bad_records_is_throttled_then_refused() {
             .expect("framing");
         bytes
     };
-    let push = || {
-        let bytes = frame(&Request::Push {
-            record: forged.clone(),
-        });
-        runtime.block_on(raw(&conn, &bytes))
+    // An entry in the rogue's name, signed by another key: it does not verify, and the rogue
+    // handed it over itself, so it is to blame.
+    let forged = entry("svc", &me, now_ms(), &other);
+    let store = |value: WireEntry| {
+        runtime.block_on(raw(
+            &conn,
+            &dht_frame(&runtime, &me, add_provider("svc", value)),
+        ))
     };
     let ping = || runtime.block_on(raw(&conn, &frame(&Request::Ping)));
-    let has_record = || {
-        node.get_json("/api/network/nodes")
-            .as_array()
-            .expect("a list")
-            .iter()
-            .any(|n| n["node"] == rogue.public().to_string().as_str() && n["record_seq"].is_u64())
-    };
     // Admitted at first: a fresh key starts at the base reputation, and its own genuine
-    // record is taken.
+    // entry is kept.
     assert!(matches!(ping(), Some(Reply::Pong { .. })));
-    let taken = runtime.block_on(raw(&conn, &frame(&Request::Push { record: genuine })));
-    assert!(matches!(taken, Some(Reply::Records(_))), "{taken:?}");
-    assert!(has_record(), "the rogue's genuine record was not taken");
-    assert!(matches!(push(), Some(Reply::Records(_))), "first push");
-    // Once governance hears of the bad record, the rogue is below the base level: throttled.
+    let taken = dht_response(store(entry("svc", &me, now_ms(), &rogue)));
+    assert!(stored(&taken), "{taken:?}");
+    let first = store(forged.clone());
+    assert!(
+        matches!(&first, Some(Reply::Refused(why)) if why.contains("bad signature")),
+        "first forgery: {first:?}"
+    );
+    // Once governance hears of the forgery, the rogue is below the base level: throttled.
     // Pings (harmless, but still requests) soon meet the rate limit.
     let throttled = eventually("the rogue to be throttled", || match ping() {
         Some(Reply::Refused(why)) => Some(why),
@@ -282,8 +376,8 @@ fn a_peer_that_sends_bad_records_is_throttled_then_refused() {
         throttled.contains("rate limited by governance") && throttled.contains("throttled"),
         "{throttled}"
     );
-    // More bad records: refused outright, then not even let in.
-    let refused = eventually("the rogue to be refused", || match push() {
+    // More forgeries: refused outright, then not even let in.
+    let refused = eventually("the rogue to be refused", || match store(forged.clone()) {
         Some(Reply::Refused(why)) if why.contains("denied") => Some(why),
         None => Some("connection closed".to_string()),
         _ => None,
@@ -322,9 +416,7 @@ fn a_peer_that_sends_bad_records_is_throttled_then_refused() {
     );
     assert!(stat(&node, "throttled") >= 1);
     assert!(stat(&node, "refused_peers") >= 1);
-    // Nothing is routed to a refused peer: its record is gone.
-    assert!(!has_record(), "a refused peer's record is still held");
-    assert!(stat(&node, "bad_records") >= 3);
+    assert!(stat(&node, "bad_entries") >= 1);
     // The node serves the rest as before.
     node.deploy("hello", "hello");
     assert_eq!(node.post("/hello/greet", r#"{"name":"Ada"}"#).0, 200);
@@ -368,7 +460,7 @@ fn a_private_service_answers_its_own_node_only() {
         assert!(matches!(open, Some(Reply::Called(Ok(_), _))), "{open:?}");
         ep.close().await;
     });
-    // Not in the node's record: the network does not learn of it.
+    // Never provided in the DHT: the network does not learn of it.
     let other = TestNode::joining("", &[node.ticket()]);
     eventually("the other node to learn the public service", || {
         let routes = other.get_json("/api/network/routes?service=open");
@@ -500,11 +592,11 @@ fn replayed_out_of_order_foreign_and_forged_receipts_are_refused_and_forgery_cou
 }
 
 #[test]
-fn records_naming_a_victims_address_never_make_the_node_dial_it() {
+fn entries_naming_a_victims_address_never_make_the_node_dial_it() {
     // Once, every node pinged every record's addresses each heartbeat: a thousand fake records
-    // naming one address turned the network into an amplifier against it.
+    // naming one address turned the network into an amplifier against it. Provider entries
+    // are dialled when a call needs their provider, never otherwise.
     const FAKES: usize = 100;
-    let node = TestNode::new("");
     let socket = || {
         let s = std::net::UdpSocket::bind("127.0.0.1:0").expect("a socket");
         let addr = s.local_addr().expect("its address");
@@ -512,12 +604,28 @@ fn records_naming_a_victims_address_never_make_the_node_dial_it() {
     };
     let (victim, victim_addr) = socket();
     victim.set_nonblocking(true).expect("non-blocking");
-    // One more record names a socket of its own: the control that a dial is seen.
+    // One more entry names a socket of its own: the control that a dial is seen.
     let (control, control_addr) = socket();
     control
         .set_read_timeout(Some(Duration::from_secs(10)))
         .expect("a read timeout");
     let keys = tempfile::tempdir().expect("a temp dir");
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    // The rogue is a peer the node joins through, so the node pings it every heartbeat: the
+    // pings it counts say how many heartbeats passed.
+    let rogue_dir = keys.path().join("rogue");
+    std::fs::create_dir_all(&rogue_dir).expect("a key dir");
+    let rogue = Identity::load_or_create(&rogue_dir).expect("a key");
+    let ep = runtime.block_on(endpoint(Some(&rogue)));
+    let pings = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    serve_pings(&runtime, &ep, pings.clone());
+    let rogue_addr = EndpointAddr::new(rogue.public()).with_ip_addr(ep.bound_sockets()[0]);
+    let node = TestNode::joining("", &[ticket::encode(&rogue_addr)]);
+    let me = contact(&rogue, &rogue_dir, ep.bound_sockets());
+    let addr: EndpointAddr = ticket::decode(&node.ticket()).expect("the node's ticket");
+    let conn = runtime
+        .block_on(ep.connect(addr, wire::RPC_ALPN))
+        .expect("connecting");
     let fakes: Vec<Identity> = (0..=FAKES)
         .map(|i| {
             let dir = keys.path().join(i.to_string());
@@ -525,63 +633,52 @@ fn records_naming_a_victims_address_never_make_the_node_dial_it() {
             Identity::load_or_create(&dir).expect("a key")
         })
         .collect();
-    let addr: EndpointAddr = ticket::decode(&node.ticket()).expect("the node's ticket");
-    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
-    let ep = runtime.block_on(endpoint(None));
-    let conn = runtime
-        .block_on(ep.connect(addr, wire::RPC_ALPN))
-        .expect("connecting");
+    let now = now_ms();
     for (i, key) in fakes.iter().enumerate() {
-        // Genuine records (each signed by its own key) naming the victim, living 5 s.
-        let mut record = bare_record(key, 1, &ep);
-        record.addrs = vec![if i == FAKES {
+        // Genuine entries (each signed by its own key, with its work) naming the victim.
+        let dir = keys.path().join(i.to_string());
+        let target = if i == FAKES {
             control_addr
         } else {
             victim_addr
-        }];
-        record.ttl_ms = 5000;
-        let mut bytes = Vec::new();
-        runtime
-            .block_on(wire::write_frame(
-                &mut bytes,
-                &Request::Push {
-                    record: record.sign(key),
-                },
-                &[],
-            ))
-            .expect("framing");
-        let reply = runtime.block_on(raw(&conn, &bytes));
-        assert!(matches!(reply, Some(Reply::Records(_))), "{reply:?}");
+        };
+        let provider = contact(key, &dir, vec![target]);
+        let name = format!("svc-{i}");
+        let reply = dht_response(runtime.block_on(raw(
+            &conn,
+            &dht_frame(
+                &runtime,
+                &me,
+                add_provider(&name, entry(&name, &provider, now, key)),
+            ),
+        )));
+        assert!(stored(&reply), "entry {i}: {reply:?}");
     }
-    let fake_ids: Vec<String> = fakes.iter().map(|k| k.public().to_string()).collect();
-    let held = || {
-        node.get_json("/api/network/nodes")
-            .as_array()
-            .expect("a list")
-            .iter()
-            .filter(|n| {
-                n["node"]
-                    .as_str()
-                    .is_some_and(|id| fake_ids.iter().any(|f| f == id))
-            })
-            .count()
-    };
-    assert_eq!(held(), FAKES + 1, "the node took every fake record");
-    // The sockets do see a dial when there is one: the node's owner pinging the control's node
-    // by its id sends its socket QUIC's first packets (and the ping fails).
-    let (status, _) = node.get(&format!("/api/network/ping/{}?n=1", fake_ids[FAKES]));
-    assert_ne!(status, 200, "a fake node answered a ping");
+    assert_eq!(
+        node.get_json("/api/network")["dht"]["entries_held"],
+        FAKES + 1,
+        "the node kept every fake entry"
+    );
+    // The sockets do see a dial when there is one: a call to the control's service sends its
+    // socket QUIC's first packets (and fails).
+    let (status, _) = node.post(&format!("/svc-{FAKES}/greet"), "{}");
+    assert_ne!(status, 200, "a fake provider answered a call");
     let mut buf = [0u8; 2048];
     assert!(
         control.recv_from(&mut buf).is_ok(),
-        "asked to, the node dials the address it was told"
+        "asked to, the node dials the address an entry gives"
     );
-    // Every heartbeat of the records' whole life passes (250 ms each, 5 s of life)...
-    eventually("the fake records to expire", || (held() == 0).then_some(()));
-    // ...and not one packet went to the address they named.
+    // Twenty heartbeats pass (the node pings the rogue at each)...
+    let from = pings.load(std::sync::atomic::Ordering::Relaxed);
+    eventually("twenty heartbeats", || {
+        (pings.load(std::sync::atomic::Ordering::Relaxed) >= from + 20).then_some(())
+    });
+    // ...and not one packet went to the address the entries named.
     match victim.recv_from(&mut buf) {
         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
         other => panic!("the node sent the victim's address a packet: {other:?}"),
     }
-    assert_eq!(stat(&node, "bad_records"), 0);
+    assert_eq!(stat(&node, "bad_entries"), 0);
+    drop(node);
+    runtime.block_on(ep.close());
 }

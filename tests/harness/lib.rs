@@ -102,8 +102,8 @@ public_lookup = false
 mdns = false
 port_mapping = false
 heartbeat_ms = 250
-announce_interval_ms = 1000
-record_ttl_ms = 3000
+report_interval_ms = 1000
+peer_silence_ms = 3000
 connect_timeout_ms = 1000
 "#;
 

@@ -79,7 +79,7 @@ pub struct GovernanceConfig {
     pub trusted: Vec<String>,
 }
 
-/// The peer layer: how this node joins others and how records and calls travel.
+/// The peer layer: how this node joins others, keeps its peers and reaches services.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NetworkConfig {
@@ -97,11 +97,13 @@ pub struct NetworkConfig {
     pub mdns: bool,
     /// Ask the router for a port mapping (UPnP, PCP, NAT-PMP).
     pub port_mapping: bool,
-    /// How long a node's announcement stays valid without a refresh, in milliseconds.
-    pub record_ttl_ms: u64,
-    /// How often this node re-announces itself, in milliseconds.
-    pub announce_interval_ms: u64,
-    /// How often known peers are pinged and the registry is synced, in milliseconds.
+    /// How long a peer this node checks may stay silent before it is forgotten, in
+    /// milliseconds (`record_ttl_ms` in configurations written before records went).
+    pub peer_silence_ms: u64,
+    /// How often this node asks the peers it checks how they trust others, in milliseconds
+    /// (`announce_interval_ms` in older configurations).
+    pub report_interval_ms: u64,
+    /// How often the peers this node checks are pinged, in milliseconds.
     pub heartbeat_ms: u64,
     /// How long a connection attempt to a peer may take, in milliseconds.
     pub connect_timeout_ms: u64,
@@ -226,9 +228,28 @@ impl Config {
 
     fn from_toml_over_defaults(text: &str) -> Result<Self, toml::de::Error> {
         let mut base: toml::Table = toml::from_str(DEFAULT_CONFIG)?;
-        let over: toml::Table = toml::from_str(text)?;
+        let mut over: toml::Table = toml::from_str(text)?;
+        renamed(&mut over);
         merge(&mut base, over);
         toml::Value::Table(base).try_into()
+    }
+}
+
+/// Keys renamed since a configuration may have been written: (section, old name, new name).
+const RENAMED: &[(&str, &str, &str)] = &[
+    ("network", "record_ttl_ms", "peer_silence_ms"),
+    ("network", "announce_interval_ms", "report_interval_ms"),
+];
+
+/// Reads a key under its old name as its new one, so a configuration written for an earlier
+/// build still loads (the new name wins when both are given).
+fn renamed(over: &mut toml::Table) {
+    for (section, old, new) in RENAMED {
+        if let Some(toml::Value::Table(t)) = over.get_mut(*section)
+            && let Some(value) = t.remove(*old)
+        {
+            t.entry(*new).or_insert(value);
+        }
     }
 }
 
@@ -246,6 +267,18 @@ fn merge(base: &mut toml::Table, over: toml::Table) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keys_of_older_configurations_load_under_their_new_names() {
+        let c = Config::from_toml_over_defaults(
+            "[network]\nrecord_ttl_ms = 1234\nannounce_interval_ms = 567\n",
+        )
+        .expect("an older configuration loads");
+        assert_eq!(
+            (c.network.peer_silence_ms, c.network.report_interval_ms),
+            (1234, 567)
+        );
+    }
 
     #[test]
     fn embedded_defaults_parse() {

@@ -1,4 +1,4 @@
-//! The services this node knows: its own deployments and those the network's records announce,
+//! The services this node knows: its own deployments and those it found on other nodes,
 //! each offer naming the node that makes it. The `registry` interface components import and
 //! `GET /api/network/services` both read it, so a service sees the network it runs on as the
 //! node's API shows it.
@@ -29,7 +29,7 @@ pub struct Offer {
     pub interface: Option<[u8; 8]>,
 }
 
-/// Every offer this node knows: its own first, then those of the live records of the network.
+/// Every offer this node knows: its own first, then those it found on other nodes.
 pub fn offers(node: &Node) -> Vec<Offer> {
     let mut out: Vec<Offer> = node
         .registry

@@ -40,7 +40,7 @@ pub trait Remote: PeerAges + FirstPublish + Send + Sync {
     ) -> BoxFuture<'a, Subscription>;
 
     /// What other nodes offer, as far as this node knows now (a local view: in a large
-    /// network, the services it calls and the records it holds, never the whole network).
+    /// network, the services it called or looked up, never the whole network).
     fn offers(&self) -> Vec<Offer>;
 
     /// The offers of `name` (a service or `name@version`) anywhere in the network, looked up

@@ -73,7 +73,7 @@ function connect() {
   stream.addEventListener("hello", () => {
     // After a reconnection the node may have changed in between: re-read everything.
     state("live", "live");
-    current?.update?.(["services", "records", "peers"]);
+    current?.update?.(["services", "providers", "peers"]);
   });
   stream.addEventListener("changed", (e) => {
     try {

@@ -14,7 +14,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 /// Changes closer together than this go out as one event: a deploy touches the registry
-/// several times, and a burst of records should not make every page re-read each.
+/// several times, and a burst of lookups should not make every page re-read each.
 const COALESCE: Duration = Duration::from_millis(100);
 
 /// The change counters a client compares to know what to re-read.
@@ -22,8 +22,8 @@ const COALESCE: Duration = Duration::from_millis(100);
 struct Counters {
     /// Local services, versions and their states.
     services: u64,
-    /// Records of other nodes (their services, links and round-trip times).
-    records: u64,
+    /// The providers this node found of the services it calls or looked up.
+    providers: u64,
     /// Peers learned, down, back or forgotten.
     peers: u64,
 }
@@ -32,7 +32,7 @@ impl Counters {
     fn read(node: &Node, net: Option<&Arc<Network>>) -> Self {
         Self {
             services: node.registry.changes(),
-            records: net.map_or(0, |n| n.directory.changes()),
+            providers: net.map_or(0, |n| n.providers.changes()),
             peers: net.map_or(0, |n| n.peers.changes()),
         }
     }
@@ -44,14 +44,14 @@ impl Counters {
         if changed(self.services, before.map(|b| b.services)) {
             what.push("services");
         }
-        if changed(self.records, before.map(|b| b.records)) {
-            what.push("records");
+        if changed(self.providers, before.map(|b| b.providers)) {
+            what.push("providers");
         }
         if changed(self.peers, before.map(|b| b.peers)) {
             what.push("peers");
         }
         let data = json!({
-            "services": self.services, "records": self.records, "peers": self.peers, "what": what,
+            "services": self.services, "providers": self.providers, "peers": self.peers, "what": what,
         });
         Bytes::from(format!("event: {name}\ndata: {data}\n\n"))
     }
@@ -60,7 +60,7 @@ impl Counters {
 /// The receivers a stream waits on.
 struct Watches {
     services: watch::Receiver<u64>,
-    records: Option<watch::Receiver<u64>>,
+    providers: Option<watch::Receiver<u64>>,
     peers: Option<watch::Receiver<u64>>,
 }
 
@@ -75,7 +75,7 @@ impl Watches {
         }
         tokio::select! {
             r = self.services.changed() => r.is_ok(),
-            r = on(&mut self.records) => r,
+            r = on(&mut self.providers) => r,
             r = on(&mut self.peers) => r,
         }
     }
@@ -83,20 +83,20 @@ impl Watches {
     /// Marks every change so far as seen: those of the coalescing pause go out in one event.
     fn mark_seen(&mut self) {
         self.services.borrow_and_update();
-        for rx in [&mut self.records, &mut self.peers].into_iter().flatten() {
+        for rx in [&mut self.providers, &mut self.peers].into_iter().flatten() {
             rx.borrow_and_update();
         }
     }
 }
 
 /// `GET /api/changes`: `event: hello` with the counters now, then `event: changed` with the
-/// counters and `what` changed (`services`, `records`, `peers`) each time something did.
+/// counters and `what` changed (`services`, `providers`, `peers`) each time something did.
 pub fn changes(gw: &Gateway) -> Response<Body> {
     let node = &gw.node;
     let net = gw.net.as_ref();
     let watches = Watches {
         services: node.registry.watch(),
-        records: net.map(|n| n.directory.watch()),
+        providers: net.map(|n| n.providers.watch()),
         peers: net.map(|n| n.peers.watch()),
     };
     let now = Counters::read(node, net);

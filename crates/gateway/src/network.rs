@@ -1,5 +1,6 @@
 //! `/api/network/…`: the network as this node sees it — its identity and ticket, the nodes it
-//! knows, the services they serve, routes and the peer graph.
+//! knows, the services they serve, routes and the peer graph. Every view is local (the network
+//! is too large to list); a named service is looked up in the network now.
 
 use super::Gateway;
 use super::reply::{self, Body};
@@ -41,7 +42,7 @@ fn summary(gw: &Gateway) -> Value {
         "neighbours": net.neighbours().iter().map(|n| n.to_string()).collect::<Vec<_>>(),
         "peers": net.peers.all().len(),
         "addresses": net.addresses.len(),
-        "nodes": net.directory.live().len() + 1,
+        "nodes": net.peers.all().len() + net.dht.table_len().min(MAX_LISTED_CONTACTS) + 1,
         "dht": {
             "contacts": net.dht.table_len(),
             "entries_held": net.dht.entries_held(),
@@ -75,11 +76,19 @@ fn local_services(node: &Node) -> Vec<String> {
         .collect()
 }
 
+/// Nodes of the DHT routing table a view lists at most (the table holds a few hundred at most).
+const MAX_LISTED_CONTACTS: usize = 256;
+
+/// The nodes this node knows — a local view of a network too large to list: the peers it
+/// checks (overlay neighbours, the nodes it joined through or found on its LAN, the nodes it
+/// routes to) with their health, and the contacts of its DHT routing table, not checked. The
+/// services listed for a node are those this node found it provides.
 fn nodes(gw: &Gateway) -> Value {
     let node = &gw.node;
     let mut out = vec![json!({
         "node": node.id,
         "self": true,
+        "source": "self",
         "governance": node.governance_if_loaded().map(|g| g.current().label()),
         "healthy": true,
         "rtt_us": 0,
@@ -89,8 +98,6 @@ fn nodes(gw: &Gateway) -> Value {
     let Some(net) = gw.net.as_ref() else {
         return Value::Array(out);
     };
-    let live = net.directory.live();
-    let mut seen = std::collections::HashSet::new();
     // How this node's governance trusts each peer, as of its last round of observations.
     let reports = net.conduct.reports();
     let reputation = |id: &iroh::PublicKey| {
@@ -99,42 +106,51 @@ fn nodes(gw: &Gateway) -> Value {
             .find(|r| r.node == *id.as_bytes())
             .map(|r| r.score())
     };
-    for l in &live {
-        seen.insert(l.id);
-        let peer = net.peers.get(&l.id);
-        out.push(json!({
-            "node": l.id.to_string(),
-            "self": false,
-            // Null for a node this node does not check: it only checks its neighbours and
-            // the nodes it routes to, never every node it holds a record of.
-            "healthy": peer.as_ref().map(|p| p.healthy()),
-            "first_seen_ms": peer.as_ref().map(|p| p.first_seen_ms),
-            "last_seen_ms": peer.as_ref().and_then(|p| p.last_seen_ms),
-            "rtt_us": peer.as_ref().and_then(|p| p.rtt).map(|r| r.as_micros() as u64),
-            "load": peer.as_ref().map_or(l.record.load, |p| p.load),
-            "services": l.record.services.iter().filter(|s| s.serving).map(|s| s.name.clone()).collect::<Vec<_>>(),
-            "addrs": l.record.addrs,
-            "record_seq": l.record.seq,
-            "expires_in_ms": l.expires_in.as_millis() as u64,
-            "governance": l.record.governance,
-            "reputation": reputation(&l.id),
-        }));
-    }
-    // Peers we can reach but hold no record of (yet): joined through, found by mDNS.
-    for (id, p) in net.peers.all() {
-        if seen.contains(&id) {
+    let mut services: std::collections::HashMap<iroh::PublicKey, Vec<String>> =
+        std::collections::HashMap::new();
+    for (name, providers) in net.providers.known(net) {
+        if name.contains('@') || name.contains(':') {
             continue;
         }
+        for p in providers {
+            services.entry(p.node).or_default().push(name.clone());
+        }
+    }
+    let mut services_of = |id: &iroh::PublicKey| services.remove(id).unwrap_or_default();
+    let mut seen = std::collections::HashSet::new();
+    for (id, p) in net.peers.all() {
+        seen.insert(id);
         out.push(json!({
             "node": id.to_string(),
             "self": false,
+            "source": p.source,
             "healthy": p.healthy(),
             "first_seen_ms": p.first_seen_ms,
             "last_seen_ms": p.last_seen_ms,
             "rtt_us": p.rtt.map(|r| r.as_micros() as u64),
             "load": p.load,
-            "services": [],
-            "source": p.source,
+            "services": services_of(&id),
+            "governance": p.governance,
+            "addrs": net.addr_of(&id).map(|a| a.ip_addrs().copied().collect::<Vec<_>>()).unwrap_or_default(),
+            "reputation": reputation(&id),
+        }));
+    }
+    for contact in net.dht.contacts(MAX_LISTED_CONTACTS) {
+        let Ok(id) = iroh::PublicKey::from_bytes(&contact.node) else {
+            continue;
+        };
+        if !seen.insert(id) {
+            continue;
+        }
+        out.push(json!({
+            "node": id.to_string(),
+            "self": false,
+            "source": "dht",
+            // Null: a DHT contact is asked when a lookup needs it, never pinged.
+            "healthy": null,
+            "services": services_of(&id),
+            "addrs": contact.addrs,
+            "reputation": reputation(&id),
         }));
     }
     Value::Array(out)
@@ -218,50 +234,24 @@ async fn all_routes(gw: &Gateway, only: Option<&str>) -> Value {
     Value::Array(out)
 }
 
+/// The peers this node checks and its measured links to them: the part of the network graph
+/// this node sees for itself.
 fn graph(gw: &Gateway) -> Value {
     let node = &gw.node;
     let mut nodes = vec![json!({ "node": node.id, "self": true, "healthy": true })];
     let mut links = Vec::new();
     if let Some(net) = gw.net.as_ref() {
-        let peers = net.peers.all();
-        let healthy = |id: &iroh::PublicKey| {
-            peers
-                .iter()
-                .find(|(p, _)| p == id)
-                .map(|(_, p)| p.healthy())
-        };
-        for (id, p) in &peers {
+        for (id, p) in net.peers.all() {
+            nodes.push(json!({ "node": id.to_string(), "self": false, "healthy": p.healthy() }));
             if let Some(rtt) = p.rtt.filter(|_| p.healthy()) {
                 links.push(json!({ "from": node.id, "to": id.to_string(), "rtt_us": rtt.as_micros() as u64 }));
-            }
-        }
-        let live = net.directory.live();
-        for l in &live {
-            nodes.push(json!({
-                "node": l.id.to_string(),
-                "self": false,
-                "healthy": healthy(&l.id),
-                "expires_in_ms": l.expires_in.as_millis() as u64,
-            }));
-            for link in &l.record.links {
-                if let Ok(to) = iroh::PublicKey::from_bytes(&link.node) {
-                    links.push(json!({ "from": l.id.to_string(), "to": to.to_string(), "rtt_us": link.rtt_us }));
-                }
-            }
-        }
-        // Peers reachable but without a record (yet): joined through, found by mDNS.
-        for (id, p) in &peers {
-            if !live.iter().any(|l| l.id == *id) {
-                nodes
-                    .push(json!({ "node": id.to_string(), "self": false, "healthy": p.healthy() }));
             }
         }
     }
     json!({ "nodes": nodes, "links": links })
 }
 
-/// `GET /api/services/{name}` for a service that runs elsewhere: its entry from the serving
-/// node's record and its WIT, fetched from that node over a direct stream.
+/// `GET /api/services/{name}` for a service that runs elsewhere: its provider entry and its WIT, fetched from that node over a direct stream.
 pub async fn describe_remote(gw: &Gateway, name: &str) -> Response<Body> {
     let node = &gw.node;
     let not_found = || {
@@ -324,7 +314,7 @@ pub async fn ping(gw: &Gateway, peer: &str, query: &str) -> Response<Body> {
     let timeout = std::time::Duration::from_millis(net.config.network.connect_timeout_ms);
     let mut samples = Vec::with_capacity(n);
     for _ in 0..n {
-        match micro_net::announce::ping_once(net, id, timeout).await {
+        match micro_net::overlay::ping_once(net, id, timeout).await {
             Ok((rtt, _)) => samples.push(rtt.as_micros() as u64),
             Err(e) => return reply::error(StatusCode::BAD_GATEWAY, "unavailable", e),
         }

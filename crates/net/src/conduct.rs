@@ -1,10 +1,9 @@
 //! How peers behave, as far as the peer layer sees it, and whether they are let in. The layer
 //! notes what governance should hear of — a peer that sent data that does not verify, what a
-//! peer's signed record says of others — and asks governance whether to admit a peer, enforcing
+//! peer says of others when asked — and asks governance whether to admit a peer, enforcing
 //! the answer (refused, throttled). Mechanism only: who is trusted is governance's to say.
 
 use super::Network;
-use super::records::Report;
 use crate::local::{AdmitError, Local};
 use iroh::PublicKey;
 use micro_core::system::governance::Refusal;
@@ -15,27 +14,43 @@ use std::time::{Duration, Instant};
 
 /// Notes kept until governance takes them; past it the oldest go.
 const MAX_NOTED: usize = 16_384;
-/// How long a refused peer's records are dropped without asking again (records relayed by
-/// others included): a refusal is asked again when the peer itself next knocks.
+/// How long a refused peer stays refused without asking again: a refusal is asked again when
+/// the peer itself next knocks.
 const REFUSED_FOR: Duration = Duration::from_secs(5);
 /// Most reports a node gives, or takes from one peer, at once.
 pub const MAX_REPORTS: usize = 32;
 
+/// How much a node trusts another (its governance's `reputation`), as it answers a peer that
+/// asks (`Request::Reports`), so that nodes combine what they each saw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Report {
+    /// The node reported on.
+    pub node: [u8; 32],
+    /// From 0 to 10 000 (for 0 to 1).
+    pub score: u16,
+}
+
+impl Report {
+    /// The score as governance takes it, from 0 to 1.
+    pub fn score(&self) -> f64 {
+        f64::from(self.score.min(10_000)) / 10_000.0
+    }
+}
+
 /// Something a peer did that governance should hear of.
 #[derive(Debug, Clone)]
 pub enum Noted {
-    /// It sent us something that did not verify or parse (over a connection it authenticated,
-    /// so it is to blame: gossip relays messages before anyone checks them, so bad gossip is
-    /// counted, not charged to the neighbour that relayed it).
+    /// It sent us something that did not verify or parse, over a connection it authenticated:
+    /// it is to blame.
     Invalid {
         /// The peer.
         peer: PublicKey,
         /// What was wrong.
         why: String,
     },
-    /// Its signed record said how much it trusts `about`.
+    /// Asked, it said how much it trusts `about`.
     Reported {
-        /// The peer whose record it is.
+        /// The peer that said so.
         reporter: PublicKey,
         /// The node it reports on.
         about: PublicKey,
@@ -51,7 +66,7 @@ pub enum Admission {
     Admitted,
     /// Over the rate governance allows it for now: this request is refused, the peer is not.
     Throttled(String),
-    /// Governance refused it: its connections, records and requests are dropped (why).
+    /// Governance refused it: its connections and requests are dropped (why).
     Refused(String),
 }
 
@@ -100,7 +115,7 @@ impl Conduct {
         std::mem::take(&mut *micro_base::sync::lock(&self.noted))
     }
 
-    /// Whether governance refused `peer` lately: its records are not taken, from anyone.
+    /// Whether governance refused `peer` lately.
     pub fn is_refused(&self, peer: &PublicKey) -> bool {
         let refused = micro_base::sync::lock(&self.refused);
         refused
@@ -129,7 +144,7 @@ impl Conduct {
     }
 }
 
-/// Asks governance whether `peer` may exchange records and requests with this node now (the
+/// Asks governance whether `peer` may exchange requests with this node now (the
 /// answer is cached for as long as governance allows, so this is cheap on a busy link); no
 /// governance to ask means refused.
 pub async fn admit(local: &dyn Local, net: &Network, peer: &PublicKey) -> Admission {
@@ -149,8 +164,9 @@ pub async fn admit(local: &dyn Local, net: &Network, peer: &PublicKey) -> Admiss
     let refused = matches!(admission, Admission::Refused(_));
     net.conduct.mark_refused(*peer, refused);
     if refused {
-        // No more calls routed to it: its record goes now, not when it expires.
-        net.directory.remove(peer);
+        // No more calls routed to it, no more requests sent to it.
+        net.providers.down(peer);
+        net.pool.forget(peer);
     }
     admission
 }

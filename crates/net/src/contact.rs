@@ -93,6 +93,15 @@ pub enum CheckError {
     },
 }
 
+impl CheckError {
+    /// Whether whoever handed it over forged it (a signature that does not verify, a key
+    /// without its work), rather than sent what another build or clock may see otherwise
+    /// (a namespace or format this build does not know, another size limit, a lifetime).
+    pub fn is_forgery(&self) -> bool {
+        matches!(self, Self::BadSignature(_) | Self::Work { .. })
+    }
+}
+
 impl WireContact {
     /// Checks a contact a peer gave of itself: it must name `remote`, the connection's
     /// authenticated key, and pass [`WireContact::check`]. Why not, as the peer is told.

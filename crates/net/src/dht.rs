@@ -88,6 +88,29 @@ impl Lookup {
         micro_base::sync::lock(&self.dht).table().len()
     }
 
+    /// Up to `max` contacts of the routing table, as they travel.
+    pub fn contacts(&self, max: usize) -> Vec<WireContact> {
+        micro_base::sync::lock(&self.dht)
+            .table()
+            .contacts()
+            .take(max)
+            .map(|c| c.wire().clone())
+            .collect()
+    }
+
+    /// Node `id` left for good (it said so): it leaves the routing table now.
+    pub fn forget_node(&self, id: &PublicKey) {
+        let mut dht = micro_base::sync::lock(&self.dht);
+        let key = dht
+            .table()
+            .contacts()
+            .find(|c| c.wire().node == *id.as_bytes())
+            .map(micro_dht::Contact::key);
+        if let Some(key) = key {
+            dht.forget(&key);
+        }
+    }
+
     /// Entries kept for others.
     pub fn entries_held(&self) -> usize {
         micro_base::sync::lock(&self.dht).store().len()
@@ -122,7 +145,14 @@ impl Lookup {
         };
         let request = match request.map_value(|v| v.check(self.work_bits)) {
             Ok(request) => request,
-            Err(e) => return Reply::Refused(e.to_string()),
+            Err(e) => {
+                net.stats.count_bad_entries(1);
+                // A forged entry, handed over by the peer itself: its doing.
+                if e.is_forgery() {
+                    net.conduct.invalid(*remote, &e);
+                }
+                return Reply::Refused(e.to_string());
+            }
         };
         let now = net.clock.now_ms();
         let response = micro_base::sync::lock(&self.dht).handle(from, request, now);
@@ -283,16 +313,35 @@ impl Lookup {
         let from = from
             .check(self.work_bits)
             .map_err(|e| NetError::Protocol(e.to_string()))?;
-        Ok((from, self.checked(response)))
+        let (response, bad, forged) = self.checked(response);
+        net.stats.count_bad_entries(bad);
+        if forged > 0 {
+            // Entries are checked where they are stored: a forged one is the answering node's.
+            net.conduct
+                .invalid(addr.id, format!("{forged} forged contacts or entries"));
+        }
+        Ok((from, response))
     }
 
-    /// The answer as the DHT takes it: contacts and entries that do not check are left out.
+    /// The answer as the DHT takes it, how many of its contacts and entries did not check
+    /// (they are left out) and how many of those were forged.
     fn checked(
         &self,
         response: Response<WireContact, WireEntry>,
-    ) -> Response<PeerContact, ProviderEntry> {
+    ) -> (Response<PeerContact, ProviderEntry>, u64, u64) {
         let bits = self.work_bits;
-        response.map(|c| c.check(bits).ok(), |e| e.check(bits).ok())
+        let (bad, forged) = (std::cell::Cell::new(0u64), std::cell::Cell::new(0u64));
+        let count = |e: &crate::contact::CheckError| {
+            bad.set(bad.get() + 1);
+            if e.is_forgery() {
+                forged.set(forged.get() + 1);
+            }
+        };
+        let checked = response.map(
+            |c| c.check(bits).inspect_err(count).ok(),
+            |e| e.check(bits).inspect_err(count).ok(),
+        );
+        (checked, bad.get(), forged.get())
     }
 
     /// Runs the DHT: sends what it asks, hands back answers, wakes it when it asks, until the

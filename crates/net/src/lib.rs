@@ -1,30 +1,30 @@
-//! The peer layer: one iroh endpoint per node, the registry spread by iroh-gossip and repaired
-//! by anti-entropy sync, membership with measured round-trip times, routes, and calls and
-//! events between nodes over `micro/rpc/1`.
+//! The peer layer: one iroh endpoint per node, a partial view of peers kept by an iroh-gossip
+//! overlay and checked by pings, a DHT from service names and topics to signed provider
+//! entries, routes, and calls and events between nodes over `micro/rpc/1`. No part of it holds
+//! or sends something per node of the whole network.
 //!
-//! What travels is ours and small: signed node records (`records`), kept per node with their
-//! lifetimes (`directory`); peers and their health (`membership`); how peers behave and
-//! whether governance admits them (`conduct`); framing (`wire`); requests (`rpc`);
-//! subscriptions by topic across nodes (`events`); routing (`routes`); the gossip and heartbeat loops
-//! (`announce`); settling what nodes owe each other (`settle`); replicas placed by governance
+//! One module per job: the peers this node keeps (`overlay`) and their health (`membership`);
+//! how to reach nodes (`addresses`); contacts and entries as they travel (`contact`); the DHT
+//! (`dht`), this node's entries in it (`provide`) and the providers it looked up
+//! (`providers`); how peers behave and whether governance admits them (`conduct`); framing
+//! (`wire`); requests (`rpc`); subscriptions by topic across nodes (`events`); routing
+//! (`routes`); settling what nodes owe each other (`settle`); replicas placed by governance
 //! (`placement`); what governance learns of peers (`observe`). `remote` is the core's view of
 //! all this: the [`micro_core::remote::Remote`] the node calls, implemented here; `local` is
 //! the node as this layer sees it (the mirror: a narrow trait the node implements).
 
 pub mod addresses;
-pub mod announce;
 pub mod conduct;
 pub mod contact;
 pub mod dht;
-pub mod directory;
 pub mod events;
 pub mod local;
 pub mod membership;
 pub mod observe;
+pub mod overlay;
 pub mod placement;
 pub mod provide;
 pub mod providers;
-pub mod records;
 pub mod remote;
 pub mod routes;
 pub mod rpc;
@@ -33,27 +33,25 @@ pub mod ticket;
 pub mod wire;
 
 use anyhow::Context as _;
-use directory::Directory;
 use iroh::address_lookup::memory::MemoryLookup;
 use iroh::endpoint::presets;
-use iroh::{Endpoint, EndpointAddr, PublicKey, RelayMode, TransportAddr};
+use iroh::{Endpoint, EndpointAddr, PublicKey, RelayMode};
 use iroh_gossip::net::Gossip;
 use local::Local;
 use membership::Membership;
 use micro_base::config::Config;
 use micro_base::identity::Identity;
 use micro_core::system::governance::Askers;
-use records::SignedRecord;
 use std::collections::HashSet;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::Notify;
 use wire::WireError;
 
-/// Largest gossip message: records bigger than this travel by sync instead.
-pub const MAX_GOSSIP_BYTES: usize = 4096;
+/// Largest message the overlay takes: it carries none of its own, so anything is a peer
+/// misspeaking and is cut short.
+const MAX_OVERLAY_MESSAGE: usize = 1024;
 
 /// Failures talking to a peer.
 #[derive(Debug, thiserror::Error)]
@@ -84,10 +82,9 @@ micro_base::counters!(
         oversized_frames,
         /// Streams a peer opened and left without sending in time.
         stalled_streams,
-        /// Records that did not decode or verify.
-        bad_records,
-        /// Records not newer than the one held.
-        replayed_records,
+        /// Provider entries and contacts a peer sent that did not check (signature, work,
+        /// size, key).
+        bad_entries,
         /// Connections refused before or during their handshake.
         refused_connections,
         /// Connections, messages and requests of peers governance refused.
@@ -121,6 +118,11 @@ impl NetStats {
         .fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts `n` provider entries or contacts a peer sent that did not check.
+    pub fn count_bad_entries(&self, n: u64) {
+        self.bad_entries.fetch_add(n, Ordering::Relaxed);
+    }
+
     /// Counts a receipt handed over to this node by what became of it.
     pub fn count_settle(
         &self,
@@ -146,8 +148,6 @@ pub struct Network {
     /// The iroh endpoint.
     pub endpoint: Endpoint,
     gossip: Gossip,
-    /// The latest record of every other node.
-    pub directory: Directory,
     /// The peers this node knows and their health.
     pub peers: Membership,
     /// Connections to peers, and requests over them.
@@ -173,13 +173,7 @@ pub struct Network {
     pub events: events::Events,
     /// The largest frame a peer may send: a call's request and its framing.
     frame_limit: usize,
-    /// Sequence of this node's records.
-    seq: AtomicU64,
-    /// Wakes the announcer (services changed).
-    announce: Notify,
-    /// This node's latest signed record.
-    own: Mutex<Option<SignedRecord>>,
-    /// Current gossip neighbours.
+    /// Current overlay neighbours.
     neighbours: Mutex<HashSet<PublicKey>>,
     gossip_sender: Mutex<Option<iroh_gossip::api::GossipSender>>,
     /// Set when the node stops: what fails from then on is the shutdown, not a fault.
@@ -201,8 +195,8 @@ pub struct Start {
 }
 
 impl Network {
-    /// Binds the endpoint, joins through `tickets` and starts the accept, gossip, announce,
-    /// heartbeat and settle loops, serving `local`. Never waits for relays or public lookup.
+    /// Binds the endpoint, joins through `tickets` and starts the accept, overlay, heartbeat,
+    /// DHT, provide, events and settle loops, serving `local`. Never waits for relays or public lookup.
     /// The caller attaches the returned network to its node as the node's
     /// [`Remote`](micro_core::remote::Remote) ([`remote::PeerRemote`]).
     pub async fn start(
@@ -287,7 +281,7 @@ impl Network {
             tracing::warn!(file = %port_file.display(), error = %e, "cannot keep the peer port");
         }
         let gossip = Gossip::builder()
-            .max_message_size(MAX_GOSSIP_BYTES)
+            .max_message_size(MAX_OVERLAY_MESSAGE)
             .spawn(endpoint.clone());
         let pool = rpc::Pool::new(
             endpoint.clone(),
@@ -313,7 +307,6 @@ impl Network {
             .max_frame_bytes
             .max(node_config.limits.max_request_bytes + 64 * 1024);
         let net = Arc::new(Network {
-            directory: Directory::new(identity.public()),
             identity,
             peers: Membership::new(clock.clone()),
             clock,
@@ -330,9 +323,6 @@ impl Network {
             providers: providers::Providers::default(),
             events: events::Events::default(),
             frame_limit,
-            seq: AtomicU64::new(0),
-            announce: Notify::new(),
-            own: Mutex::new(None),
             stopping: AtomicBool::new(false),
             neighbours: Mutex::default(),
             gossip_sender: Mutex::new(None),
@@ -342,7 +332,7 @@ impl Network {
         }
         let bootstrap_dht = bootstrap.clone();
         if net.config.network.mdns {
-            announce::start_mdns(&net);
+            overlay::start_mdns(&net);
             tracing::info!(
                 "nodes on this LAN find and join each other by mDNS; [network] mdns = false in the configuration turns it off"
             );
@@ -364,7 +354,7 @@ impl Network {
         provide::spawn(local.clone(), net.clone());
         tokio::spawn(events::refresh_loop(net.clone()));
         tokio::spawn(settle::settle_loop(local.clone(), net.clone()));
-        announce::spawn_loops(&local, &net, bootstrap.iter().map(|a| a.id).collect());
+        overlay::spawn_loops(&local, &net, bootstrap.iter().map(|a| a.id).collect());
         tracing::info!(
             id = %net.identity.public(),
             addrs = ?net.endpoint.bound_sockets(),
@@ -375,7 +365,7 @@ impl Network {
         Ok(net)
     }
 
-    /// Remembers how to reach a peer (for our calls and for gossip's dialling).
+    /// Remembers how to reach a peer this node checks (tickets, mDNS, neighbours, routes).
     pub fn learn(&self, addr: EndpointAddr, source: &'static str) {
         if addr.id == self.identity.public() {
             return;
@@ -386,7 +376,7 @@ impl Network {
     }
 
     /// The address of a peer as far as we know it: a peer this node checks, else what the
-    /// address book was told (by a record, a DHT contact, a provider entry).
+    /// address book was told (by a DHT contact, a provider entry).
     pub fn addr_of(&self, id: &PublicKey) -> Option<EndpointAddr> {
         if let Some(p) = self.peers.get(id) {
             return Some(p.addr);
@@ -437,26 +427,12 @@ impl Network {
         self.frame_limit
     }
 
-    /// Asks the announcer to publish a fresh record now (services changed).
-    pub fn announce_soon(&self) {
-        self.announce.notify_one();
-    }
-
-    /// What to send a peer that syncs with us: our record and every record newer than theirs.
-    pub fn sync_answer(&self, known: &[([u8; 32], u64)]) -> Vec<(SignedRecord, u64)> {
-        let mut out = self.directory.newer_than(known);
-        if let Some(own) = micro_base::sync::lock(&self.own).clone() {
-            out.push((own, 0));
-        }
-        out
-    }
-
-    /// The handle to broadcast on the registry topic, while joined.
+    /// The handle to the overlay's topic, while joined.
     fn sender(&self) -> Option<iroh_gossip::api::GossipSender> {
         micro_base::sync::lock(&self.gossip_sender).clone()
     }
 
-    /// Current gossip neighbours.
+    /// Current overlay neighbours.
     pub fn neighbours(&self) -> Vec<PublicKey> {
         micro_base::sync::lock(&self.neighbours)
             .iter()
@@ -472,7 +448,7 @@ impl Network {
             let names = self.dht.provided();
             let withdrawn =
                 futures::future::join_all(names.iter().map(|name| self.dht.withdraw(self, name)));
-            futures::future::join(withdrawn, announce::leave(self)).await;
+            futures::future::join(withdrawn, overlay::leave(self)).await;
             let _ = self.gossip.shutdown().await;
         };
         let _ = tokio::time::timeout(Duration::from_millis(800), bye).await;
@@ -515,16 +491,6 @@ async fn watch_reachability(endpoint: Endpoint) {
         () = endpoint.online() => tracing::info!("the internet is reachable now: connected to a relay"),
         () = endpoint.closed() => {}
     }
-}
-
-/// A record's addresses as the endpoint address of node `id`.
-pub fn record_addr(id: PublicKey, record: &records::NodeRecord) -> EndpointAddr {
-    let mut addrs: Vec<TransportAddr> =
-        record.addrs.iter().map(|a| TransportAddr::Ip(*a)).collect();
-    if let Some(relay) = record.relay.as_ref().and_then(|r| r.parse().ok()) {
-        addrs.push(TransportAddr::Relay(relay));
-    }
-    EndpointAddr::from_parts(id, addrs)
 }
 
 /// Accepts incoming connections and hands each to its protocol by ALPN.

@@ -1,4 +1,4 @@
-//! This node as the peer layer sees it: what it announces, what it serves to peers (calls,
+//! This node as the peer layer sees it: what it offers, what it serves to peers (calls,
 //! subscriptions, its components and WIT), the replicas governance places here, and the
 //! governance and ledger the network asks. The network holds a [`Local`], never the node's
 //! parts: the core's registry, broker, storage, builds and runtime stay out of its reach, and
@@ -6,7 +6,7 @@
 //! [`Remote`](micro_core::remote::Remote). The node implements it here, the one place this
 //! crate names the node.
 
-use crate::records::ServiceEntry;
+use crate::provide::ServiceEntry;
 use futures::FutureExt as _;
 use futures::future::BoxFuture;
 use micro_core::deploy::Origin;
@@ -31,7 +31,7 @@ pub struct Deployed {
     pub version: String,
     /// Its component's content hash.
     pub component: String,
-    /// For this node only: never announced, never placed.
+    /// For this node only: never provided, never placed.
     pub private: bool,
     /// The node whose replica this is, when governance placed it here.
     pub replica_of: Option<String>,
@@ -46,15 +46,14 @@ pub trait Local: Send + Sync {
     /// Calls running here now.
     fn load(&self) -> u32;
 
-    /// What this node's record announces: every live version of every service that is not
-    /// private (calls pinned to a superseded one reach it from anywhere).
-    fn announced(&self) -> Vec<ServiceEntry>;
+    /// What this node offers the network, provided in the DHT: every live version of every
+    /// service that is not private (calls pinned to a superseded one reach it from anywhere).
+    fn offered(&self) -> Vec<ServiceEntry>;
 
-    /// A receiver per change counter whose bump changes what the record says (the services,
-    /// the system components in use).
+    /// A receiver per change counter whose bump changes what this node offers (its services).
     fn changes(&self) -> Vec<tokio::sync::watch::Receiver<u64>>;
 
-    /// The label of the governance in use, once loaded (the record names it).
+    /// The label of the governance in use, once loaded (told to peers that ask).
     fn governance_label(&self) -> Option<String>;
 
     /// The serving version of every service here.
@@ -151,7 +150,7 @@ impl Local for Arc<Node> {
         self.load.load(Ordering::Relaxed)
     }
 
-    fn announced(&self) -> Vec<ServiceEntry> {
+    fn offered(&self) -> Vec<ServiceEntry> {
         self.registry
             .all_live()
             .into_iter()
@@ -173,7 +172,7 @@ impl Local for Arc<Node> {
     }
 
     fn changes(&self) -> Vec<tokio::sync::watch::Receiver<u64>> {
-        vec![self.registry.watch(), self.system.watch()]
+        vec![self.registry.watch()]
     }
 
     fn governance_label(&self) -> Option<String> {

@@ -28,9 +28,11 @@ pub struct Peer {
     pub load: u32,
     /// Pings missed in a row.
     pub misses: u32,
-    /// Where we learned of it: "ticket", "mdns", "neighbour" (gossip), "route" (a provider this
-    /// node calls).
+    /// Where we learned of it: "ticket", "mdns", "neighbour" (the overlay), "route" (a
+    /// provider this node calls).
     pub source: &'static str,
+    /// The governance it runs, as it last said when asked for its reports.
+    pub governance: Option<String>,
 }
 
 impl Peer {
@@ -44,7 +46,7 @@ impl Peer {
 pub struct Membership {
     peers: Mutex<HashMap<PublicKey, Peer>>,
     /// Bumped when a peer is learned, goes down, comes back or is forgotten (not on every
-    /// ping: round-trip times travel in the records).
+    /// ping).
     changed: Changes,
     /// The node's clock, for when peers were first and last seen.
     clock: micro_base::Clock,
@@ -86,6 +88,7 @@ impl Membership {
                         load: 0,
                         misses: 0,
                         source,
+                        governance: None,
                     },
                 );
                 drop(peers);
@@ -133,6 +136,27 @@ impl Membership {
                 down
             }
             None => false,
+        }
+    }
+
+    /// Notes the governance `id` says it runs.
+    pub fn set_governance(&self, id: &PublicKey, label: String) {
+        let changed = match self.peers().get_mut(id) {
+            Some(peer) if peer.governance.as_deref() != Some(label.as_str()) => {
+                peer.governance = Some(label);
+                true
+            }
+            _ => false,
+        };
+        if changed {
+            self.changed.notify();
+        }
+    }
+
+    /// Forgets `id` now (it said it is leaving).
+    pub fn forget(&self, id: &PublicKey) {
+        if self.peers().remove(id).is_some() {
+            self.changed.notify();
         }
     }
 

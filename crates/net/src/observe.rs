@@ -10,10 +10,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Asks each healthy peer this node checks for its reports, once every announce interval
-/// (as often as records used to carry them), and notes what they say.
+/// Asks each healthy peer this node checks for its reports (and the governance it runs), once
+/// every `network.report_interval_ms`, and notes what they say.
 async fn ask_reports(net: &Network, asked: &mut HashMap<PublicKey, Instant>) {
-    let every = Duration::from_millis(net.config.network.announce_interval_ms.max(100));
+    let every = Duration::from_millis(net.config.network.report_interval_ms.max(100));
     let peers: Vec<_> = net
         .peers
         .all()
@@ -34,7 +34,10 @@ async fn ask_reports(net: &Network, asked: &mut HashMap<PublicKey, Instant>) {
                 net.request_time(),
                 "asking for reports",
                 |r| match r {
-                    Reply::Reports(reports) => Ok(reports),
+                    Reply::Reports {
+                        governance,
+                        reports,
+                    } => Ok((governance, reports)),
                     other => Err(Box::new(other)),
                 },
             )
@@ -44,7 +47,10 @@ async fn ask_reports(net: &Network, asked: &mut HashMap<PublicKey, Instant>) {
     .await;
     for (id, reports) in answers {
         asked.insert(id, Instant::now());
-        if let Some(reports) = reports {
+        if let Some((governance, reports)) = reports {
+            if !governance.is_empty() && governance.len() <= 128 {
+                net.peers.set_governance(&id, governance);
+            }
             net.conduct.reported(id, &reports);
         }
     }
@@ -118,11 +124,11 @@ pub async fn observe_loop(
             });
         }
         governance.flush_observations().await;
-        let mut reports: Vec<crate::records::Report> = Vec::new();
+        let mut reports: Vec<crate::conduct::Report> = Vec::new();
         if let Some(scores) = governance.reputations(&healthy).await {
             for (id, score) in healthy.iter().zip(scores) {
                 if let Ok(key) = micro_base::identity::parse_node_id(id) {
-                    reports.push(crate::records::Report {
+                    reports.push(crate::conduct::Report {
                         node: *key.as_bytes(),
                         score: (score.clamp(0.0, 1.0) * 10_000.0).round() as u16,
                     });

@@ -13,7 +13,6 @@
 
 use crate::Network;
 use crate::local::Local;
-use crate::records;
 use crate::wire::{Reply, Request};
 use iroh::{EndpointAddr, PublicKey};
 use micro_core::deploy::Origin;
@@ -38,11 +37,26 @@ pub const MAX_ORIGINS: usize = 256;
 /// Placements one message may carry at most.
 pub const MAX_PLACEMENTS: usize = 64;
 
+/// A service of the origin node that its governance placed on other nodes too: each of
+/// `nodes` runs the version whose component has the hash `component`, fetched from a node
+/// that has it and checked against the hash.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Assignment {
+    /// The service.
+    pub service: String,
+    /// The version placed.
+    pub version: String,
+    /// The component's content hash (hex SHA-256).
+    pub component: String,
+    /// The nodes placed to run it.
+    pub nodes: Vec<[u8; 32]>,
+}
+
 /// What this node placed, what others placed here, and how busy its services are.
 #[derive(Default)]
 pub struct Placement {
     /// What this node places on others now.
-    announced: Mutex<Vec<records::Placement>>,
+    announced: Mutex<Vec<Assignment>>,
     /// What other nodes place here, by origin.
     received: Mutex<HashMap<PublicKey, FromOrigin>>,
     /// Per service: (when, calls so far) over the last window.
@@ -56,7 +70,7 @@ pub struct Placement {
 /// What one origin places here, as it last said.
 #[derive(Debug, Clone, Default)]
 struct FromOrigin {
-    placements: Vec<records::Placement>,
+    placements: Vec<Assignment>,
     /// When it last said so (a push, or its answer when asked).
     heard: Option<Instant>,
     /// When it was last asked.
@@ -68,12 +82,12 @@ struct FromOrigin {
 
 impl Placement {
     /// What this node places on others now.
-    pub fn announced(&self) -> Vec<records::Placement> {
+    pub fn announced(&self) -> Vec<Assignment> {
         micro_base::sync::lock(&self.announced).clone()
     }
 
     /// What this node places on `node`.
-    pub fn placed_on(&self, node: &PublicKey) -> Vec<records::Placement> {
+    pub fn placed_on(&self, node: &PublicKey) -> Vec<Assignment> {
         let announced = micro_base::sync::lock(&self.announced);
         announced
             .iter()
@@ -82,7 +96,7 @@ impl Placement {
             .collect()
     }
 
-    fn set_announced(&self, placements: Vec<records::Placement>) {
+    fn set_announced(&self, placements: Vec<Assignment>) {
         *micro_base::sync::lock(&self.announced) = placements;
     }
 
@@ -91,7 +105,7 @@ impl Placement {
         &self,
         origin: PublicKey,
         dial: Option<EndpointAddr>,
-        mut placements: Vec<records::Placement>,
+        mut placements: Vec<Assignment>,
     ) {
         placements.truncate(MAX_PLACEMENTS);
         let mut received = micro_base::sync::lock(&self.received);
@@ -274,7 +288,7 @@ async fn place_own(local: &dyn Local, net: &Network) {
             .map(|id| *id.as_bytes())
             .collect();
         if !nodes.is_empty() {
-            placements.push(records::Placement {
+            placements.push(Assignment {
                 service: record.name.clone(),
                 version: record.version.clone(),
                 component: record.component.clone(),
@@ -340,7 +354,7 @@ async fn ask(
     net: &Network,
     origin: PublicKey,
     dial: Option<EndpointAddr>,
-) -> Option<Vec<records::Placement>> {
+) -> Option<Vec<Assignment>> {
     let addr = dial.or_else(|| net.addr_of(&origin))?;
     let what = "asking what is placed here";
     net.exchange(
@@ -436,7 +450,7 @@ async fn run_replica(
     net: &Network,
     origin: PublicKey,
     origin_dial: Option<EndpointAddr>,
-    placement: &records::Placement,
+    placement: &Assignment,
 ) -> Result<(), String> {
     if micro_base::names::check_name(&placement.service).is_err() {
         return Err(format!("invalid service name {:?}", placement.service));
@@ -530,8 +544,8 @@ mod tests {
         iroh::SecretKey::from_bytes(&[seed; 32]).public()
     }
 
-    fn placed(service: &str, nodes: &[PublicKey]) -> records::Placement {
-        records::Placement {
+    fn placed(service: &str, nodes: &[PublicKey]) -> Assignment {
+        Assignment {
             service: service.into(),
             version: "v1".into(),
             component: "c".into(),

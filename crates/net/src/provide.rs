@@ -6,7 +6,6 @@
 use crate::Network;
 use crate::contact::{EntryBody, FORMAT, MAX_METHODS, MAX_TEXT};
 use crate::local::Local;
-use crate::records::ServiceEntry;
 use futures::StreamExt as _;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -19,6 +18,25 @@ const AT_ONCE: usize = 8;
 const RETRY: Duration = Duration::from_secs(2);
 /// How often the names are compared with the services even when nothing says they changed.
 const RECHECK: Duration = Duration::from_secs(30);
+
+/// One service this node offers the network, as its provider entries describe it (the WIT is
+/// fetched on demand).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceEntry {
+    /// The service's name.
+    pub name: String,
+    /// The version's name.
+    pub version: String,
+    /// First 8 bytes of the SHA-256 of the service's WIT.
+    pub interface: [u8; 8],
+    /// The methods it answers.
+    pub methods: Vec<String>,
+    /// A `wasi:http` component (answers any path) rather than a `micro` service.
+    pub http: bool,
+    /// The version new calls go to on that node; the others are superseded versions that
+    /// still answer calls pinned to them (`name@version`).
+    pub serving: bool,
+}
 
 /// Starts the task that keeps this node's names in the DHT.
 pub fn spawn(local: Arc<dyn Local>, net: Arc<Network>) {
@@ -82,7 +100,7 @@ async fn provide_loop(local: Arc<dyn Local>, net: Arc<Network>) {
         if net.stopping() {
             return;
         }
-        let want = wanted(&local.announced(), &net);
+        let want = wanted(&local.offered(), &net);
         let gone: Vec<String> = provided
             .keys()
             .filter(|name| !want.contains_key(*name))

@@ -76,6 +76,8 @@ pub struct Providers {
     bucket: Mutex<Bucket>,
     /// Providers calls could not reach lately, and when.
     unreachable: Mutex<HashMap<PublicKey, Instant>>,
+    /// Bumped when a name's providers change: the node's views follow it.
+    changed: micro_base::changes::Changes,
 }
 
 impl Default for Providers {
@@ -88,6 +90,7 @@ impl Default for Providers {
                 at: Instant::now(),
             }),
             unreachable: Mutex::default(),
+            changed: micro_base::changes::Changes::default(),
         }
     }
 }
@@ -237,7 +240,7 @@ impl Providers {
             }
         }
         let now = Instant::now();
-        known.insert(
+        let before = known.insert(
             name.to_string(),
             Known {
                 entries: found.clone(),
@@ -246,6 +249,17 @@ impl Providers {
                 refreshing: false,
             },
         );
+        drop(known);
+        let same = |b: &Known| {
+            b.entries.len() == found.len()
+                && b.entries
+                    .iter()
+                    .zip(&found)
+                    .all(|(a, b)| a.node == b.node && a.entry.body.version == b.entry.body.version)
+        };
+        if !before.as_ref().is_some_and(same) {
+            self.changed.notify();
+        }
         Ok(found)
     }
 
@@ -271,6 +285,25 @@ impl Providers {
         if let Some(k) = micro_base::sync::lock(&self.known).get_mut(name) {
             k.entries.retain(|p| p.node != *node);
         }
+        self.changed.notify();
+    }
+
+    /// `node` said it is leaving: it provides nothing any more.
+    pub fn left(&self, node: &PublicKey) {
+        for k in micro_base::sync::lock(&self.known).values_mut() {
+            k.entries.retain(|p| p.node != *node);
+        }
+        self.changed.notify();
+    }
+
+    /// A receiver that sees the providers of a name change.
+    pub fn watch(&self) -> watch::Receiver<u64> {
+        self.changed.watch()
+    }
+
+    /// How many times the providers of a name changed.
+    pub fn changes(&self) -> u64 {
+        self.changed.count()
     }
 
     /// A call could not reach `node` lately.

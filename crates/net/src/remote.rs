@@ -59,16 +59,10 @@ impl Remote for PeerRemote {
     }
 
     fn offers(&self) -> Vec<Offer> {
+        // The providers of the services this node called, found through the DHT: what it
+        // knows, never the whole network.
         let mut out = Vec::new();
         let mut seen = std::collections::HashSet::new();
-        for live in self.net.directory.live() {
-            let id = live.id.to_string();
-            for s in &live.record.services {
-                seen.insert((s.name.clone(), s.version.clone(), id.clone()));
-                out.push(offer(s, id.clone()));
-            }
-        }
-        // The providers of the services this node called, found through the DHT.
         for (_, providers) in self.net.providers.known(&self.net) {
             for p in &providers {
                 let o = provider_offer(p);
@@ -108,7 +102,7 @@ impl Remote for PeerRemote {
 }
 
 /// One node's offer of a service, as the core sees it.
-fn offer(s: &crate::records::ServiceEntry, node: String) -> Offer {
+fn offer(s: &crate::provide::ServiceEntry, node: String) -> Offer {
     Offer {
         name: s.name.clone(),
         version: s.version.clone(),

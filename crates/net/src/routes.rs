@@ -3,8 +3,8 @@
 //! are the providers the DHT names (`providers`, cached by interest).
 
 use super::contact::EntryBody;
+use super::provide::ServiceEntry;
 use super::providers::{FindError, Provider};
-use super::records::ServiceEntry;
 use super::wire::{CallHeader, Reply, Request};
 use super::{NetError, Network};
 use crate::local::Local;

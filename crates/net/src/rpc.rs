@@ -362,14 +362,13 @@ async fn serve_stream(
     let (reply, body) = match request {
         Request::Call(header) => call(local.as_ref(), &net, remote, header, payload).await,
         Request::Ping => (Reply::Pong { load: local.load() }, Vec::new()),
-        Request::Sync { known } => (Reply::Records(net.sync_answer(&known)), Vec::new()),
         Request::Settle { receipt } => (
             settle(local.as_ref(), &net, remote, receipt).await,
             Vec::new(),
         ),
-        Request::Push { record } => {
-            let _ = super::announce::accept(&net, &record, Duration::ZERO, Some(remote));
-            (Reply::Records(Vec::new()), Vec::new())
+        Request::Leaving => {
+            super::overlay::left(&net, &remote);
+            (Reply::Goodbye, Vec::new())
         }
         Request::Component { hash } => {
             // Only what this node serves to the network: never a private service's code, and
@@ -404,7 +403,13 @@ async fn serve_stream(
             Reply::Placements(net.placement.placed_on(&remote)),
             Vec::new(),
         ),
-        Request::Reports => (Reply::Reports(net.conduct.reports()), Vec::new()),
+        Request::Reports => (
+            Reply::Reports {
+                governance: local.governance_label().unwrap_or_default(),
+                reports: net.conduct.reports(),
+            },
+            Vec::new(),
+        ),
     };
     if let Err(e) = wire::write_frame(&mut send, &reply, &body).await {
         tracing::debug!(peer = %remote.fmt_short(), error = %e, "reply not delivered");
@@ -418,7 +423,7 @@ fn placed_here(
     net: &Network,
     remote: &PublicKey,
     from: crate::contact::WireContact,
-    placements: Vec<crate::records::Placement>,
+    placements: Vec<crate::placement::Assignment>,
 ) -> Reply {
     let dial = match from.check_from(remote, net.config.network.work_bits) {
         Ok(contact) => crate::dht::contact_addr(contact.wire()),

@@ -6,7 +6,6 @@
 //! header length, the header (postcard), a `u32` payload length and the payload; both lengths
 //! are checked against the node's limit before anything is allocated.
 
-use crate::records::SignedRecord;
 use micro_core::transport::CallFailure;
 use micro_runtime::wit::micro::network::types::CallError;
 use serde::de::DeserializeOwned;
@@ -48,11 +47,6 @@ pub enum Request {
     Call(CallHeader),
     /// Liveness and round-trip time; answered with [`Reply::Pong`].
     Ping,
-    /// Anti-entropy: the records the asker has (node, sequence); answered with the newer ones.
-    Sync {
-        /// (node, sequence) of every record the asker has.
-        known: Vec<([u8; 32], u64)>,
-    },
     /// The WIT of a service served by the peer.
     Wit {
         /// `name` or `name@version`.
@@ -69,11 +63,9 @@ pub enum Request {
         /// The receipt.
         receipt: WireReceipt,
     },
-    /// A record handed over directly (a node's goodbye); answered with an empty `Records`.
-    Push {
-        /// The record.
-        record: SignedRecord,
-    },
+    /// The asker is leaving (the connection's key says who): the peer forgets it now, instead
+    /// of when it stops answering; answered with [`Reply::Goodbye`].
+    Leaving,
     /// Opens this node's event stream to the peer: one stream per pair of nodes, whatever the
     /// number of subscriptions. The asker writes [`Control`] frames on it (subscribe to a topic
     /// published on the peer, unsubscribe); the peer answers each subscription with
@@ -103,7 +95,7 @@ pub enum Request {
         /// The asker, in its own words (checked against the connection's key).
         from: crate::contact::WireContact,
         /// The placements naming this node.
-        placements: Vec<crate::records::Placement>,
+        placements: Vec<crate::placement::Assignment>,
     },
     /// What the peer places on the asker now, asked by a node running a replica whose origin it
     /// has not heard from lately; answered with [`Reply::Placements`].
@@ -169,9 +161,8 @@ pub enum Reply {
         /// Calls in flight on the peer.
         load: u32,
     },
-    /// Records newer than the asker's, each with its age on the sender (ms since it was
-    /// issued, as far as the sender knows) so relaying never extends a record's life.
-    Records(Vec<(SignedRecord, u64)>),
+    /// A [`Request::Leaving`] taken.
+    Goodbye,
     /// A service's WIT, or why not.
     Wit(Result<String, String>),
     /// A component's size; its bytes are the payload.
@@ -206,9 +197,14 @@ pub enum Reply {
         subscribed: u32,
     },
     /// What the peer places on the asker (empty in answer to [`Request::Place`]).
-    Placements(Vec<crate::records::Placement>),
-    /// How much the peer trusts the nodes it knows best.
-    Reports(Vec<crate::records::Report>),
+    Placements(Vec<crate::placement::Assignment>),
+    /// How much the peer trusts the nodes it knows best, and the governance that says so.
+    Reports {
+        /// The governance the peer runs ("name version"; empty until it is loaded).
+        governance: String,
+        /// Its reports.
+        reports: Vec<crate::conduct::Report>,
+    },
 }
 
 /// A receipt as it travels: signed by the payer over what it owes the payee in all.

@@ -1,9 +1,9 @@
-//! The peer layer alone, under fake nodes: real networks on loopback (iroh endpoints, gossip,
-//! anti-entropy, the `micro/rpc/1` protocol), each serving a [`Local`] that stands for a node,
-//! with no wasm engine, registry or governance component behind it. What this tier shows: a
-//! service one node announces is routed to from another and the call lands on the announcing
-//! node with the caller's authenticated id; a node's refusal of a peer keeps that peer's calls
-//! and records out.
+//! The peer layer alone, under fake nodes: real networks on loopback (iroh endpoints, the
+//! overlay, the DHT, the `micro/rpc/1` protocol), each serving a [`Local`] that stands for a
+//! node, with no wasm engine, registry or governance component behind it. What this tier
+//! shows: a service one node offers is routed to from another and the call lands on the
+//! offering node with the caller's authenticated id; a node's refusal of a peer keeps that
+//! peer's calls out.
 
 #![allow(clippy::unwrap_used, reason = "a test: a failed step is the failure")]
 
@@ -17,7 +17,7 @@ use micro_core::system::governance::{Askers, Governance, Refusal};
 use micro_core::system::ledger::Ledger;
 use micro_core::transport::CallFailure;
 use micro_net::local::{AdmitError, Deployed, Local};
-use micro_net::records::ServiceEntry;
+use micro_net::provide::ServiceEntry;
 use micro_net::{Network, Start, routes};
 use micro_runtime::DeployError;
 use micro_runtime::wit::micro::network::types::{CallError, Caller, Request, Response};
@@ -56,7 +56,7 @@ impl Local for FakeNode {
         0
     }
 
-    fn announced(&self) -> Vec<ServiceEntry> {
+    fn offered(&self) -> Vec<ServiceEntry> {
         if !self.serves_echo {
             return Vec::new();
         }

@@ -50,7 +50,7 @@ export function mount(view, { name }) {
   describe();
   return {
     update(what) {
-      if (what.includes("services") || what.includes("records")) {
+      if (what.includes("services") || what.includes("providers")) {
         routes.refresh();
         versions.refresh();
       }

@@ -1,23 +1,47 @@
-// Services: every service the node knows, here or elsewhere in the network — where it runs,
-// which versions serve, its methods.
+// Services: the services this node knows — its own and those it found elsewhere — where each
+// runs, which versions serve, its methods; and a search that looks a name up in the network.
 
 import { api } from "../api.js";
-import { h, fill, table, panel, nodeId } from "../dom.js";
+import { h, fill, table, panel, nodeId, errorBox } from "../dom.js";
 
 export function mount(view) {
   const list = panel(null, () => api("/api/network/services"), render);
-  fill(view, h("h1", {}, "Services"), list.el);
+  fill(view, h("h1", {}, "Services"), findForm(), list.el);
   return {
     update(what) {
-      if (what.includes("services") || what.includes("records")) list.refresh();
+      if (what.includes("services") || what.includes("providers")) list.refresh();
     },
   };
 }
 
+/** Looks a name up in the network; what it finds joins the list below by itself. */
+function findForm() {
+  const name = h("input", { id: "find-name", type: "search", required: true, "aria-label": "Service name", placeholder: "service name" });
+  const result = h("p", { id: "find-result", role: "status", class: "muted" });
+  async function submit(event) {
+    event.preventDefault();
+    const wanted = name.value.trim();
+    if (!wanted) return;
+    fill(result, "Looking ", h("code", {}, wanted), " up…");
+    try {
+      const found = await api(`/api/network/services?service=${encodeURIComponent(wanted)}`);
+      const nodes = found.flatMap((s) => s.nodes);
+      fill(result, nodes.length === 0
+        ? ["No node serves ", h("code", {}, wanted), "."]
+        : [h("code", {}, wanted), ` runs on ${new Set(nodes.map((n) => n.node)).size} node(s).`]);
+    } catch (e) {
+      fill(result, errorBox(e));
+    }
+  }
+  return h("form", { class: "find", onsubmit: submit },
+    h("label", { for: "find-name" }, "Find a service in the network "), name, " ",
+    h("button", { id: "find-button", type: "submit" }, "Find"), result);
+}
+
 function render(services) {
   return [
-    h("p", { class: "muted" }, `${services.length} service(s) in the network. Deploy one with `,
-      h("code", {}, "micro run <source>"), "; it appears here by itself."),
+    h("p", { class: "muted" }, `${services.length} service(s) known to this node: its own and those it called or found (the network is too large to list). Deploy one with `,
+      h("code", {}, "micro run <source>"), "."),
     table(
       ["Service", "Runs on", "Versions", "Methods"],
       services.map((s) => {

@@ -60,8 +60,11 @@ pub fn run(client: &Client, command: NetworkCommand) -> Result<(), CliError> {
                 return print_json(&v);
             }
             println!(
-                "{:<14} {:>9} {:>5} {:<8} {:>7} {:>10}  {:<16} SERVICES",
-                "NODE", "RTT", "LOAD", "STATE", "TTL", "REPUTATION", "GOVERNANCE"
+                "this node's view (the peers it checks and its DHT contacts), not the whole network"
+            );
+            println!(
+                "{:<14} {:>9} {:>5} {:<9} {:<10} {:>10}  {:<16} SERVICES",
+                "NODE", "RTT", "LOAD", "STATE", "SOURCE", "REPUTATION", "GOVERNANCE"
             );
             for n in rows(&v) {
                 let state = if n["self"].as_bool() == Some(true) {
@@ -74,14 +77,12 @@ pub fn run(client: &Client, command: NetworkCommand) -> Result<(), CliError> {
                     }
                 };
                 println!(
-                    "{:<14} {:>9} {:>5} {:<8} {:>7} {:>10}  {:<16} {}",
+                    "{:<14} {:>9} {:>5} {:<9} {:<10} {:>10}  {:<16} {}",
                     short(&n["node"]),
                     rtt(&n["rtt_us"]),
                     n["load"].as_u64().unwrap_or(0),
                     state,
-                    n["expires_in_ms"]
-                        .as_u64()
-                        .map_or("-".to_string(), |ms| format!("{}s", ms / 1000)),
+                    n["source"].as_str().unwrap_or("-"),
                     n["reputation"]
                         .as_f64()
                         .map_or("-".to_string(), |r| format!("{r:.2}")),

@@ -1,7 +1,8 @@
 /// <reference path="./micro-network-types.d.ts" />
 declare module 'micro:network/registry@0.1.0' {
   /**
-   * Every service version this node knows, each with the nodes that serve it. The WIT of
+   * Every service version this node knows (its own and those it called or looked up: a
+   * local view of a network too large to list), each with the nodes that serve it. The WIT of
    * a version that runs only on other nodes is empty here: `lookup` fetches it.
    */
   export function list(): Array<ServiceRecord>;
