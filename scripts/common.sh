@@ -109,3 +109,40 @@ install_browser_tools() {
     (cd tests/browser && npm install --no-audit --no-fund)
   fi
 }
+
+# The last commit of the previous peer protocol (micro/rpc/1, node records): the upgrade test
+# runs a node built from it beside this build's nodes.
+PREVIOUS_PROTOCOL_COMMIT=37c6b8d021b273d7c043c53d8edeaadfc30b3242
+
+# Builds the previous protocol's node into <target>/previous/micro, once per commit: a work
+# tree of that commit, built in the same target directory (the dependencies are shared, only
+# micro's own crates build again), its system components in a directory of their own.
+build_previous_node() {
+  local target out src
+  target="$(target_dir)"
+  out="$target/previous"
+  if [ -x "$out/micro" ] && [ "$(cat "$out/commit" 2>/dev/null)" = "$PREVIOUS_PROTOCOL_COMMIT" ]; then
+    return
+  fi
+  step "building the previous protocol's node (commit ${PREVIOUS_PROTOCOL_COMMIT:0:12}) for the upgrade test"
+  if ! git cat-file -e "$PREVIOUS_PROTOCOL_COMMIT^{commit}" 2>/dev/null; then
+    # A shallow clone may still reach it from where it was cloned.
+    git fetch --quiet origin "$PREVIOUS_PROTOCOL_COMMIT" 2>/dev/null || true
+  fi
+  if ! git cat-file -e "$PREVIOUS_PROTOCOL_COMMIT^{commit}" 2>/dev/null; then
+    echo "error: commit $PREVIOUS_PROTOCOL_COMMIT is not in this clone (a shallow clone?): the upgrade test needs it; clone the whole history" >&2
+    exit 1
+  fi
+  src="$out/src"
+  rm -rf "$src"
+  mkdir -p "$out"
+  git worktree prune
+  git worktree add --detach --force "$src" "$PREVIOUS_PROTOCOL_COMMIT" >/dev/null
+  (cd "$src" && CARGO_TARGET_DIR="$target" MICRO_BUILDERS_TARGET_DIR="$out/builders" cargo build -p micro)
+  cp "$target/debug/micro" "$out/micro"
+  # That path is this build's node: never leave the previous one there.
+  rm -f "$target/debug/micro"
+  echo "$PREVIOUS_PROTOCOL_COMMIT" > "$out/commit"
+  git worktree remove --force "$src"
+}
+

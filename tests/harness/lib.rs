@@ -49,15 +49,30 @@ pub fn repo_root() -> PathBuf {
 
 /// The `micro` binary under test.
 pub fn micro_bin() -> PathBuf {
-    if let Some(bin) = std::env::var_os("MICRO_BIN") {
+    binary(
+        "MICRO_BIN",
+        &["debug", "micro"],
+        "build it with `cargo build -p micro` (scripts/test does)",
+    )
+}
+
+/// The `micro` binary of the previous protocol, built from the commit `scripts/test` names
+/// (`MICRO_PREVIOUS_BIN`, or `<target>/previous/micro`).
+pub fn previous_bin() -> PathBuf {
+    binary(
+        "MICRO_PREVIOUS_BIN",
+        &["previous", "micro"],
+        "./scripts/test builds it from the previous protocol's commit",
+    )
+}
+
+/// A binary named by `var`, or at `path` under the target directory, which must exist.
+fn binary(var: &str, path: &[&str], how: &str) -> PathBuf {
+    if let Some(bin) = std::env::var_os(var) {
         return bin.into();
     }
-    let bin = target_dir().join("debug").join("micro");
-    assert!(
-        bin.exists(),
-        "{} is missing: build it with `cargo build -p micro` (scripts/test does)",
-        bin.display()
-    );
+    let bin = path.iter().fold(target_dir(), |dir, part| dir.join(part));
+    assert!(bin.exists(), "{} is missing: {how}", bin.display());
     bin
 }
 
@@ -117,6 +132,8 @@ pub struct TestNode {
     virtual_kib: Option<u64>,
     /// Tickets the node joins through.
     peers: Vec<String>,
+    /// The binary it runs.
+    bin: PathBuf,
     /// The temporary directory the node lives in, removed after the node is killed.
     temp: Option<tempfile::TempDir>,
 }
@@ -133,17 +150,31 @@ impl TestNode {
         Self::in_temp_dir(config, None, tickets)
     }
 
+    /// Starts a node of the previous protocol ([`previous_bin`]) joining through `tickets`.
+    pub fn previous(config: &str, tickets: &[String]) -> TestNode {
+        Self::in_temp_dir_with(config, None, tickets, &previous_bin())
+    }
+
     /// Starts a node whose address space is limited to `virtual_kib` (as `ulimit -v` does).
     pub fn new_limited(config: &str, virtual_kib: u64) -> TestNode {
         Self::in_temp_dir(config, Some(virtual_kib), &[])
     }
 
     fn in_temp_dir(config: &str, virtual_kib: Option<u64>, peers: &[String]) -> TestNode {
+        Self::in_temp_dir_with(config, virtual_kib, peers, &micro_bin())
+    }
+
+    fn in_temp_dir_with(
+        config: &str,
+        virtual_kib: Option<u64>,
+        peers: &[String],
+        bin: &Path,
+    ) -> TestNode {
         let temp = tempfile::Builder::new()
             .prefix("micro-e2e-")
             .tempdir()
             .expect("creating a temp dir");
-        let mut node = Self::start_with(temp.path(), config, virtual_kib, peers);
+        let mut node = Self::start_with(temp.path(), config, virtual_kib, peers, bin);
         node.temp = Some(temp);
         node
     }
@@ -184,6 +215,7 @@ impl TestNode {
         config: &str,
         virtual_kib: Option<u64>,
         peers: &[String],
+        bin: &Path,
     ) -> TestNode {
         std::fs::create_dir_all(dir).expect("creating the node's directory");
         let config_path = dir.join("config.toml");
@@ -207,6 +239,19 @@ impl TestNode {
                     .into()
             });
         }
+        if bin != micro_bin()
+            && let Some(network) = full.get_mut("network").and_then(|n| n.as_table_mut())
+        {
+            // The previous build knows these keys by their older names.
+            for (new, old) in [
+                ("peer_silence_ms", "record_ttl_ms"),
+                ("report_interval_ms", "announce_interval_ms"),
+            ] {
+                if let Some(value) = network.remove(new) {
+                    network.insert(old.into(), value);
+                }
+            }
+        }
         let full = toml::to_string(&full).expect("a table prints as TOML");
         std::fs::write(&config_path, full).expect("writing the node's config");
         let log = std::fs::OpenOptions::new()
@@ -218,10 +263,10 @@ impl TestNode {
             Some(kib) => {
                 let mut c = Command::new("sh");
                 c.args(["-c", &format!("ulimit -v {kib} && exec \"$0\" \"$@\"")])
-                    .arg(micro_bin());
+                    .arg(bin);
                 c
             }
-            None => Command::new(micro_bin()),
+            None => Command::new(bin),
         };
         let mut child = command
             .arg("server")
@@ -263,6 +308,7 @@ impl TestNode {
             config: config.to_string(),
             virtual_kib,
             peers: peers.to_vec(),
+            bin: bin.to_owned(),
             temp: None,
         }
     }
@@ -294,6 +340,7 @@ impl TestNode {
             &self.config.clone(),
             self.virtual_kib,
             &self.peers.clone(),
+            &self.bin.clone(),
         );
         node.temp = self.temp.take();
         node

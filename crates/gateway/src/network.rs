@@ -37,6 +37,7 @@ fn summary(gw: &Gateway) -> Value {
     json!({
         "node": node.id,
         "enabled": true,
+        "protocol": micro_net::wire::PROTOCOL,
         "ticket": net.ticket(),
         "addrs": net.endpoint.bound_sockets(),
         "neighbours": net.neighbours().iter().map(|n| n.to_string()).collect::<Vec<_>>(),
@@ -131,6 +132,8 @@ fn nodes(gw: &Gateway) -> Value {
             "load": p.load,
             "services": services_of(&id),
             "governance": p.governance,
+            // The protocol its connection speaks (none without one open now).
+            "protocol": net.pool.protocol(&id),
             "addrs": net.addr_of(&id).map(|a| a.ip_addrs().copied().collect::<Vec<_>>()).unwrap_or_default(),
             "reputation": reputation(&id),
         }));

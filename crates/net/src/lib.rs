@@ -220,7 +220,11 @@ impl Network {
         let builder = |bind: Option<std::net::SocketAddr>| -> anyhow::Result<_> {
             let mut builder = Endpoint::builder(presets::Minimal)
                 .secret_key(identity.secret().clone())
-                .alpns(vec![wire::RPC_ALPN.to_vec(), iroh_gossip::ALPN.to_vec()])
+                .alpns(vec![
+                    wire::RPC_ALPN.to_vec(),
+                    wire::RPC_ALPN_1.to_vec(),
+                    iroh_gossip::ALPN.to_vec(),
+                ])
                 .address_lookup(lookup.clone())
                 .relay_mode(if config.relays {
                     RelayMode::Default
@@ -522,8 +526,8 @@ async fn accept_loop(local: Arc<dyn Local>, net: Arc<Network>) {
                 }
             };
             let alpn = conn.alpn().to_vec();
-            if alpn == wire::RPC_ALPN {
-                rpc::serve_connection(net, local, conn).await;
+            if let Some(protocol) = wire::protocol_of(&alpn) {
+                rpc::serve_connection(net, local, conn, protocol).await;
             } else if alpn == iroh_gossip::ALPN {
                 if let conduct::Admission::Refused(why) =
                     conduct::admit(local.as_ref(), &net, &conn.remote_id()).await

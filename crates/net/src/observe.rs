@@ -34,10 +34,12 @@ async fn ask_reports(net: &Network, asked: &mut HashMap<PublicKey, Instant>) {
                 net.request_time(),
                 "asking for reports",
                 |r| match r {
-                    Reply::Reports {
+                    Reply::ReportsOf {
                         governance,
                         reports,
                     } => Ok((governance, reports)),
+                    // A node of protocol 1 does not say its governance.
+                    Reply::Reports(reports) => Ok((String::new(), reports)),
                     other => Err(Box::new(other)),
                 },
             )

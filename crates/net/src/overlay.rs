@@ -30,14 +30,14 @@ pub fn spawn_loops(local: &Arc<dyn Local>, net: &Arc<Network>, bootstrap: Vec<Pu
 }
 
 /// Tells the peers this node checks that it is leaving, so they drop it now rather than when
-/// it stops answering.
+/// it stops answering. A peer of protocol 1 knows no `Leaving`: it finds out by its pings.
 pub async fn leave(net: &Network) {
     let deadline = Instant::now() + Duration::from_millis(300);
     let peers: Vec<_> = net
         .peers
         .all()
         .into_iter()
-        .filter(|(_, p)| p.healthy())
+        .filter(|(id, p)| p.healthy() && net.pool.protocol(id).is_some_and(|v| v >= 2))
         .collect();
     futures::future::join_all(peers.iter().map(|(_, p)| {
         net.pool

@@ -1,5 +1,5 @@
-//! Requests between nodes over `micro/rpc/1`: a pooled connection per peer, one stream per
-//! request, and the server side that answers them.
+//! Requests between nodes over `micro/rpc`: a pooled connection per peer (speaking the newest
+//! protocol both ends know), one stream per request, and the server side that answers them.
 
 use super::conduct::{self, Admission};
 use super::wire::{self, CallHeader, CallOk, Reply, Request, WireError};
@@ -20,6 +20,8 @@ pub const MAX_CONNECTIONS: usize = 128;
 
 struct Pooled {
     conn: Connection,
+    /// The protocol the connection speaks.
+    protocol: u16,
     used: Instant,
     /// Long-lived streams open on it (subscriptions): it is never idle while any is.
     streams: Arc<std::sync::atomic::AtomicUsize>,
@@ -91,6 +93,7 @@ impl Pool {
             connections.insert(
                 id,
                 Pooled {
+                    protocol: wire::protocol_of(conn.alpn()).unwrap_or(1),
                     conn,
                     used: Instant::now(),
                     streams: Arc::default(),
@@ -121,6 +124,14 @@ impl Pool {
             conn.close(0u32.into(), b"idle");
         }
         closing.len()
+    }
+
+    /// The protocol the open connection to `id` speaks, if there is one.
+    pub fn protocol(&self, id: &PublicKey) -> Option<u16> {
+        micro_base::sync::lock(&self.connections)
+            .get(id)
+            .filter(|c| c.conn.close_reason().is_none())
+            .map(|c| c.protocol)
     }
 
     /// Connections open now.
@@ -158,10 +169,17 @@ impl Pool {
         if let Some(conn) = self.open_connection(&addr.id) {
             return Ok(conn);
         }
-        let conn = tokio::time::timeout(
-            self.connect_timeout,
-            self.endpoint.connect(addr.clone(), wire::RPC_ALPN),
-        )
+        let conn = tokio::time::timeout(self.connect_timeout, async {
+            // The newest protocol first; a node of the previous one answers in its own.
+            let options = iroh::endpoint::ConnectOptions::new()
+                .with_additional_alpns(vec![wire::RPC_ALPN_1.to_vec()]);
+            self.endpoint
+                .connect_with_opts(addr.clone(), wire::RPC_ALPN, options)
+                .await
+                .map_err(|e| e.to_string())?
+                .await
+                .map_err(|e| e.to_string())
+        })
         .await
         .map_err(|_| {
             NetError::Unreachable(format!(
@@ -279,7 +297,12 @@ impl Pool {
 }
 
 /// Serves one incoming `micro/rpc/1` connection: every stream is one request.
-pub async fn serve_connection(net: Arc<Network>, local: Arc<dyn Local>, conn: Connection) {
+pub async fn serve_connection(
+    net: Arc<Network>,
+    local: Arc<dyn Local>,
+    conn: Connection,
+    protocol: u16,
+) {
     let remote = conn.remote_id();
     if let Admission::Refused(why) = conduct::admit(local.as_ref(), &net, &remote).await {
         tracing::debug!(peer = %remote.fmt_short(), %why, "refused a peer's connection");
@@ -296,7 +319,8 @@ pub async fn serve_connection(net: Arc<Network>, local: Arc<dyn Local>, conn: Co
         tokio::select! {
             accepted = conn.accept_bi() => match accepted {
                 Ok((send, recv)) => {
-                    let serve = serve_stream(net.clone(), local.clone(), remote, send, recv);
+                    let serve =
+                        serve_stream(net.clone(), local.clone(), remote, protocol, send, recv);
                     if streams.len() < inline_limit {
                         streams.push(serve);
                     } else {
@@ -317,6 +341,7 @@ async fn serve_stream(
     net: Arc<Network>,
     local: Arc<dyn Local>,
     remote: PublicKey,
+    protocol: u16,
     mut send: SendStream,
     mut recv: RecvStream,
 ) {
@@ -370,6 +395,13 @@ async fn serve_stream(
             super::overlay::left(&net, &remote);
             (Reply::Goodbye, Vec::new())
         }
+        // Protocol 1's anti-entropy: there are no records to give.
+        Request::Sync { .. } => (Reply::Records(Vec::new()), Vec::new()),
+        // Protocol 1 pushed a record only to say goodbye.
+        Request::Push { .. } => {
+            super::overlay::left(&net, &remote);
+            (Reply::Records(Vec::new()), Vec::new())
+        }
         Request::Component { hash } => {
             // Only what this node serves to the network: never a private service's code, and
             // the hash never names a file unless it is one of ours.
@@ -403,8 +435,9 @@ async fn serve_stream(
             Reply::Placements(net.placement.placed_on(&remote)),
             Vec::new(),
         ),
+        Request::Reports if protocol < 2 => (Reply::Reports(net.conduct.reports()), Vec::new()),
         Request::Reports => (
-            Reply::Reports {
+            Reply::ReportsOf {
                 governance: local.governance_label().unwrap_or_default(),
                 reports: net.conduct.reports(),
             },

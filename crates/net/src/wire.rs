@@ -1,4 +1,11 @@
-//! The peer protocol's framing and messages (ALPN `micro/rpc/1`).
+//! The peer protocol's framing and messages (ALPN `micro/rpc/2`, and `micro/rpc/1` for nodes
+//! of the previous protocol).
+//!
+//! Versions: a node offers every protocol it speaks as ALPN identifiers, newest first, and
+//! the TLS handshake settles on the newest both speak; what a connection speaks is its ALPN.
+//! Messages are postcard enums, so a variant is never removed or moved: a retired one keeps its
+//! place (and an answer a node of its version understands), and new ones go at the end. A
+//! message a peer's version does not know is never sent to it.
 //!
 //! One QUIC stream per exchange: the opener writes a request frame, the other side answers with
 //! one reply frame (or, for an event stream, the subscriber writes control frames and the
@@ -12,8 +19,31 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-/// The ALPN of calls, pings, registry sync and event streams between nodes.
-pub const RPC_ALPN: &[u8] = b"micro/rpc/1";
+/// The ALPN of this build's protocol: calls, pings, the DHT, event streams between nodes.
+pub const RPC_ALPN: &[u8] = b"micro/rpc/2";
+/// The ALPN of the previous protocol (with node records and anti-entropy), still spoken to
+/// nodes that know no other.
+pub const RPC_ALPN_1: &[u8] = b"micro/rpc/1";
+/// The protocol this build speaks.
+pub const PROTOCOL: u16 = 2;
+
+/// The protocol a connection's ALPN names, if this build speaks it.
+pub fn protocol_of(alpn: &[u8]) -> Option<u16> {
+    match alpn {
+        RPC_ALPN => Some(PROTOCOL),
+        RPC_ALPN_1 => Some(1),
+        _ => None,
+    }
+}
+
+/// A node record of protocol 1, as it travels (never opened any more).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RetiredRecord {
+    /// The encoded record.
+    pub body: Vec<u8>,
+    /// Its node's signature.
+    pub signature: Vec<u8>,
+}
 
 /// Largest header, whatever the frame limit: headers are small by design.
 const MAX_HEADER: usize = 64 * 1024;
@@ -47,6 +77,12 @@ pub enum Request {
     Call(CallHeader),
     /// Liveness and round-trip time; answered with [`Reply::Pong`].
     Ping,
+    /// Protocol 1's anti-entropy of node records, retired: answered with an empty
+    /// [`Reply::Records`].
+    Sync {
+        /// (node, sequence) of every record the asker has.
+        known: Vec<([u8; 32], u64)>,
+    },
     /// The WIT of a service served by the peer.
     Wit {
         /// `name` or `name@version`.
@@ -63,9 +99,12 @@ pub enum Request {
         /// The receipt.
         receipt: WireReceipt,
     },
-    /// The asker is leaving (the connection's key says who): the peer forgets it now, instead
-    /// of when it stops answering; answered with [`Reply::Goodbye`].
-    Leaving,
+    /// Protocol 1's record handed over directly, retired: only ever a node's goodbye, so it is
+    /// taken as [`Request::Leaving`] and answered with an empty [`Reply::Records`].
+    Push {
+        /// The record (not opened).
+        record: RetiredRecord,
+    },
     /// Opens this node's event stream to the peer: one stream per pair of nodes, whatever the
     /// number of subscriptions. The asker writes [`Control`] frames on it (subscribe to a topic
     /// published on the peer, unsubscribe); the peer answers each subscription with
@@ -100,9 +139,12 @@ pub enum Request {
     /// What the peer places on the asker now, asked by a node running a replica whose origin it
     /// has not heard from lately; answered with [`Reply::Placements`].
     Placed,
-    /// How much the peer trusts the nodes it knows best; answered with [`Reply::Reports`]. The
-    /// connection's key says who reports.
+    /// How much the peer trusts the nodes it knows best; answered with [`Reply::Reports`] in
+    /// protocol 1, [`Reply::ReportsOf`] from protocol 2. The connection's key says who reports.
     Reports,
+    /// Protocol 2: the asker is leaving (the connection's key says who): the peer forgets it
+    /// now, instead of when it stops answering; answered with [`Reply::Goodbye`].
+    Leaving,
 }
 
 /// What a subscriber writes on its event stream to a publisher.
@@ -161,8 +203,8 @@ pub enum Reply {
         /// Calls in flight on the peer.
         load: u32,
     },
-    /// A [`Request::Leaving`] taken.
-    Goodbye,
+    /// Protocol 1's records, retired: always empty.
+    Records(Vec<(RetiredRecord, u64)>),
     /// A service's WIT, or why not.
     Wit(Result<String, String>),
     /// A component's size; its bytes are the payload.
@@ -198,8 +240,13 @@ pub enum Reply {
     },
     /// What the peer places on the asker (empty in answer to [`Request::Place`]).
     Placements(Vec<crate::placement::Assignment>),
-    /// How much the peer trusts the nodes it knows best, and the governance that says so.
-    Reports {
+    /// Protocol 1: how much the peer trusts the nodes it knows best.
+    Reports(Vec<crate::conduct::Report>),
+    /// Protocol 2: a [`Request::Leaving`] taken.
+    Goodbye,
+    /// Protocol 2: how much the peer trusts the nodes it knows best, and the governance that
+    /// says so.
+    ReportsOf {
         /// The governance the peer runs ("name version"; empty until it is loaded).
         governance: String,
         /// Its reports.
