@@ -114,35 +114,45 @@ install_browser_tools() {
 # runs a node built from it beside this build's nodes.
 PREVIOUS_PROTOCOL_COMMIT=37c6b8d021b273d7c043c53d8edeaadfc30b3242
 
-# Builds the previous protocol's node into <target>/previous/micro, once per commit: a work
-# tree of that commit, built in the same target directory (the dependencies are shared, only
-# micro's own crates build again), its system components in a directory of their own.
+# The last commit of the design before the overlay and the DHT (every node's record on every
+# node, anti-entropy, pings to every node): the scale benchmark measures it beside this build.
+OLD_DESIGN_COMMIT=9349a0312534422d0ca7b10a1672a6c8184d0deb
+
+# Builds the previous protocol's node into <target>/previous/micro, for the upgrade test.
 build_previous_node() {
-  local target out src
+  build_node_at "$PREVIOUS_PROTOCOL_COMMIT" debug previous "the upgrade test"
+}
+
+# Builds the node of commit $1 in profile $2 (debug or release) into <target>/$3/micro, once
+# per commit: a work tree of that commit, built in the same target directory (the
+# dependencies are shared, only micro's own crates build again), its system components in a
+# directory of their own. $4 says what it is for.
+build_node_at() {
+  local commit="$1" profile="$2" name="$3" why="$4" target out src flag=""
   target="$(target_dir)"
-  out="$target/previous"
-  if [ -x "$out/micro" ] && [ "$(cat "$out/commit" 2>/dev/null)" = "$PREVIOUS_PROTOCOL_COMMIT" ]; then
+  out="$target/$name"
+  [ "$profile" = release ] && flag="--release"
+  if [ -x "$out/micro" ] && [ "$(cat "$out/commit" 2>/dev/null)" = "$commit" ]; then
     return
   fi
-  step "building the previous protocol's node (commit ${PREVIOUS_PROTOCOL_COMMIT:0:12}) for the upgrade test"
-  if ! git cat-file -e "$PREVIOUS_PROTOCOL_COMMIT^{commit}" 2>/dev/null; then
+  step "building the node of commit ${commit:0:12} ($profile) for $why"
+  if ! git cat-file -e "$commit^{commit}" 2>/dev/null; then
     # A shallow clone may still reach it from where it was cloned.
-    git fetch --quiet origin "$PREVIOUS_PROTOCOL_COMMIT" 2>/dev/null || true
+    git fetch --quiet origin "$commit" 2>/dev/null || true
   fi
-  if ! git cat-file -e "$PREVIOUS_PROTOCOL_COMMIT^{commit}" 2>/dev/null; then
-    echo "error: commit $PREVIOUS_PROTOCOL_COMMIT is not in this clone (a shallow clone?): the upgrade test needs it; clone the whole history" >&2
+  if ! git cat-file -e "$commit^{commit}" 2>/dev/null; then
+    echo "error: commit $commit is not in this clone (a shallow clone?): $why needs it; clone the whole history" >&2
     exit 1
   fi
   src="$out/src"
   rm -rf "$src"
   mkdir -p "$out"
   git worktree prune
-  git worktree add --detach --force "$src" "$PREVIOUS_PROTOCOL_COMMIT" >/dev/null
-  (cd "$src" && CARGO_TARGET_DIR="$target" MICRO_BUILDERS_TARGET_DIR="$out/builders" cargo build -p micro)
-  cp "$target/debug/micro" "$out/micro"
-  # That path is this build's node: never leave the previous one there.
-  rm -f "$target/debug/micro"
-  echo "$PREVIOUS_PROTOCOL_COMMIT" > "$out/commit"
+  git worktree add --detach --force "$src" "$commit" >/dev/null
+  (cd "$src" && CARGO_TARGET_DIR="$target" MICRO_BUILDERS_TARGET_DIR="$out/builders" cargo build $flag -p micro)
+  cp "$target/$profile/micro" "$out/micro"
+  # That path is this build's node: never leave the other one there.
+  rm -f "$target/$profile/micro"
+  echo "$commit" > "$out/commit"
   git worktree remove --force "$src"
 }
-

@@ -24,9 +24,11 @@ mod governance;
 mod languages;
 mod ledger;
 mod network;
+mod scale;
 
 type Result<T> = std::result::Result<T, String>;
 
+#[derive(Clone)]
 struct Args {
     micro: PathBuf,
     wasmtime: PathBuf,

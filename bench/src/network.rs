@@ -76,8 +76,8 @@ fn identity(args: &Args) -> Result<(tempfile::TempDir, String)> {
     Ok((dir, id.to_string()))
 }
 
-fn ticket(node: &Node) -> Result<String> {
-    get_json(&node.url, "/api/network")?["ticket"]
+pub(crate) fn ticket(url: &str) -> Result<String> {
+    get_json(url, "/api/network")?["ticket"]
         .as_str()
         .map(str::to_string)
         .ok_or("no ticket".into())
@@ -109,7 +109,7 @@ fn poll_ms() -> u64 {
 }
 
 /// Waits (polling every few ms) until `check` holds; the time it took.
-fn wait(limit: Duration, mut check: impl FnMut() -> bool) -> Option<Duration> {
+pub(crate) fn wait(limit: Duration, mut check: impl FnMut() -> bool) -> Option<Duration> {
     let start = Instant::now();
     while start.elapsed() < limit {
         if check() {
@@ -120,13 +120,14 @@ fn wait(limit: Duration, mut check: impl FnMut() -> bool) -> Option<Duration> {
     None
 }
 
-fn percentile(samples: &mut [f64], q: f64) -> f64 {
+pub(crate) fn percentile(samples: &mut [f64], q: f64) -> f64 {
     samples.sort_by(|a, b| a.total_cmp(b));
     samples[((samples.len() as f64 * q) as usize).min(samples.len() - 1)]
 }
 
 /// Runs the network benchmarks and prints their tables.
-/// `BENCH_NETWORK=calls|events|convergence` runs one part only.
+/// `BENCH_NETWORK=calls|events|convergence` runs one part only; `scale` runs the
+/// hundreds-of-nodes benchmark, which only runs when named.
 pub fn run(args: &Args) -> Result<()> {
     let only = std::env::var("BENCH_NETWORK").unwrap_or_default();
     let wanted = |part: &str| only.is_empty() || only == part;
@@ -139,6 +140,10 @@ pub fn run(args: &Args) -> Result<()> {
     if wanted("convergence") {
         convergence(args, 50)?;
     }
+    // Hundreds of processes for many minutes: only when asked for by name.
+    if only == "scale" {
+        super::scale::run(args)?;
+    }
     Ok(())
 }
 
@@ -149,7 +154,7 @@ pub(crate) fn cross_node_calls(args: &Args) -> Result<(f64, f64)> {
     let (dir_a, id_a) = identity(args)?;
     let a = start_in(args, dir_a, &[], &[])?;
     let dir_b = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let b = start_in(args, dir_b, &[ticket(&a)?], &[id_a])?;
+    let b = start_in(args, dir_b, &[ticket(&a.url)?], &[id_a])?;
     deploy(&b.url, "hello", &args.components.join("hello.wasm"))?;
     deploy(&a.url, "caller", &args.components.join("bench_caller.wasm"))?;
     wait(Duration::from_secs(30), || {
@@ -260,7 +265,7 @@ fn nats_request_reply(n: usize, concurrent: usize, each: usize) -> Result<(f64, 
 fn cross_node_events(args: &Args) -> Result<()> {
     let n = 50_000u64;
     let a = start(args, &[])?;
-    let b = start(args, &[ticket(&a)?])?;
+    let b = start(args, &[ticket(&a.url)?])?;
     let a_id = node_id(&a)?;
     wait(Duration::from_secs(30), || {
         get_json(&b.url, "/api/network/nodes")
@@ -297,10 +302,10 @@ fn cross_node_events(args: &Args) -> Result<()> {
 fn convergence(args: &Args, count: usize) -> Result<()> {
     let started = Instant::now();
     let mut nodes: Vec<Node> = vec![start(args, &[])?];
-    let hub = ticket(&nodes[0])?;
+    let hub = ticket(&nodes[0].url)?;
     for i in 1..count {
         // Everyone joins through the first node and one other, as users with two tickets would.
-        let other = ticket(&nodes[i / 2])?;
+        let other = ticket(&nodes[i / 2].url)?;
         nodes.push(start(args, &[hub.clone(), other])?);
     }
     let ids: Vec<String> = nodes.iter().map(node_id).collect::<Result<_>>()?;

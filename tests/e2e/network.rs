@@ -193,6 +193,61 @@ fn a_killed_node_loses_its_routes_and_calls_fail_over_to_a_replica() {
 }
 
 #[test]
+fn a_caller_that_knew_only_the_dead_provider_finds_the_other_one() {
+    let mut nodes = network(3);
+    wait_until_all_know_each_other(&nodes);
+    nodes[1].deploy("hello", "hello");
+    // The caller's first call caches the one provider there is.
+    eventually("a call to hello", || {
+        (nodes[0].post_json("/hello/greet", r#"{"name":"a"}"#).0 == 200).then_some(())
+    });
+    nodes[2].deploy("hello", "hello");
+    // The second provider is in the DHT (seen from the first provider's side), while the
+    // caller's cache, fresh for a minute, still names the first one only.
+    let second = nodes[2].id();
+    eventually("the second provider in the DHT", || {
+        routes(&nodes[1], "hello").contains(&second).then_some(())
+    });
+    let mut dying = nodes.remove(1);
+    dying.crash();
+    let (status, body) = nodes[0].post_json("/hello/greet", r#"{"name":"b"}"#);
+    assert_eq!(status, 200, "the call after the kill: {body}");
+    let failovers = nodes[0].get_json("/api/network")["stats"]["failovers"].as_u64();
+    assert!(failovers >= Some(1), "counted as a failover: {failovers:?}");
+}
+
+#[test]
+fn a_node_with_three_hundred_services_is_routable_for_every_one() {
+    // A node's record used to carry all its services and stopped fitting a gossip message
+    // past ~40; entries in the DHT are one per name.
+    let nodes = network(3);
+    wait_until_all_know_each_other(&nodes);
+    let wasm = std::fs::read(micro_tests::component("hello")).unwrap();
+    let host = &nodes[1];
+    for i in 0..300 {
+        let mut r = micro_tests::agent()
+            .put(format!("{}/api/services/s{i}", host.url))
+            .send(&wasm[..])
+            .unwrap();
+        assert_eq!(
+            r.status().as_u16(),
+            201,
+            "deploying s{i}: {}",
+            r.body_mut().read_to_string().unwrap_or_default()
+        );
+    }
+    let caller = &nodes[0];
+    for i in [0, 1, 99, 150, 298, 299] {
+        eventually(&format!("a call to s{i} from another node"), || {
+            let (status, v) = caller.post_json(&format!("/s{i}/greet"), r#"{"name":"n"}"#);
+            (status == 200).then_some(v)
+        });
+    }
+    let provided = host.get_json("/api/network")["dht"]["names_provided"].as_u64();
+    assert!(provided >= Some(300), "each service provided: {provided:?}");
+}
+
+#[test]
 fn a_stopped_service_is_withdrawn_from_the_network() {
     let nodes = network(2);
     wait_until_all_know_each_other(&nodes);
@@ -206,6 +261,41 @@ fn a_stopped_service_is_withdrawn_from_the_network() {
     });
     let (status, _) = nodes[0].post_json("/hello/greet", r#"{"name":"a"}"#);
     assert_eq!(status, 404);
+}
+
+/// Bytes of `kind` frames a node counted (`direction` "in" or "out").
+fn frame_bytes(node: &TestNode, kind: &str, direction: &str) -> u64 {
+    node.get_json("/api/network")["traffic"][kind][direction]
+        .as_u64()
+        .unwrap_or_else(|| panic!("/api/network counts {kind} frames {direction}"))
+}
+
+#[test]
+fn frame_bytes_are_counted_by_kind_the_same_on_both_sides_of_a_call() {
+    let nodes = network(2);
+    wait_until_all_know_each_other(&nodes);
+    nodes[1].deploy("hello", "hello");
+    eventually("the route", || {
+        (routes(&nodes[0], "hello").len() == 1).then_some(())
+    });
+    let (a, b) = (&nodes[0], &nodes[1]);
+    assert_eq!(frame_bytes(a, "call", "out"), 0, "no call was made yet");
+    let name = "x".repeat(10_000);
+    for _ in 0..3 {
+        let (status, v) = a.post_json("/hello/greet", &format!(r#"{{"name":"{name}"}}"#));
+        assert_eq!(status, 200, "{v}");
+    }
+    // Each call's frame carries the 10 kB name there and back.
+    let (a_out, a_in) = (frame_bytes(a, "call", "out"), frame_bytes(a, "call", "in"));
+    assert!(a_out > 30_000 && a_in > 30_000, "out {a_out}, in {a_in}");
+    assert_eq!(frame_bytes(b, "call", "in"), a_out, "what a sent, b read");
+    assert_eq!(
+        frame_bytes(b, "call", "out"),
+        a_in,
+        "what b answered, a read"
+    );
+    assert!(frame_bytes(a, "ping", "out") > 0, "a checks b");
+    assert!(a.get_json("/api/network")["connections"].as_u64() >= Some(1));
 }
 
 #[test]

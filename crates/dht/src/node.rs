@@ -249,6 +249,14 @@ impl<C: Contact, V: Value<Key = C::Key>> Dht<C, V> {
         self.start(key, Goal::Providers, seeds, shape, false, now_ms)
     }
 
+    /// Finds every provider the closest nodes hold under `key`: the lookup goes on to the k
+    /// closest instead of ending at the first answer with providers.
+    pub fn find_all_providers(&mut self, key: C::Key, now_ms: u64) -> Result<QueryId, Busy> {
+        let seeds = self.seeds(&key);
+        let shape = self.shape(self.params.k);
+        self.start(key, Goal::AllProviders, seeds, shape, false, now_ms)
+    }
+
     /// Stores `value` under `key` on the closest nodes, and keeps republishing it (through
     /// [`Output::Republish`]) until [`Dht::withdraw`].
     pub fn provide(&mut self, key: C::Key, value: V, now_ms: u64) -> Result<QueryId, Busy> {
@@ -329,7 +337,7 @@ impl<C: Contact, V: Value<Key = C::Key>> Dht<C, V> {
             let next = run.query.next(max_requests);
             let target = run.query.target;
             let ask = |_: &C| match run.query.goal {
-                Goal::Providers => Request::GetProviders { key: target },
+                Goal::Providers | Goal::AllProviders => Request::GetProviders { key: target },
                 _ => Request::FindNode { target },
             };
             let requests: Vec<(C, Request<C::Key, V>)> = next
@@ -401,7 +409,9 @@ impl<C: Contact, V: Value<Key = C::Key>> Dht<C, V> {
         }
         let (nodes, depth) = run.query.closest_answered(self.params.k);
         let hops = match run.query.goal {
-            Goal::Providers => run.query.value_depth.map_or(u32::from(depth), u32::from),
+            Goal::Providers | Goal::AllProviders => {
+                run.query.value_depth.map_or(u32::from(depth), u32::from)
+            }
             _ => u32::from(depth),
         };
         let query = run.query;

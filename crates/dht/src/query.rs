@@ -58,8 +58,12 @@ pub struct Shape {
 pub enum Goal<V> {
     /// The k closest nodes to the target.
     Nodes,
-    /// Providers under the target.
+    /// Providers under the target: the first answer that carries some ends the lookup (a
+    /// caller needs one route).
     Providers,
+    /// Every provider the k closest nodes hold under the target (a topic's subscribers: each
+    /// one missed is a subscriber that misses messages).
+    AllProviders,
     /// Store this entry on the closest nodes to the target.
     Provide(V),
 }

@@ -299,3 +299,44 @@ fn provided_entries_come_back_for_republishing_until_withdrawn() {
     net.settle();
     assert!(net.republish.is_empty());
 }
+
+#[test]
+fn a_lookup_for_every_provider_gathers_the_entries_each_closest_node_holds() {
+    let mut net = joined(48);
+    let keys = keys(48);
+    let topic = 0x5555_aaaa_5555_aaa0u64;
+    let mut by_distance = keys.clone();
+    by_distance.sort_by_key(|k| k ^ topic);
+    // Eight subscribers, each of whose entries reached one of the eight closest nodes only
+    // (stores that failed elsewhere): no one node holds them all.
+    let subscribers: Vec<u64> = by_distance[8..16].to_vec();
+    for (holder, subscriber) in by_distance[..8].iter().zip(&subscribers) {
+        let entry = Entry {
+            provider: *subscriber,
+            expires: 60_000,
+            signed: true,
+        };
+        let response = net.nodes.get_mut(holder).unwrap().handle(
+            Peer(*subscriber),
+            Request::AddProvider {
+                key: topic,
+                value: entry,
+            },
+            0,
+        );
+        assert!(matches!(response, Response::Stored), "{response:?}");
+    }
+    let asker = *by_distance.last().unwrap();
+    net.nodes
+        .get_mut(&asker)
+        .unwrap()
+        .find_all_providers(topic, 0)
+        .unwrap();
+    net.settle();
+    let (_, outcome) = net.done.pop().unwrap();
+    let mut found: Vec<u64> = outcome.providers.iter().map(|e| e.provider).collect();
+    found.sort_unstable();
+    let mut want = subscribers.clone();
+    want.sort_unstable();
+    assert_eq!(found, want, "every subscriber, from whichever node held it");
+}

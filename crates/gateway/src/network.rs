@@ -43,6 +43,7 @@ fn summary(gw: &Gateway) -> Value {
         "neighbours": net.neighbours().iter().map(|n| n.to_string()).collect::<Vec<_>>(),
         "peers": net.peers.all().len(),
         "addresses": net.addresses.len(),
+        "connections": net.pool.len(),
         "nodes": net.peers.all().len() + net.dht.table_len().min(MAX_LISTED_CONTACTS) + 1,
         "dht": {
             "contacts": net.dht.table_len(),
@@ -55,6 +56,7 @@ fn summary(gw: &Gateway) -> Value {
         "public_lookup": net.config.network.public_lookup,
         "mdns": net.config.network.mdns,
         "stats": net.stats.snapshot(),
+        "traffic": net.pool.traffic.snapshot(),
     })
 }
 

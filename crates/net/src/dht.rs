@@ -187,9 +187,34 @@ impl Lookup {
         net: &Network,
         name: &str,
     ) -> Result<Vec<ProviderEntry>, LookupError> {
+        self.providers(net, name, false).await
+    }
+
+    /// Every provider of `name` the closest nodes hold, not just the first ones found (a
+    /// topic's rendezvous, where each one missed misses messages).
+    pub async fn find_all_providers(
+        &self,
+        net: &Network,
+        name: &str,
+    ) -> Result<Vec<ProviderEntry>, LookupError> {
+        self.providers(net, name, true).await
+    }
+
+    async fn providers(
+        &self,
+        net: &Network,
+        name: &str,
+        all: bool,
+    ) -> Result<Vec<ProviderEntry>, LookupError> {
         let key = key(name)?;
         let now = net.clock.now_ms();
-        let done = self.begin(|dht| dht.find_providers(key, now))?;
+        let done = self.begin(|dht| {
+            if all {
+                dht.find_all_providers(key, now)
+            } else {
+                dht.find_providers(key, now)
+            }
+        })?;
         Ok(outcome(done).await?.providers)
     }
 

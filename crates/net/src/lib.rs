@@ -30,6 +30,7 @@ pub mod routes;
 pub mod rpc;
 pub mod settle;
 pub mod ticket;
+pub mod traffic;
 pub mod wire;
 
 use anyhow::Context as _;

@@ -221,12 +221,17 @@ fn to_check(net: &Network) -> Vec<PublicKey> {
             out.push(id);
         }
     }
-    for (id, p) in net.peers.all() {
-        if matches!(p.source, "ticket" | "mdns")
-            && !out.contains(&id)
-            && !net.conduct.is_refused(&id)
-        {
-            out.push(id);
+    // The nodes joined through (or found on the LAN) are checked only until the overlay gives
+    // neighbours: a ticket is shared by everyone who joins with it, and its node must not be
+    // pinged by all of them for good.
+    if out.is_empty() {
+        for (id, p) in net.peers.all() {
+            if matches!(p.source, "ticket" | "mdns")
+                && !out.contains(&id)
+                && !net.conduct.is_refused(&id)
+            {
+                out.push(id);
+            }
         }
     }
     for (id, addr) in net.providers.routed(MAX_ROUTED_CHECKS) {

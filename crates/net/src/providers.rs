@@ -22,7 +22,7 @@ use tokio::sync::watch;
 pub const FRESH: Duration = Duration::from_secs(60);
 /// A name no node provides is looked up again after this long: a service deployed since then
 /// is found by the next call after it.
-pub const NOT_FOUND_FOR: Duration = Duration::from_millis(750);
+pub const NOT_FOUND_FOR: Duration = Duration::from_millis(250);
 /// Names kept at most; the least recently used goes first.
 pub const MAX_NAMES: usize = 512;
 /// Providers kept per name at most (the DHT answers a handful; the cost model picks among them).

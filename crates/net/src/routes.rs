@@ -222,78 +222,101 @@ pub async fn call(
     let limit = net.frame_limit();
     let mut failures = Vec::new();
     let mut not_found = None;
-    for (attempt, route) in candidates.iter().enumerate() {
-        let Some((id, _)) = route.remote else {
-            continue;
-        };
-        let Some(addr) = route.dial.clone().or_else(|| net.addr_of(&id)) else {
-            continue;
-        };
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            break;
-        }
-        if attempt > 0 {
-            net.stats.failovers.fetch_add(1, Ordering::Relaxed);
-        }
-        net.stats.calls_out.fetch_add(1, Ordering::Relaxed);
-        let request_frame = Request::Call(header(left));
-        let started = Instant::now();
-        let outcome = net
-            .pool
-            .request(&addr, &request_frame, &request.payload, limit, deadline)
-            .await;
-        observe_call(local, &id, &outcome, started);
-        if outcome.is_ok() {
-            net.providers.reached(&id);
-        }
-        match outcome {
-            Ok((Reply::Called(outcome, charged), payload)) if charged > 0 => {
-                if let Ok(ledger) = local.ledger().await {
-                    ledger.owe(&id.to_string(), name, charged);
+    let mut tried: Vec<iroh::PublicKey> = Vec::new();
+    let mut candidates = candidates;
+    // The cache may know only some providers (a lookup ends at the first answer with any):
+    // when every known one failed to take the call, the network is asked once more, for the
+    // others.
+    for round in 0..2 {
+        if round == 1 {
+            if failures.is_empty() || deadline <= Instant::now() {
+                break;
+            }
+            candidates = match resolve(None, Some(net), &request.service, true).await {
+                Ok(found) => found,
+                Err(e) => {
+                    failures.push(format!("looking the service up again: {e}"));
+                    break;
                 }
-                return match outcome {
-                    Ok(ok) => Ok(Response {
+            };
+        }
+        for route in &candidates {
+            let Some((id, _)) = route.remote else {
+                continue;
+            };
+            if tried.contains(&id) {
+                continue;
+            }
+            let Some(addr) = route.dial.clone().or_else(|| net.addr_of(&id)) else {
+                continue;
+            };
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            if !tried.is_empty() {
+                net.stats.failovers.fetch_add(1, Ordering::Relaxed);
+            }
+            tried.push(id);
+            net.stats.calls_out.fetch_add(1, Ordering::Relaxed);
+            let request_frame = Request::Call(header(left));
+            let started = Instant::now();
+            let outcome = net
+                .pool
+                .request(&addr, &request_frame, &request.payload, limit, deadline)
+                .await;
+            observe_call(local, &id, &outcome, started);
+            if outcome.is_ok() {
+                net.providers.reached(&id);
+            }
+            match outcome {
+                Ok((Reply::Called(outcome, charged), payload)) if charged > 0 => {
+                    if let Ok(ledger) = local.ledger().await {
+                        ledger.owe(&id.to_string(), name, charged);
+                    }
+                    return match outcome {
+                        Ok(ok) => Ok(Response {
+                            payload,
+                            content_type: ok.content_type,
+                            metadata: ok.metadata,
+                        }),
+                        Err(e) => Err(e.into()),
+                    };
+                }
+                Ok((Reply::Called(Ok(ok), _), payload)) => {
+                    return Ok(Response {
                         payload,
                         content_type: ok.content_type,
                         metadata: ok.metadata,
-                    }),
-                    Err(e) => Err(e.into()),
-                };
-            }
-            Ok((Reply::Called(Ok(ok), _), payload)) => {
-                return Ok(Response {
-                    payload,
-                    content_type: ok.content_type,
-                    metadata: ok.metadata,
-                });
-            }
-            // The service left that node since its entry was made: try the next.
-            Ok((Reply::Called(Err(super::wire::WireCallError::NotFound(why)), _), _)) => {
-                net.providers.gone(&request.service, &id);
-                failures.push(format!("{}: {why}", id.fmt_short()));
-                not_found = Some(why);
-            }
-            Ok((Reply::Called(Err(e), _), _)) => return Err(e.into()),
-            Ok((other, _)) => {
-                failures.push(format!("{}: unexpected reply {other:?}", id.fmt_short()));
-            }
-            Err(NetError::Unreachable(why)) => {
-                net.peers.missed(&id);
-                net.providers.failed(&request.service, &id);
-                failures.push(why);
-            }
-            // The serving node died with the call in flight: the replica takes it (a call
-            // cut off this way may run twice; one that got its answer never does).
-            Err(NetError::Lost(why)) => {
-                net.peers.missed(&id);
-                net.providers.failed(&request.service, &id);
-                net.pool.forget(&id);
-                failures.push(why);
-            }
-            Err(NetError::Timeout(why)) => return Err(CallError::Timeout(why).into()),
-            Err(e) => {
-                return Err(CallError::Unavailable(format!("{}: {e}", id.fmt_short())).into());
+                    });
+                }
+                // The service left that node since its entry was made: try the next.
+                Ok((Reply::Called(Err(super::wire::WireCallError::NotFound(why)), _), _)) => {
+                    net.providers.gone(&request.service, &id);
+                    failures.push(format!("{}: {why}", id.fmt_short()));
+                    not_found = Some(why);
+                }
+                Ok((Reply::Called(Err(e), _), _)) => return Err(e.into()),
+                Ok((other, _)) => {
+                    failures.push(format!("{}: unexpected reply {other:?}", id.fmt_short()));
+                }
+                Err(NetError::Unreachable(why)) => {
+                    net.peers.missed(&id);
+                    net.providers.failed(&request.service, &id);
+                    failures.push(why);
+                }
+                // The serving node died with the call in flight: the replica takes it (a call
+                // cut off this way may run twice; one that got its answer never does).
+                Err(NetError::Lost(why)) => {
+                    net.peers.missed(&id);
+                    net.providers.failed(&request.service, &id);
+                    net.pool.forget(&id);
+                    failures.push(why);
+                }
+                Err(NetError::Timeout(why)) => return Err(CallError::Timeout(why).into()),
+                Err(e) => {
+                    return Err(CallError::Unavailable(format!("{}: {e}", id.fmt_short())).into());
+                }
             }
         }
     }

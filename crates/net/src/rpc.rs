@@ -5,6 +5,7 @@ use super::conduct::{self, Admission};
 use super::wire::{self, CallHeader, CallOk, Reply, Request, WireError};
 use super::{NetError, Network};
 use crate::local::Local;
+use crate::traffic::{Kind, Traffic};
 use iroh::endpoint::{Connection, RecvStream, SendStream};
 use iroh::{Endpoint, EndpointAddr, PublicKey};
 use micro_runtime::wit::micro::network::types::{Caller, Request as CallRequest};
@@ -52,6 +53,8 @@ pub struct Pool {
     connections: Mutex<HashMap<PublicKey, Pooled>>,
     /// One dial at a time per peer, so concurrent first calls share one connection.
     dialing: Mutex<HashMap<PublicKey, Arc<tokio::sync::Mutex<()>>>>,
+    /// Frame bytes in and out by kind, both directions of every connection.
+    pub traffic: Traffic,
 }
 
 impl Pool {
@@ -62,6 +65,7 @@ impl Pool {
             connect_timeout,
             connections: Mutex::default(),
             dialing: Mutex::default(),
+            traffic: Traffic::default(),
         }
     }
 
@@ -246,14 +250,18 @@ impl Pool {
                 )),
                 e => NetError::Wire(e),
             };
-            wire::write_frame(&mut send, request, payload)
+            let kind = Kind::of(request);
+            let sent = wire::write_frame(&mut send, request, payload)
                 .await
                 .map_err(lost)?;
+            self.traffic.sent(kind, sent);
             let _ = send.finish();
-            wire::read_frame::<_, Reply>(&mut recv, limit)
+            let (reply, body, received) = wire::read_sized_frame::<_, Reply>(&mut recv, limit)
                 .await
                 .map_err(lost)?
-                .ok_or_else(|| lost(WireError::Truncated))
+                .ok_or_else(|| lost(WireError::Truncated))?;
+            self.traffic.received(kind, received);
+            Ok((reply, body))
         };
         match tokio::time::timeout_at(deadline.into(), exchange).await {
             Ok(Ok(reply)) => Ok(reply),
@@ -291,7 +299,8 @@ impl Pool {
             self.forget(&addr.id);
             NetError::Unreachable(format!("opening a stream to {}: {e}", addr.id.fmt_short()))
         })?;
-        wire::write_frame(&mut send, request, &[]).await?;
+        let sent = wire::write_frame(&mut send, request, &[]).await?;
+        self.traffic.sent(Kind::of(request), sent);
         Ok((send, recv, held))
     }
 }
@@ -348,11 +357,14 @@ async fn serve_stream(
     // A peer that opens a stream and never writes holds nothing for long.
     let first = tokio::time::timeout(
         net.config.network.header_timeout(),
-        wire::read_frame::<_, Request>(&mut recv, net.frame_limit()),
+        wire::read_sized_frame::<_, Request>(&mut recv, net.frame_limit()),
     )
     .await;
     let (request, payload) = match first {
-        Ok(Ok(Some(frame))) => frame,
+        Ok(Ok(Some((request, payload, size)))) => {
+            net.pool.traffic.received(Kind::of(&request), size);
+            (request, payload)
+        }
         Ok(Ok(None)) => return,
         Ok(Err(e)) => {
             net.stats.count_bad_frame(&e);
@@ -384,6 +396,7 @@ async fn serve_stream(
             }
         }
     }
+    let kind = Kind::of(&request);
     let (reply, body) = match request {
         Request::Call(header) => call(local.as_ref(), &net, remote, header, payload).await,
         Request::Ping => (Reply::Pong { load: local.load() }, Vec::new()),
@@ -444,8 +457,9 @@ async fn serve_stream(
             Vec::new(),
         ),
     };
-    if let Err(e) = wire::write_frame(&mut send, &reply, &body).await {
-        tracing::debug!(peer = %remote.fmt_short(), error = %e, "reply not delivered");
+    match wire::write_frame(&mut send, &reply, &body).await {
+        Ok(sent) => net.pool.traffic.sent(kind, sent),
+        Err(e) => tracing::debug!(peer = %remote.fmt_short(), error = %e, "reply not delivered"),
     }
     let _ = send.finish();
 }

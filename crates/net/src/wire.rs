@@ -423,12 +423,12 @@ pub fn decode_messages(payload: &[u8]) -> Result<Vec<StreamedMessage>, WireError
     postcard::from_bytes(payload).map_err(|e| WireError::Malformed(format!("messages: {e}")))
 }
 
-/// Writes one frame.
+/// Writes one frame; the bytes it took.
 pub async fn write_frame<W: AsyncWrite + Unpin, H: Serialize>(
     out: &mut W,
     header: &H,
     payload: &[u8],
-) -> Result<(), WireError> {
+) -> Result<usize, WireError> {
     let header =
         postcard::to_stdvec(header).map_err(|e| WireError::Malformed(format!("encoding: {e}")))?;
     let mut buf = Vec::with_capacity(8 + header.len() + payload.len());
@@ -437,7 +437,7 @@ pub async fn write_frame<W: AsyncWrite + Unpin, H: Serialize>(
     buf.extend_from_slice(&(payload.len() as u32).to_be_bytes());
     buf.extend_from_slice(payload);
     out.write_all(&buf).await?;
-    Ok(())
+    Ok(buf.len())
 }
 
 /// Reads one frame of at most `limit` bytes; `None` when the stream ended cleanly before it.
@@ -445,6 +445,16 @@ pub async fn read_frame<R: AsyncRead + Unpin, H: DeserializeOwned>(
     input: &mut R,
     limit: usize,
 ) -> Result<Option<(H, Vec<u8>)>, WireError> {
+    Ok(read_sized_frame(input, limit)
+        .await?
+        .map(|(header, payload, _)| (header, payload)))
+}
+
+/// Reads one frame as [`read_frame`] does, with the bytes it took.
+pub async fn read_sized_frame<R: AsyncRead + Unpin, H: DeserializeOwned>(
+    input: &mut R,
+    limit: usize,
+) -> Result<Option<(H, Vec<u8>, usize)>, WireError> {
     let mut len = [0u8; 4];
     match input.read_exact(&mut len).await {
         Ok(_) => {}
@@ -472,7 +482,7 @@ pub async fn read_frame<R: AsyncRead + Unpin, H: DeserializeOwned>(
     read_exact(input, &mut payload).await?;
     let header =
         postcard::from_bytes(&header).map_err(|e| WireError::Malformed(format!("header: {e}")))?;
-    Ok(Some((header, payload)))
+    Ok(Some((header, payload, 8 + header_len + payload_len)))
 }
 
 async fn read_exact<R: AsyncRead + Unpin>(input: &mut R, buf: &mut [u8]) -> Result<(), WireError> {

@@ -6,6 +6,7 @@
 
 use super::Spec;
 use crate::Network;
+use crate::traffic::Kind;
 use crate::wire::{self, Control, Reply, Request};
 use iroh::endpoint::RecvStream;
 use iroh::{EndpointAddr, PublicKey};
@@ -114,9 +115,12 @@ async fn run(
                 tokio::select! {
                     command = queue.recv() => {
                         let Some(command) = command else { break };
-                        if let Err(e) = wire::write_frame(&mut send, &command, &[]).await {
-                            tracing::debug!(peer = %peer.fmt_short(), error = %e, "event stream broke");
-                            break;
+                        match wire::write_frame(&mut send, &command, &[]).await {
+                            Ok(sent) => net.pool.traffic.sent(Kind::Events, sent),
+                            Err(e) => {
+                                tracing::debug!(peer = %peer.fmt_short(), error = %e, "event stream broke");
+                                break;
+                            }
                         }
                     }
                     _ = &mut reader => break,
@@ -142,7 +146,11 @@ async fn read(
     let limit = net.frame_limit();
     let node = peer.to_string();
     loop {
-        match wire::read_frame::<_, Reply>(&mut recv, limit).await {
+        let frame = wire::read_sized_frame::<_, Reply>(&mut recv, limit).await;
+        if let Ok(Some((_, _, size))) = &frame {
+            net.pool.traffic.received(Kind::Events, *size);
+        }
+        match frame.map(|f| f.map(|(reply, payload, _)| (reply, payload))) {
             Ok(Some((Reply::Messages { sub, .. }, payload))) => {
                 let batch = match wire::decode_messages(&payload) {
                     Ok(batch) => batch,

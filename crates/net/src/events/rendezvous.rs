@@ -85,7 +85,8 @@ pub async fn provide(net: &Arc<Network>, name: &str) -> bool {
 /// The nodes other than this one found under `name`, with how to dial each.
 pub async fn find(net: &Arc<Network>, name: &str) -> Vec<(PublicKey, Option<EndpointAddr>)> {
     let mut entries = net.dht.held(net, name);
-    match tokio::time::timeout(step_time(net), net.dht.find_providers(net, name)).await {
+    // Every one: a subscriber or publisher missed here misses messages.
+    match tokio::time::timeout(step_time(net), net.dht.find_all_providers(net, name)).await {
         Ok(Ok(found)) => entries.extend(found),
         Ok(Err(e)) => tracing::debug!(%name, error = %e, "looking up a topic entry"),
         Err(_) => tracing::debug!(%name, "looking up a topic entry took too long"),

@@ -5,6 +5,7 @@
 
 use crate::Network;
 use crate::local::Local;
+use crate::traffic::{Kind, Traffic};
 use crate::wire::{self, Control, Reply};
 use iroh::PublicKey;
 use iroh::endpoint::{RecvStream, SendStream};
@@ -36,8 +37,9 @@ pub async fn serve(
         let net = net.clone();
         tokio::spawn(async move {
             loop {
-                match wire::read_frame::<_, Control>(&mut recv, MAX_CONTROL_BYTES).await {
-                    Ok(Some((control, _))) => {
+                match wire::read_sized_frame::<_, Control>(&mut recv, MAX_CONTROL_BYTES).await {
+                    Ok(Some((control, _, size))) => {
+                        net.pool.traffic.received(Kind::Events, size);
                         if controls_tx.send(control).await.is_err() {
                             return;
                         }
@@ -71,12 +73,13 @@ pub async fn serve(
                         continue;
                     }
                 };
-                if wire::write_frame(&mut send, &reply, &[]).await.is_err() {
-                    break;
+                match wire::write_frame(&mut send, &reply, &[]).await {
+                    Ok(sent) => net.pool.traffic.sent(Kind::Events, sent),
+                    Err(_) => break,
                 }
             }
             () = ready(&mut subs, &mut batch) => {
-                if !send_batches(&mut send, &mut batch).await {
+                if !send_batches(&mut send, &mut batch, &net.pool.traffic).await {
                     break;
                 }
             }
@@ -141,7 +144,11 @@ fn start(
 
 /// Writes each subscription's messages in frames of at most [`MAX_BATCH_BYTES`] of payload;
 /// false once the peer is gone.
-async fn send_batches(send: &mut SendStream, batch: &mut Vec<(u32, Vec<Message>)>) -> bool {
+async fn send_batches(
+    send: &mut SendStream,
+    batch: &mut Vec<(u32, Vec<Message>)>,
+    traffic: &Traffic,
+) -> bool {
     for (sub, messages) in batch.drain(..) {
         let mut chunk: Vec<wire::StreamedMessage> = Vec::new();
         let mut bytes = 0;
@@ -154,11 +161,9 @@ async fn send_batches(send: &mut SendStream, batch: &mut Vec<(u32, Vec<Message>)
                     sub,
                     count: chunk.len() as u32,
                 };
-                if wire::write_frame(send, &header, &wire::encode_messages(&chunk))
-                    .await
-                    .is_err()
-                {
-                    return false;
+                match wire::write_frame(send, &header, &wire::encode_messages(&chunk)).await {
+                    Ok(sent) => traffic.sent(Kind::Events, sent),
+                    Err(_) => return false,
                 }
                 chunk.clear();
                 bytes = 0;
