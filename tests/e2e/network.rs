@@ -217,6 +217,34 @@ fn a_caller_that_knew_only_the_dead_provider_finds_the_other_one() {
 }
 
 #[test]
+fn a_call_in_flight_to_a_node_that_dies_is_found_out_by_ping() {
+    let mut nodes = network(2);
+    wait_until_all_know_each_other(&nodes);
+    nodes[1].deploy("hostile", "hostile");
+    let url = nodes[0].url.clone();
+    // A call that spins on the far node until its deadline.
+    let call = std::thread::spawn(move || {
+        let mut r = micro_tests::agent()
+            .post(format!("{url}/hostile/spin"))
+            .send("null")
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.body_mut().read_to_string().unwrap_or_default())
+    });
+    eventually("the call running on the far node", || {
+        let load = nodes[1].get_json("/api/node")["load"].as_u64()?;
+        (load >= 1).then_some(())
+    });
+    let mut dying = nodes.remove(1);
+    dying.crash();
+    let (status, body) = call.join().unwrap();
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("stopped answering"), "{body}");
+    let lost = nodes[0].get_json("/api/network")["stats"]["calls_lost_in_flight"].as_u64();
+    assert_eq!(lost, Some(1), "found out by the ping, not the heartbeat");
+}
+
+#[test]
 fn a_node_with_three_hundred_services_is_routable_for_every_one() {
     // A node's record used to carry all its services and stopped fitting a gossip message
     // past ~40; entries in the DHT are one per name.
@@ -245,6 +273,51 @@ fn a_node_with_three_hundred_services_is_routable_for_every_one() {
     }
     let provided = host.get_json("/api/network")["dht"]["names_provided"].as_u64();
     assert!(provided >= Some(300), "each service provided: {provided:?}");
+}
+
+#[test]
+fn a_stock_wasi_http_component_answers_through_another_nodes_gateway() {
+    let nodes = network(3);
+    wait_until_all_know_each_other(&nodes);
+    nodes[2].deploy("web", "http-hello");
+    let far = &nodes[0];
+    let body = eventually("the component through a node without it", || {
+        let (status, body) = far.get("/web/some/path?x=1");
+        (status == 200).then_some(body)
+    });
+    assert_eq!(body, "Hello from wasi:http at /some/path?x=1");
+    let described = far.get_json("/api/services/web");
+    assert_eq!(
+        (described["kind"].as_str(), described["node"].as_str()),
+        (Some("http"), Some(nodes[2].id().as_str())),
+        "relayed to the node that serves it, not copied: {described}"
+    );
+    // Method, body and headers travel both ways.
+    let mut r = micro_tests::agent()
+        .post(format!("{}/web/form", far.url))
+        .header("x-echo", "ping")
+        .send("a body")
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let header = |name: &str| {
+        r.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    assert_eq!(header("x-echo").as_deref(), Some("ping"));
+    assert_eq!(header("content-type").as_deref(), Some("text/plain"));
+    assert_eq!(
+        r.body_mut().read_to_string().unwrap(),
+        "Hello from wasi:http at /form: POST of 6 bytes: a body"
+    );
+    // The serving node counted it as a call of its own.
+    let served = nodes[2].get_json("/api/services/web")["calls"].as_u64();
+    assert!(served >= Some(2), "calls served: {served:?}");
+    // A body over the node's limit (4 MiB by default) is refused whole, not cut.
+    let (status, body) = far.post("/web/big", vec![b'x'; 5 << 20]);
+    assert_eq!(status, 413, "{body}");
+    assert_eq!(far.get("/nothing/here").0, 404);
 }
 
 #[test]

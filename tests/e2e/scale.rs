@@ -1,8 +1,8 @@
 //! The network at a size the test suite can afford: two dozen real node processes on loopback
 //! (the benchmark `BENCH_NETWORK=scale` runs 250). What must hold at any size: every node joins
 //! the DHT, keeps state and connections bounded by what it uses rather than by the network's
-//! size, finds a service deployed anywhere, fails over when a provider dies, and (not yet: the
-//! test is ignored for a known bug) delivers a topic's messages to every subscribing node.
+//! size, finds a service deployed anywhere, fails over when a provider dies, and delivers a
+//! topic's messages to every subscribing node.
 #![allow(
     clippy::unwrap_used,
     reason = "test code: a failed unwrap is a failed test"
@@ -85,8 +85,6 @@ fn two_dozen_nodes_join_find_and_fail_over_with_bounded_state() {
 }
 
 #[test]
-#[ignore = "known bug: one or two of ten subscribing nodes are never told of the publisher \
-            (no event stream to it; see docs/network.md, Events)"]
 fn a_topics_messages_reach_subscribers_on_ten_nodes() {
     let nodes = joined();
     // Subscribers on ten nodes, a publisher on another: every one gets every message. With

@@ -125,8 +125,11 @@ fn a_stock_wasi_http_component_is_served_unmodified() {
     let (status, body) = node.get("/web/some/path?x=1");
     assert_eq!(status, 200);
     assert_eq!(body, "Hello from wasi:http at /some/path?x=1");
-    let (status, body) = node.post("/web/", "ignored");
-    assert_eq!((status, body.as_str()), (200, "Hello from wasi:http at /"));
+    let (status, body) = node.post("/web/", "a body");
+    assert_eq!(
+        (status, body.as_str()),
+        (200, "Hello from wasi:http at /: POST of 6 bytes: a body")
+    );
 }
 
 #[test]

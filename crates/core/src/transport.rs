@@ -4,6 +4,7 @@
 //! called.
 
 use crate::host_state::HostState;
+use crate::http_relay;
 use crate::node::Node;
 use crate::registry::{Deployment, Failure as _};
 use micro_base::names::split_version;
@@ -46,6 +47,16 @@ impl crate::registry::Failure for CallFailure {
             CallFailure::Call(e) => e.describe(),
             CallFailure::RateLimited(why) => format!("rate-limited: {why}"),
         }
+    }
+}
+
+/// The caller of a call from outside the node (the gateway, the CLI): this node, no calling
+/// service, at depth 0.
+pub fn edge_caller(node: &Node) -> Caller {
+    Caller {
+        service: None,
+        node: node.id.clone(),
+        depth: 0,
     }
 }
 
@@ -250,6 +261,14 @@ async fn call_local(
     };
     // A version never retires while a call runs in it.
     let _running = deployment.enter();
+    // An HTTP request another node's gateway relayed here (`http_relay`); any other call to a
+    // `wasi:http` component is refused by the component's entry.
+    let relayed =
+        if deployment.program.is_http() && request.content_type == http_relay::REQUEST_TYPE {
+            Some(http_relay::request_of(&request)?)
+        } else {
+            None
+        };
     if !deployment.program.is_http() && !deployment.record.methods.contains(&request.method) {
         // Named as it was called: a pinned version's methods may not be the serving one's.
         return Err(CallError::NotFound(format!(
@@ -284,17 +303,23 @@ async fn call_local(
             deadline,
         };
         let store = HostState::store(node, scope);
-        let response = tokio::time::timeout_at(
-            deadline.into(),
-            deployment.program.handle(store, &caller, &request),
-        )
-        .await
-        .map_err(|_| {
-            CallError::Timeout(format!(
-                "{name}.{} ran past the call's deadline",
-                request.method
-            ))
-        })??;
+        let run = async {
+            match relayed {
+                Some(http) => {
+                    let limit = limits.max_response_bytes;
+                    http_relay::serve(&deployment.program, store, http, limit, deadline).await
+                }
+                None => deployment.program.handle(store, &caller, &request).await,
+            }
+        };
+        let response = tokio::time::timeout_at(deadline.into(), run)
+            .await
+            .map_err(|_| {
+                CallError::Timeout(format!(
+                    "{name}.{} ran past the call's deadline",
+                    request.method
+                ))
+            })??;
         if response.payload.len() > limits.max_response_bytes {
             return Err(CallError::Failed(format!(
                 "{name}.{} answered {} bytes, over the limit of {} bytes",

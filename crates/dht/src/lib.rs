@@ -63,7 +63,8 @@ pub struct Params {
     pub providers_per_key: usize,
     /// Keys kept for others.
     pub max_keys: usize,
-    /// Entries handed out in one answer.
+    /// Entries handed out in one answer: as many as a node keeps under one key, so an answer
+    /// never hides the oldest of them (a topic's subscribers are all wanted).
     pub providers_per_answer: usize,
     /// How often expired entries are swept.
     pub sweep_ms: u64,
@@ -85,7 +86,7 @@ impl Default for Params {
             republish_ms: 10 * 60_000,
             providers_per_key: 20,
             max_keys: 2_048,
-            providers_per_answer: 8,
+            providers_per_answer: 20,
             sweep_ms: 60_000,
         }
     }

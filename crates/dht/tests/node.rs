@@ -300,6 +300,22 @@ fn provided_entries_come_back_for_republishing_until_withdrawn() {
     assert!(net.republish.is_empty());
 }
 
+/// Stores `provider`'s entry under `key` at node `holder` directly, as if its store reached
+/// that node only.
+fn store_at(net: &mut Net, holder: u64, key: u64, provider: u64, expires: u64) {
+    let entry = Entry {
+        provider,
+        expires,
+        signed: true,
+    };
+    let response = net.nodes.get_mut(&holder).unwrap().handle(
+        Peer(provider),
+        Request::AddProvider { key, value: entry },
+        0,
+    );
+    assert!(matches!(response, Response::Stored), "{response:?}");
+}
+
 #[test]
 fn a_lookup_for_every_provider_gathers_the_entries_each_closest_node_holds() {
     let mut net = joined(48);
@@ -311,20 +327,7 @@ fn a_lookup_for_every_provider_gathers_the_entries_each_closest_node_holds() {
     // (stores that failed elsewhere): no one node holds them all.
     let subscribers: Vec<u64> = by_distance[8..16].to_vec();
     for (holder, subscriber) in by_distance[..8].iter().zip(&subscribers) {
-        let entry = Entry {
-            provider: *subscriber,
-            expires: 60_000,
-            signed: true,
-        };
-        let response = net.nodes.get_mut(holder).unwrap().handle(
-            Peer(*subscriber),
-            Request::AddProvider {
-                key: topic,
-                value: entry,
-            },
-            0,
-        );
-        assert!(matches!(response, Response::Stored), "{response:?}");
+        store_at(&mut net, *holder, topic, *subscriber, 60_000);
     }
     let asker = *by_distance.last().unwrap();
     net.nodes
@@ -339,4 +342,34 @@ fn a_lookup_for_every_provider_gathers_the_entries_each_closest_node_holds() {
     let mut want = subscribers.clone();
     want.sort_unstable();
     assert_eq!(found, want, "every subscriber, from whichever node held it");
+}
+
+#[test]
+fn an_answer_carries_every_entry_a_node_keeps_under_the_key() {
+    // A topic's subscribers all stored at the same closest nodes: an answer cut to the newest
+    // few hid the oldest subscribers from every publisher, whichever node it asked.
+    let mut net = joined(48);
+    let keys = keys(48);
+    let topic = 0x0f0f_f0f0_0f0f_f0f0u64;
+    let mut by_distance = keys.clone();
+    by_distance.sort_by_key(|k| k ^ topic);
+    let holder = by_distance[0];
+    let per_key = Params::default().providers_per_key;
+    let subscribers: Vec<u64> = by_distance[1..=per_key].to_vec();
+    for (i, subscriber) in subscribers.iter().enumerate() {
+        // The first stored lives shortest.
+        store_at(&mut net, holder, topic, *subscriber, 60_000 + i as u64);
+    }
+    let asker = *by_distance.last().unwrap();
+    let node = net.nodes.get_mut(&holder).unwrap();
+    let Response::Providers { providers, .. } =
+        node.handle(Peer(asker), Request::GetProviders { key: topic }, 0)
+    else {
+        panic!("not a providers answer");
+    };
+    let mut found: Vec<u64> = providers.iter().map(|e| e.provider).collect();
+    found.sort_unstable();
+    let mut want = subscribers;
+    want.sort_unstable();
+    assert_eq!(found, want);
 }

@@ -96,6 +96,8 @@ micro_base::counters!(
         calls_out,
         /// Calls that went on to the next route after one failed.
         failovers,
+        /// Calls whose node stopped answering pings while they were in flight (taken as lost).
+        calls_lost_in_flight,
         /// Receipts taken from peers.
         receipts_taken,
         /// Receipts refused as replayed or out of order.

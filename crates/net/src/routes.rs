@@ -261,10 +261,10 @@ pub async fn call(
             net.stats.calls_out.fetch_add(1, Ordering::Relaxed);
             let request_frame = Request::Call(header(left));
             let started = Instant::now();
-            let outcome = net
-                .pool
-                .request(&addr, &request_frame, &request.payload, limit, deadline)
-                .await;
+            let exchange =
+                net.pool
+                    .request(&addr, &request_frame, &request.payload, limit, deadline);
+            let outcome = watched(net, &addr, exchange, deadline).await;
             observe_call(local, &id, &outcome, started);
             if outcome.is_ok() {
                 net.providers.reached(&id);
@@ -329,6 +329,56 @@ pub async fn call(
         failures.join("; ")
     ))
     .into())
+}
+
+/// A call in flight this long without an answer has its node pinged, and again as long as it
+/// answers.
+const SLOW_CALL: Duration = Duration::from_millis(500);
+/// The least time such a ping gets, whatever the round trip measured.
+const PING_FLOOR: Duration = Duration::from_millis(500);
+
+/// Waits for the answer to a call sent to the node at `addr`, checking while it is slow that
+/// the node is still there: one that died with the call in flight answers no ping, and the
+/// call is taken as lost (so it fails over) within about a second, instead of when the dead
+/// connection is found out (two missed heartbeats). A node too busy to answer a ping in time
+/// is taken as lost too: the call may then run twice, as one cut off by a death may.
+async fn watched<T>(
+    net: &Network,
+    addr: &EndpointAddr,
+    exchange: impl Future<Output = Result<T, NetError>>,
+    deadline: Instant,
+) -> Result<T, NetError> {
+    tokio::pin!(exchange);
+    let mut check_at = Instant::now() + SLOW_CALL;
+    loop {
+        tokio::select! {
+            outcome = &mut exchange => return outcome,
+            () = tokio::time::sleep_until(check_at.into()) => {}
+        }
+        let rtt = net
+            .peers
+            .get(&addr.id)
+            .and_then(|p| p.rtt)
+            .unwrap_or_default();
+        let within = (rtt * 8).clamp(PING_FLOOR, net.request_time().max(PING_FLOOR));
+        let ping_deadline = (Instant::now() + within).min(deadline);
+        let ping = net
+            .pool
+            .request(addr, &Request::Ping, &[], 4096, ping_deadline);
+        tokio::select! {
+            outcome = &mut exchange => return outcome,
+            pong = ping => match pong {
+                Ok(_) => check_at = Instant::now() + SLOW_CALL,
+                Err(e) => {
+                    net.stats.calls_lost_in_flight.fetch_add(1, Ordering::Relaxed);
+                    return Err(NetError::Lost(format!(
+                        "node {} stopped answering with the call in flight: {e}",
+                        addr.id.fmt_short()
+                    )));
+                }
+            },
+        }
+    }
 }
 
 /// Tells governance how a peer handled one of our calls: answered (an error it answered is

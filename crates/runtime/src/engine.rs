@@ -2,12 +2,13 @@
 
 use super::functions::FunctionCache;
 use micro_base::config::Limits;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
-/// How often the engine's epoch advances; the granularity of call deadlines.
+/// How often the engine's epoch advances while a guest runs; the granularity of call
+/// deadlines.
 pub const EPOCH_TICK: Duration = Duration::from_millis(5);
 
 /// The stack wasm may use; deep recursion traps past it.
@@ -92,33 +93,149 @@ pub fn build(
     }
 }
 
+/// How often the epoch still advances while no guest runs: a guest run that nobody counted
+/// (none should be) still meets its deadline, late, and idle nodes do not wake 200 times a
+/// second for nothing.
+pub const IDLE_TICK: Duration = Duration::from_millis(250);
+
+struct Shared {
+    /// Guest runs going on now.
+    running: Mutex<usize>,
+    wake: Condvar,
+    stop: AtomicBool,
+    /// Epochs advanced, for tests and the node's views.
+    ticks: AtomicU64,
+}
+
+/// A handle to the engine's epoch ticker: whoever runs guest code holds a [`Running`] from it
+/// for as long as the guest may run, and the epoch advances every [`EPOCH_TICK`] while any
+/// does (every [`IDLE_TICK`] otherwise).
+#[derive(Clone)]
+pub struct Ticker {
+    shared: Arc<Shared>,
+}
+
+/// A guest run going on; the ticker slows down when the last one ends.
+pub struct Running {
+    shared: Arc<Shared>,
+}
+
+impl Ticker {
+    /// A guest starts running.
+    pub fn running(&self) -> Running {
+        let mut running = micro_base::sync::lock(&self.shared.running);
+        *running += 1;
+        if *running == 1 {
+            self.shared.wake.notify_one();
+        }
+        Running {
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// Epochs advanced since the ticker started.
+    pub fn ticks(&self) -> u64 {
+        self.shared.ticks.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let mut running = micro_base::sync::lock(&self.shared.running);
+        *running = running.saturating_sub(1);
+    }
+}
+
 /// The one thread per engine that advances its epoch; stops when dropped.
 pub struct EpochTicker {
-    stop: Arc<AtomicBool>,
+    handle: Ticker,
 }
 
 impl EpochTicker {
-    /// Starts ticking `engine`'s epoch every [`EPOCH_TICK`].
+    /// Starts ticking `engine`'s epoch.
     pub fn start(engine: &Engine) -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
+        let shared = Arc::new(Shared {
+            running: Mutex::new(0),
+            wake: Condvar::new(),
+            stop: AtomicBool::new(false),
+            ticks: AtomicU64::new(0),
+        });
         let engine = engine.clone();
+        let ticking = shared.clone();
         std::thread::Builder::new()
             .name("epoch-ticker".into())
-            .spawn(move || {
-                while !flag.load(Ordering::Relaxed) {
-                    std::thread::sleep(EPOCH_TICK);
-                    engine.increment_epoch();
-                }
-            })
+            .spawn(move || tick(&engine, &ticking))
             .map(|_| ())
             .unwrap_or_else(|e| tracing::error!(error = %e, "could not start the epoch ticker"));
-        Self { stop }
+        Self {
+            handle: Ticker { shared },
+        }
+    }
+
+    /// A handle for those who run guest code.
+    pub fn handle(&self) -> Ticker {
+        self.handle.clone()
+    }
+}
+
+fn tick(engine: &Engine, shared: &Shared) {
+    loop {
+        let running = micro_base::sync::lock(&shared.running);
+        if shared.stop.load(Ordering::Relaxed) {
+            return;
+        }
+        if *running == 0 {
+            // Woken early when a guest starts: its first tick comes at once (one extra yield).
+            let waited = shared.wake.wait_timeout(running, IDLE_TICK);
+            drop(waited);
+        } else {
+            drop(running);
+            std::thread::sleep(EPOCH_TICK);
+        }
+        engine.increment_epoch();
+        shared.ticks.fetch_add(1, Ordering::Relaxed);
     }
 }
 
 impl Drop for EpochTicker {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        let shared = &self.handle.shared;
+        shared.stop.store(true, Ordering::Relaxed);
+        let _running = micro_base::sync::lock(&shared.running);
+        shared.wake.notify_one();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_epoch_advances_while_a_guest_runs_and_all_but_stops_when_none_does() {
+        let engine = Engine::default();
+        let ticker = EpochTicker::start(&engine);
+        let handle = ticker.handle();
+        let run = handle.running();
+        let from = handle.ticks();
+        // No time asserted: the ticks come, however loaded the machine.
+        while handle.ticks() < from + 3 {
+            std::thread::sleep(EPOCH_TICK);
+        }
+        drop(run);
+        // A tick in progress may still land.
+        std::thread::sleep(EPOCH_TICK * 2);
+        let idle = handle.ticks();
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(
+            handle.ticks() <= idle + 1,
+            "ticks while idle: {}",
+            handle.ticks() - idle
+        );
+        // A new run wakes it at once.
+        let _run = handle.running();
+        let woken = handle.ticks();
+        while handle.ticks() < woken + 3 {
+            std::thread::sleep(EPOCH_TICK);
+        }
     }
 }

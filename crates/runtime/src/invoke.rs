@@ -28,6 +28,7 @@ impl<T: CallData> Program<T> {
                 subscriptions: Vec::new(),
             });
         };
+        let _running = self.ticker.running();
         let guest = self.handler(&mut store, handler).await?;
         guest
             .call_describe(&mut store)
@@ -48,6 +49,7 @@ impl<T: CallData> Program<T> {
                 request.service, request.service
             )));
         };
+        let _running = self.ticker.running();
         let guest = self.handler(&mut store, handler).await?;
         guest
             .call_handle(&mut store, caller, request)
@@ -80,6 +82,7 @@ impl<T: CallData> Program<T> {
         else {
             return Err("the service does not export micro:network/subscriber".into());
         };
+        let _running = self.ticker.running();
         let run = async {
             let instance = self.pre.instantiate_async(&mut store).await?;
             let guest = subscriber.load(&mut store, &instance)?;
@@ -114,9 +117,11 @@ impl<T: CallData> Program<T> {
         let (req, out) = prepared.map_err(|e| CallError::BadRequest(format!("{e:#}")))?;
         let proxy = proxy.clone();
         let timeout_ms = self.timeout_ms;
+        let running = self.ticker.running();
         // The component may keep streaming its body after it has set the response, so it runs
         // in its own task, bounded by the store's deadline.
         let task = tokio::spawn(async move {
+            let _running = running;
             let result = async {
                 let instance = proxy.instantiate_async(&mut store).await?;
                 instance

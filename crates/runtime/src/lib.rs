@@ -15,7 +15,7 @@ mod validate;
 pub mod wit;
 
 pub use call::{CallData, CallScope, OutgoingHttp, arm_deadline, denied_wasi};
-pub use engine::Allocator;
+pub use engine::{Allocator, Running, Ticker};
 pub use invoke::{CallOutcome, HttpOutcome, HttpResponse};
 pub use limits::{CallLimiter, MemoryLimitExceeded};
 pub use program::{Entry, Program};
@@ -34,7 +34,7 @@ pub struct Runtime<T: 'static> {
     cache: cache::CompiledCache,
     limits: Limits,
     allocator: Allocator,
-    _ticker: engine::EpochTicker,
+    ticker: engine::EpochTicker,
 }
 
 impl<T: CallData> Runtime<T> {
@@ -70,7 +70,7 @@ impl<T: CallData> Runtime<T> {
             cache,
             limits: limits.clone(),
             allocator,
-            _ticker: ticker,
+            ticker,
         })
     }
 
@@ -84,6 +84,7 @@ impl<T: CallData> Runtime<T> {
             component,
             wasm,
             self.limits.call_timeout_ms,
+            self.ticker.handle(),
         )
     }
 }
@@ -109,5 +110,10 @@ impl<T: 'static> Runtime<T> {
     /// The engine every store of this node is made in.
     pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    /// The epoch ticker: guest code runs while a [`Running`] from it is held.
+    pub fn ticker(&self) -> Ticker {
+        self.ticker.handle()
     }
 }

@@ -32,6 +32,8 @@ pub struct Program<T: 'static> {
     pub wit: String,
     /// The time a call may take, for the error that says it ran past it.
     pub(super) timeout_ms: u64,
+    /// Held while an instance of it runs, so the epoch advances.
+    pub(super) ticker: crate::Ticker,
 }
 
 impl<T: 'static> Program<T> {
@@ -43,6 +45,7 @@ impl<T: 'static> Program<T> {
         component: Component,
         wasm: &[u8],
         timeout_ms: u64,
+        ticker: crate::Ticker,
     ) -> Result<Self, DeployError> {
         let exports: Vec<String> = component
             .component_type()
@@ -83,6 +86,7 @@ impl<T: 'static> Program<T> {
             entry,
             wit: print_wit(wasm),
             timeout_ms,
+            ticker,
         })
     }
 

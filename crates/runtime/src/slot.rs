@@ -167,6 +167,7 @@ impl<D: Send + 'static> Host<D> {
             pre,
             engine: self.engine.clone(),
             memory_mib: self.memory_mib,
+            ticker: runtime.ticker(),
         })
     }
 }
@@ -178,6 +179,8 @@ pub struct Component<D: Send + 'static, W: World<D>> {
     pre: W::Pre,
     engine: Engine,
     memory_mib: u64,
+    /// Held while an instance of it runs, so the epoch advances.
+    ticker: crate::Ticker,
 }
 
 impl<D: Send + 'static, W: World<D>> Component<D, W> {
@@ -205,6 +208,7 @@ impl<D: Send + 'static, W: World<D>> Component<D, W> {
         what: &str,
         question: impl AsyncFnOnce(&W, &mut Store<SlotState<D>>) -> wasmtime::Result<A>,
     ) -> Result<A, SlotError> {
+        let _running = self.ticker.running();
         let run = async {
             let (mut store, world) = self.instantiate(data, deadline).await?;
             question(&world, &mut store).await
@@ -273,6 +277,7 @@ impl<D: Send + 'static, W: World<D>> Live<D, W> {
         // The question's time starts when it is its turn: waiting behind other questions is
         // not the component's time.
         let deadline = Instant::now() + time;
+        let _running = component.ticker.running();
         let run = async {
             if live.is_none() {
                 *live = Some(component.instantiate(data(), deadline).await?);
