@@ -2,9 +2,9 @@
 
 use super::functions::FunctionCache;
 use micro_base::config::Limits;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 /// How often the engine's epoch advances while a guest runs; the granularity of call
@@ -97,10 +97,19 @@ pub fn build(
 /// (none should be) still meets its deadline, late, and idle nodes do not wake 200 times a
 /// second for nothing.
 pub const IDLE_TICK: Duration = Duration::from_millis(250);
+/// How long the ticker keeps ticking at full rate after the last guest run ended: a node under
+/// load, whose runs come and go, never waits for the ticker to wake.
+const LINGER: Duration = Duration::from_secs(1);
 
 struct Shared {
     /// Guest runs going on now.
-    running: Mutex<usize>,
+    running: AtomicUsize,
+    /// When the last run ended, in ms since `started`.
+    last_ended_ms: AtomicU64,
+    started: Instant,
+    /// The ticker waits on `wake` (a run starting must wake it).
+    parked: AtomicBool,
+    lock: Mutex<()>,
     wake: Condvar,
     stop: AtomicBool,
     /// Epochs advanced, for tests and the node's views.
@@ -109,13 +118,13 @@ struct Shared {
 
 /// A handle to the engine's epoch ticker: whoever runs guest code holds a [`Running`] from it
 /// for as long as the guest may run, and the epoch advances every [`EPOCH_TICK`] while any
-/// does (every [`IDLE_TICK`] otherwise).
+/// does (and for a second after), every [`IDLE_TICK`] otherwise.
 #[derive(Clone)]
 pub struct Ticker {
     shared: Arc<Shared>,
 }
 
-/// A guest run going on; the ticker slows down when the last one ends.
+/// A guest run going on; the ticker slows down a while after the last one ends.
 pub struct Running {
     shared: Arc<Shared>,
 }
@@ -123,13 +132,16 @@ pub struct Running {
 impl Ticker {
     /// A guest starts running.
     pub fn running(&self) -> Running {
-        let mut running = micro_base::sync::lock(&self.shared.running);
-        *running += 1;
-        if *running == 1 {
-            self.shared.wake.notify_one();
+        let shared = &self.shared;
+        // Sequentially consistent with the ticker's `parked` then `running`: one of the two
+        // sees the other, so a run never starts unseen by a parked ticker.
+        shared.running.fetch_add(1, Ordering::SeqCst);
+        if shared.parked.load(Ordering::SeqCst) {
+            let _lock = micro_base::sync::lock(&shared.lock);
+            shared.wake.notify_one();
         }
         Running {
-            shared: self.shared.clone(),
+            shared: shared.clone(),
         }
     }
 
@@ -141,8 +153,10 @@ impl Ticker {
 
 impl Drop for Running {
     fn drop(&mut self) {
-        let mut running = micro_base::sync::lock(&self.shared.running);
-        *running = running.saturating_sub(1);
+        let shared = &self.shared;
+        let now = shared.started.elapsed().as_millis() as u64;
+        shared.last_ended_ms.store(now, Ordering::Relaxed);
+        shared.running.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -155,7 +169,11 @@ impl EpochTicker {
     /// Starts ticking `engine`'s epoch.
     pub fn start(engine: &Engine) -> Self {
         let shared = Arc::new(Shared {
-            running: Mutex::new(0),
+            running: AtomicUsize::new(0),
+            last_ended_ms: AtomicU64::new(0),
+            started: Instant::now(),
+            parked: AtomicBool::new(false),
+            lock: Mutex::new(()),
             wake: Condvar::new(),
             stop: AtomicBool::new(false),
             ticks: AtomicU64::new(0),
@@ -179,18 +197,24 @@ impl EpochTicker {
 }
 
 fn tick(engine: &Engine, shared: &Shared) {
-    loop {
-        let running = micro_base::sync::lock(&shared.running);
-        if shared.stop.load(Ordering::Relaxed) {
-            return;
-        }
-        if *running == 0 {
-            // Woken early when a guest starts: its first tick comes at once (one extra yield).
-            let waited = shared.wake.wait_timeout(running, IDLE_TICK);
-            drop(waited);
-        } else {
-            drop(running);
+    while !shared.stop.load(Ordering::Relaxed) {
+        let idle_since = shared.last_ended_ms.load(Ordering::Relaxed);
+        let now = shared.started.elapsed().as_millis() as u64;
+        let lingering = now.saturating_sub(idle_since) < LINGER.as_millis() as u64;
+        if shared.running.load(Ordering::SeqCst) > 0 || lingering {
             std::thread::sleep(EPOCH_TICK);
+        } else {
+            let lock = micro_base::sync::lock(&shared.lock);
+            shared.parked.store(true, Ordering::SeqCst);
+            if shared.running.load(Ordering::SeqCst) == 0 && !shared.stop.load(Ordering::SeqCst) {
+                let waited = shared.wake.wait_timeout(lock, IDLE_TICK);
+                drop(waited);
+            }
+            shared.parked.store(false, Ordering::SeqCst);
+            if shared.running.load(Ordering::SeqCst) > 0 {
+                // Woken by a run: its first tick comes a full tick later, as any other.
+                continue;
+            }
         }
         engine.increment_epoch();
         shared.ticks.fetch_add(1, Ordering::Relaxed);
@@ -200,8 +224,8 @@ fn tick(engine: &Engine, shared: &Shared) {
 impl Drop for EpochTicker {
     fn drop(&mut self) {
         let shared = &self.handle.shared;
-        shared.stop.store(true, Ordering::Relaxed);
-        let _running = micro_base::sync::lock(&shared.running);
+        shared.stop.store(true, Ordering::SeqCst);
+        let _lock = micro_base::sync::lock(&shared.lock);
         shared.wake.notify_one();
     }
 }
@@ -222,8 +246,8 @@ mod tests {
             std::thread::sleep(EPOCH_TICK);
         }
         drop(run);
-        // A tick in progress may still land.
-        std::thread::sleep(EPOCH_TICK * 2);
+        // It lingers a second at full rate, and a tick in progress may still land.
+        std::thread::sleep(LINGER + EPOCH_TICK * 2);
         let idle = handle.ticks();
         std::thread::sleep(Duration::from_millis(100));
         assert!(
