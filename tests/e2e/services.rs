@@ -1,6 +1,6 @@
 //! Deploying services and calling them through HTTP, the CLI and from other services.
 
-use micro_tests::TestNode;
+use micro_tests::{TestNode, eventually};
 use serde_json::json;
 
 #[test]
@@ -30,6 +30,22 @@ fn hello_answers_over_http_and_the_cli() {
     assert_eq!(hello["name"], "hello");
     assert_eq!(hello["methods"], json!(["greet", "whoami"]));
     assert_eq!(hello["calls"], 7);
+}
+
+#[test]
+fn a_deploy_loads_the_ledger_so_the_first_call_does_not_wait_for_it() {
+    let node = TestNode::new("");
+    assert!(
+        node.get_json("/api/node")["ledger"].is_null(),
+        "nothing has loaded the ledger yet"
+    );
+    node.deploy("hello", "hello");
+    // Loaded beside the deploy, before any call asked it to charge.
+    eventually("the ledger loaded by the deploy", || {
+        (!node.get_json("/api/node")["ledger"].is_null()).then_some(())
+    });
+    let services = node.get_json("/api/node")["services"].clone();
+    assert_eq!(services[0]["calls"], 0, "{services}");
 }
 
 #[test]

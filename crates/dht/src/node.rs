@@ -13,6 +13,9 @@ use crate::table::{Heard, Table};
 use rand::rngs::SmallRng;
 use rand::{Rng as _, SeedableRng as _};
 use rustc_hash::FxHashMap;
+
+/// Entries handed to one newcomer at most (a key's entries, then the next key's).
+const MAX_HANDOFF: usize = 64;
 use std::collections::{HashMap, VecDeque};
 
 /// A lookup this node started.
@@ -79,6 +82,8 @@ enum Purpose {
     Store(u64),
     /// Whether a bucket's least recently seen contact still answers.
     Check,
+    /// An entry kept here, handed to a newcomer now among the closest to its key.
+    Handoff,
 }
 
 #[derive(Debug)]
@@ -245,7 +250,11 @@ impl<C: Contact, V: Value<Key = C::Key>> Dht<C, V> {
     /// Finds providers under `key`.
     pub fn find_providers(&mut self, key: C::Key, now_ms: u64) -> Result<QueryId, Busy> {
         let seeds = self.seeds(&key);
-        let shape = self.shape(self.params.k);
+        // A provide stores on the closest `replication` nodes, so each path needs to reach
+        // only that many: a lookup of a name nobody provides (a caller before the deploy
+        // lands) asked ~50 nodes over three paths of k, each a new connection, and a few at
+        // once saturated a machine of 250 nodes.
+        let shape = self.shape(self.params.replication);
         self.start(key, Goal::Providers, seeds, shape, false, now_ms)
     }
 
@@ -433,9 +442,47 @@ impl<C: Contact, V: Value<Key = C::Key>> Dht<C, V> {
     /// A contact asked or answered this node itself: offer it to the table, and check the
     /// bucket's oldest contact when the bucket is full.
     fn heard(&mut self, contact: C, now_ms: u64) {
-        if let Heard::Check(oldest) = self.table.heard(contact, now_ms) {
-            let request = Request::FindNode { target: self.me };
-            self.send(oldest, request, Purpose::Check, now_ms);
+        match self.table.heard(contact.clone(), now_ms) {
+            Heard::Check(oldest) => {
+                let request = Request::FindNode { target: self.me };
+                self.send(oldest, request, Purpose::Check, now_ms);
+            }
+            Heard::Added => self.hand_off(&contact, now_ms),
+            Heard::In | Heard::Dropped => {}
+        }
+    }
+
+    /// A newcomer closer to a key than the nodes that keep its entries would make lookups end
+    /// where nothing is kept until the providers store again (10 min): entries kept here go
+    /// to it when it is among the `replication` closest to their key that this node knows, and
+    /// this node the closest of the others (so one holder hands over, not all of them). At
+    /// most [`MAX_HANDOFF`] entries per newcomer.
+    fn hand_off(&mut self, newcomer: &C, now_ms: u64) {
+        let theirs = newcomer.key();
+        let replication = self.params.replication;
+        let keys: Vec<C::Key> = self
+            .store
+            .keys_held()
+            .copied()
+            .filter(|key| {
+                let (mine, new) = (self.me.distance(key), theirs.distance(key));
+                let newcomer_first = usize::from(new < mine);
+                let closest_holder = self.table.closer_than(key, &mine) == newcomer_first;
+                let ahead_of_newcomer = self.table.closer_than(key, &new) + usize::from(mine < new);
+                closest_holder && ahead_of_newcomer < replication
+            })
+            .collect();
+        let mut sent = 0;
+        for key in keys {
+            let room = MAX_HANDOFF - sent;
+            for value in self.store.get(&key, now_ms, room) {
+                let request = Request::AddProvider { key, value };
+                self.send(newcomer.clone(), request, Purpose::Handoff, now_ms);
+                sent += 1;
+            }
+            if sent >= MAX_HANDOFF {
+                return;
+            }
         }
     }
 
@@ -493,7 +540,7 @@ impl<C: Contact, V: Value<Key = C::Key>> Dht<C, V> {
         self.heard(pending.to, now_ms);
         self.table.answered(&key, now_ms);
         match pending.purpose {
-            Purpose::Check => {}
+            Purpose::Check | Purpose::Handoff => {}
             Purpose::Lookup(query) => {
                 let Some(run) = self.running.get_mut(&query) else {
                     return;
@@ -559,7 +606,7 @@ impl<C: Contact, V: Value<Key = C::Key>> Dht<C, V> {
         let key = pending.to.key();
         self.table.failed(&key, now_ms);
         match pending.purpose {
-            Purpose::Check => {}
+            Purpose::Check | Purpose::Handoff => {}
             Purpose::Lookup(query) => {
                 if let Some(run) = self.running.get_mut(&query) {
                     run.query.failed(&key);

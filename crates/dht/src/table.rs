@@ -65,8 +65,10 @@ impl<C: Contact> Bucket<C> {
 /// What became of a contact offered to the table.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Heard<C> {
-    /// It is in now (or was, and was seen again).
+    /// It was in already, and was seen again.
     In,
+    /// It is new to the table, and in now.
+    Added,
     /// Its bucket is full: check whether this contact, its least recently seen, still answers;
     /// the offered one takes its place if it does not.
     Check(C),
@@ -175,7 +177,7 @@ impl<C: Contact> Table<C> {
         if bucket.entries.len() < k {
             bucket.push(contact, now_s, k);
             self.len += 1;
-            return Heard::In;
+            return Heard::Added;
         }
         if bucket.waiting.is_some() {
             return Heard::Dropped;
@@ -309,6 +311,15 @@ impl<C: Contact> Table<C> {
         count
     }
 
+    /// How many contacts are closer to `target` than `distance`.
+    pub fn closer_than(&self, target: &C::Key, distance: &<C::Key as Key>::Distance) -> usize {
+        self.buckets
+            .iter()
+            .flat_map(|b| &b.entries)
+            .filter(|e| e.contact.key().distance(target) < *distance)
+            .count()
+    }
+
     /// A lookup went into the range of the bucket `target` falls in.
     pub fn touch(&mut self, target: &C::Key, now_ms: u64) {
         if let Some(index) = self.index(target)
@@ -394,7 +405,8 @@ mod tests {
         let mut t: Table<C> = Table::new(0, 2, 8);
         // Keys with the top bit set all fall in bucket 0.
         let (a, b, c) = (C(1 << 63, 1), C((1 << 63) | 1, 2), C((1 << 63) | 2, 3));
-        assert_eq!(t.heard(a.clone(), 0), Heard::In);
+        assert_eq!(t.heard(a.clone(), 0), Heard::Added);
+        assert_eq!(t.heard(b.clone(), 0), Heard::Added);
         assert_eq!(t.heard(b.clone(), 0), Heard::In);
         assert_eq!(t.heard(c.clone(), 0), Heard::Check(a.clone()));
         // A second newcomer while the check runs is not kept.
@@ -426,7 +438,7 @@ mod tests {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
-            if t.heard(C(x, i), 0) == Heard::In {
+            if t.heard(C(x, i), 0) == Heard::Added {
                 all.push(x);
             }
         }

@@ -373,3 +373,42 @@ fn an_answer_carries_every_entry_a_node_keeps_under_the_key() {
     want.sort_unstable();
     assert_eq!(found, want);
 }
+
+#[test]
+fn a_newcomer_closest_to_a_key_is_handed_its_entries_before_any_republish() {
+    let mut net = joined(48);
+    let service = 0x3c3c_c3c3_3c3c_c3c0u64;
+    let entry = provide(&mut net, keys(48)[5], service, 60_000);
+    // A node whose key is next to the service's joins: lookups of the service now end at it.
+    let newcomer = service ^ 2;
+    let params = Params {
+        k: 8,
+        replication: 4,
+        ..Params::default()
+    };
+    net.nodes
+        .insert(newcomer, Dht::new(newcomer, params, newcomer, 0));
+    net.nodes
+        .get_mut(&newcomer)
+        .unwrap()
+        .join(vec![Peer(keys(48)[0])], 0)
+        .unwrap();
+    net.settle();
+    assert!(net.republish.is_empty(), "no republish came into it");
+    let asker = keys(48)[47];
+    let Response::Providers { providers, .. } = net.nodes.get_mut(&newcomer).unwrap().handle(
+        Peer(asker),
+        Request::GetProviders { key: service },
+        0,
+    ) else {
+        panic!("not a providers answer");
+    };
+    assert_eq!(providers, vec![entry], "the newcomer keeps the entry");
+    // One holder handed it over, not every one of them.
+    let held: usize = net
+        .nodes
+        .values()
+        .map(|n| n.store().keys_held().filter(|k| **k == service).count())
+        .sum();
+    assert!(held <= 5, "{held} nodes keep it");
+}
