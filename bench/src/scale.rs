@@ -342,6 +342,28 @@ fn measure(
             }
         }
     }
+    // The same, one caller at a time: a user who deploys and then calls from elsewhere, not
+    // twenty nodes polling the name before it lands (whose lookups all converge on the same
+    // few nodes, and on a machine of hundreds of nodes wait for each other).
+    let mut alone = Vec::new();
+    let mut alone_never = 0;
+    for round in 0..20 {
+        let owner = rng.below(n);
+        let caller = rng.below_except(n, owner);
+        let name = format!("alone{round}");
+        deploy(
+            &nodes[owner].url,
+            &name,
+            &args.components.join("hello.wasm"),
+        )?;
+        let path = format!("/{name}/greet");
+        match wait(Duration::from_secs(60), || {
+            call(&nodes[caller].url, &path, body).is_ok()
+        }) {
+            Some(t) => alone.push(t.as_secs_f64() * 1000.0),
+            None => alone_never += 1,
+        }
+    }
     eprintln!("scale: a provider's death");
     // A provider's death: a service on two nodes, callers warmed, one provider killed.
     let p1 = rng.below(n);
@@ -446,9 +468,14 @@ fn measure(
     out.push("| measure | samples | p50 | p99 | max | not reached |".into());
     out.push("| --- | ---: | ---: | ---: | ---: | ---: |".into());
     out.push(timed(
-        "deploy answered → first successful call from a random node",
+        "deploy answered → first successful call, 20 random nodes polling at once",
         &mut first_call,
         never,
+    ));
+    out.push(timed(
+        "deploy answered → first successful call, one caller at a time",
+        &mut alone,
+        alone_never,
     ));
     out.push(timed(
         "one of two providers killed → each warmed caller's next call",
