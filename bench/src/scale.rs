@@ -310,6 +310,7 @@ fn measure(
     }
     out.push(String::new());
     eprintln!("scale: deploy → first call");
+    let hello = args.components.join("hello.wasm");
     // Deploy → first successful call from random nodes.
     let mut rng = Lcg(n as u64 * 7919 + 1);
     let body = r#"{"name":"Ada"}"#;
@@ -318,11 +319,7 @@ fn measure(
     for round in 0..5 {
         let owner = rng.below(n);
         let name = format!("scale{round}");
-        deploy(
-            &nodes[owner].url,
-            &name,
-            &args.components.join("hello.wasm"),
-        )?;
+        deploy(&nodes[owner].url, &name, &hello)?;
         let deployed = Instant::now();
         let callers: Vec<_> = (0..20)
             .map(|_| rng.below_except(n, owner))
@@ -351,11 +348,7 @@ fn measure(
         let owner = rng.below(n);
         let caller = rng.below_except(n, owner);
         let name = format!("alone{round}");
-        deploy(
-            &nodes[owner].url,
-            &name,
-            &args.components.join("hello.wasm"),
-        )?;
+        deploy(&nodes[owner].url, &name, &hello)?;
         let path = format!("/{name}/greet");
         match wait(Duration::from_secs(60), || {
             call(&nodes[caller].url, &path, body).is_ok()
@@ -368,16 +361,8 @@ fn measure(
     // A provider's death: a service on two nodes, callers warmed, one provider killed.
     let p1 = rng.below(n);
     let p2 = rng.below_except(n, p1);
-    deploy(
-        &nodes[p1].url,
-        "scalefo",
-        &args.components.join("hello.wasm"),
-    )?;
-    deploy(
-        &nodes[p2].url,
-        "scalefo",
-        &args.components.join("hello.wasm"),
-    )?;
+    deploy(&nodes[p1].url, "scalefo", &hello)?;
+    deploy(&nodes[p2].url, "scalefo", &hello)?;
     let callers: Vec<usize> = (0..20)
         .map(|_| {
             loop {

@@ -13,10 +13,10 @@ use crate::table::{Heard, Table};
 use rand::rngs::SmallRng;
 use rand::{Rng as _, SeedableRng as _};
 use rustc_hash::FxHashMap;
+use std::collections::{HashMap, VecDeque};
 
 /// Entries handed to one newcomer at most (a key's entries, then the next key's).
 const MAX_HANDOFF: usize = 64;
-use std::collections::{HashMap, VecDeque};
 
 /// A lookup this node started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -460,29 +460,26 @@ impl<C: Contact, V: Value<Key = C::Key>> Dht<C, V> {
     fn hand_off(&mut self, newcomer: &C, now_ms: u64) {
         let theirs = newcomer.key();
         let replication = self.params.replication;
-        let keys: Vec<C::Key> = self
+        let handed: Vec<(C::Key, V)> = self
             .store
             .keys_held()
             .copied()
             .filter(|key| {
                 let (mine, new) = (self.me.distance(key), theirs.distance(key));
-                let newcomer_first = usize::from(new < mine);
-                let closest_holder = self.table.closer_than(key, &mine) == newcomer_first;
+                // The table holds the newcomer already: only it may be closer than this node.
+                let closest_holder = self.table.closer_than_me(key) == usize::from(new < mine);
                 let ahead_of_newcomer = self.table.closer_than(key, &new) + usize::from(mine < new);
                 closest_holder && ahead_of_newcomer < replication
             })
+            .flat_map(|key| {
+                let values = self.store.get(&key, now_ms, MAX_HANDOFF);
+                values.into_iter().map(move |value| (key, value))
+            })
+            .take(MAX_HANDOFF)
             .collect();
-        let mut sent = 0;
-        for key in keys {
-            let room = MAX_HANDOFF - sent;
-            for value in self.store.get(&key, now_ms, room) {
-                let request = Request::AddProvider { key, value };
-                self.send(newcomer.clone(), request, Purpose::Handoff, now_ms);
-                sent += 1;
-            }
-            if sent >= MAX_HANDOFF {
-                return;
-            }
+        for (key, value) in handed {
+            let request = Request::AddProvider { key, value };
+            self.send(newcomer.clone(), request, Purpose::Handoff, now_ms);
         }
     }
 

@@ -57,16 +57,20 @@ struct Net {
     now: u64,
 }
 
+/// A small network's parameters: buckets and stores a few dozen nodes fill.
+fn params() -> Params {
+    Params {
+        k: 8,
+        replication: 4,
+        ..Params::default()
+    }
+}
+
 impl Net {
     fn new(keys: &[u64]) -> Self {
-        let params = Params {
-            k: 8,
-            replication: 4,
-            ..Params::default()
-        };
         let nodes = keys
             .iter()
-            .map(|k| (*k, Dht::new(*k, params.clone(), *k, 0)))
+            .map(|k| (*k, Dht::new(*k, params(), *k, 0)))
             .collect();
         Self {
             nodes,
@@ -381,13 +385,8 @@ fn a_newcomer_closest_to_a_key_is_handed_its_entries_before_any_republish() {
     let entry = provide(&mut net, keys(48)[5], service, 60_000);
     // A node whose key is next to the service's joins: lookups of the service now end at it.
     let newcomer = service ^ 2;
-    let params = Params {
-        k: 8,
-        replication: 4,
-        ..Params::default()
-    };
     net.nodes
-        .insert(newcomer, Dht::new(newcomer, params, newcomer, 0));
+        .insert(newcomer, Dht::new(newcomer, params(), newcomer, 0));
     net.nodes
         .get_mut(&newcomer)
         .unwrap()
