@@ -167,6 +167,11 @@ fn a_call_in_flight_to_a_node_that_dies_is_found_out_by_ping() {
     let mut nodes = network(2);
     wait_until_all_know_each_other(&nodes);
     nodes[1].deploy("hostile", "hostile");
+    // The caller routes to it before the call that must reach it (a call made before the
+    // provide lands is a plain 404).
+    eventually("the route to hostile", || {
+        (!routes(&nodes[0], "hostile").is_empty()).then_some(())
+    });
     let url = nodes[0].url.clone();
     // A call that spins on the far node until its deadline.
     let call = std::thread::spawn(move || {
