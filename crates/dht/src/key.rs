@@ -24,6 +24,9 @@ pub trait Key: Copy + Eq + Ord + Hash + fmt::Debug {
     /// bucket one keeps the other in.
     fn common_prefix(&self, other: &Self) -> u32;
 
+    /// Bit `index` from the most significant (`index < BITS`).
+    fn bit(&self, index: u32) -> bool;
+
     /// A key sharing exactly `prefix` leading bits with this one, the rest from `random`: a
     /// target for refreshing the bucket of that index.
     fn in_bucket(&self, prefix: u32, random: &Self) -> Self;
@@ -99,6 +102,11 @@ impl Key for Id {
         Self::BITS
     }
 
+    fn bit(&self, index: u32) -> bool {
+        let index = index.min(Self::BITS - 1) as usize;
+        self.0[index / 8] & (0x80u8 >> (index % 8)) != 0
+    }
+
     fn in_bucket(&self, prefix: u32, random: &Self) -> Self {
         let prefix = prefix.min(Self::BITS - 1) as usize;
         let mut out = random.0;
@@ -128,6 +136,10 @@ impl Key for u64 {
 
     fn common_prefix(&self, other: &Self) -> u32 {
         (self ^ other).leading_zeros()
+    }
+
+    fn bit(&self, index: u32) -> bool {
+        (self >> (63 - index.min(63))) & 1 == 1
     }
 
     fn in_bucket(&self, prefix: u32, random: &Self) -> Self {
@@ -175,5 +187,25 @@ mod tests {
             Id::of_name("service", "hello"),
             Id::of_name("topic", "hello")
         );
+    }
+
+    #[test]
+    fn the_first_differing_bit_is_at_the_common_prefix() {
+        let me = Id([0xa5; 32]);
+        let random = Id([0x3c; 32]);
+        for prefix in [0, 1, 7, 8, 9, 100, 255] {
+            let t = me.in_bucket(prefix, &random);
+            assert_ne!(me.bit(prefix), t.bit(prefix), "prefix {prefix}");
+            assert!(
+                (0..prefix).all(|i| me.bit(i) == t.bit(i)),
+                "prefix {prefix}"
+            );
+        }
+        let me = 0xa5a5_a5a5_a5a5_a5a5u64;
+        assert!(me.bit(0) && !me.bit(1) && me.bit(63));
+        for prefix in [0, 1, 7, 40, 63] {
+            let t = me.in_bucket(prefix, &0x3c3c_3c3c_3c3c_3c3c);
+            assert_ne!(me.bit(prefix), t.bit(prefix), "prefix {prefix}");
+        }
     }
 }

@@ -262,35 +262,48 @@ impl<C: Contact> Table<C> {
     }
 
     /// Up to `n` contacts closest to `target`, closest first. The buckets are visited in the
-    /// order of their distance to the target, so only a few small sets are sorted.
+    /// order of their distance to the target and each is sorted on its own, so a lookup's
+    /// answer sorts a bucket or two, not the table.
     pub fn closest(&self, target: &C::Key, n: usize) -> Vec<C> {
         let mut out: Vec<C> = Vec::with_capacity(n);
-        let by_distance = |e: &&Entry<C>| target.distance(&e.contact.key());
-        let split = self.me.common_prefix(target) as usize;
-        // The target's own bucket is nearest; the deeper buckets come next (they differ from
-        // the target where this node does); then the shallower ones, nearest first.
-        if let Some(bucket) = self.buckets.get(split) {
-            let mut near: Vec<&Entry<C>> = bucket.entries.iter().collect();
-            near.sort_unstable_by_key(by_distance);
-            out.extend(near.into_iter().take(n).map(|e| e.contact.clone()));
-        }
-        if out.len() < n && split + 1 < self.buckets.len() {
-            let mut deeper: Vec<&Entry<C>> = self.buckets[split + 1..]
-                .iter()
-                .flat_map(|b| b.entries.iter())
-                .collect();
-            deeper.sort_unstable_by_key(by_distance);
-            let room = n - out.len();
-            out.extend(deeper.into_iter().take(room).map(|e| e.contact.clone()));
-        }
-        for index in (0..split.min(self.buckets.len())).rev() {
-            if out.len() >= n {
-                break;
+        let take = |out: &mut Vec<C>, bucket: &Bucket<C>| {
+            if out.len() >= n || bucket.entries.is_empty() {
+                return;
             }
-            let mut entries: Vec<&Entry<C>> = self.buckets[index].entries.iter().collect();
-            entries.sort_unstable_by_key(by_distance);
+            let mut entries: Vec<&Entry<C>> = bucket.entries.iter().collect();
+            entries.sort_unstable_by_key(|e| target.distance(&e.contact.key()));
             let room = n - out.len();
             out.extend(entries.into_iter().take(room).map(|e| e.contact.clone()));
+        };
+        let split = self.me.common_prefix(target) as usize;
+        // The target's own bucket is nearest.
+        if let Some(bucket) = self.buckets.get(split) {
+            take(&mut out, bucket);
+        }
+        // A deeper bucket j is nearer the target than every bucket past it when the target
+        // is on its contacts' side of bit j (where this node is not), and farther than all
+        // of them otherwise: the near ones by depth, then the far ones from
+        // the deepest back.
+        let deeper = self.buckets.get(split + 1..).unwrap_or_default();
+        let near = |j: usize| self.me.bit(j as u32) != target.bit(j as u32);
+        for (j, bucket) in deeper.iter().enumerate().map(|(i, b)| (split + 1 + i, b)) {
+            if near(j) {
+                take(&mut out, bucket);
+            }
+        }
+        for (j, bucket) in deeper
+            .iter()
+            .enumerate()
+            .rev()
+            .map(|(i, b)| (split + 1 + i, b))
+        {
+            if !near(j) {
+                take(&mut out, bucket);
+            }
+        }
+        // Then the shallower ones, nearest first.
+        for bucket in self.buckets[..split.min(self.buckets.len())].iter().rev() {
+            take(&mut out, bucket);
         }
         out
     }
@@ -442,7 +455,19 @@ mod tests {
                 all.push(x);
             }
         }
-        for target in [0u64, u64::MAX, 0x5555_0000_0000_0001, 0x1234_5678_9abc_def0] {
+        let mut targets = vec![0u64, u64::MAX, 0x5555_0000_0000_0001, 0x1234_5678_9abc_def0];
+        // Targets near this node too, where the deeper buckets are visited out of order.
+        for i in 0..200u64 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            targets.push(if i % 2 == 0 {
+                x
+            } else {
+                t.me() ^ (x >> (i % 60))
+            });
+        }
+        for target in targets {
             let mut sorted = all.clone();
             sorted.sort_by_key(|k| k ^ target);
             let got: Vec<u64> = t.closest(&target, 10).iter().map(|c| c.0).collect();

@@ -2,6 +2,7 @@
 //! workload's lookups, churn), processed in time order with a fixed tie-break, from one seed.
 //! Every node is a `micro_dht::Dht`, driven exactly as the peer layer drives it over iroh.
 
+use crate::calendar::Calendar;
 use crate::model::{
     Connections, ENTRY_BYTES, Entry, HANDSHAKE_BYTES, Peer, QUIC_BYTES, latency_ms, mix,
 };
@@ -10,7 +11,6 @@ use micro_dht::{Dht, Output, Params, QueryId, Request, RequestId, Response};
 use rand::rngs::SmallRng;
 use rand::{Rng as _, SeedableRng as _};
 use rustc_hash::FxHashMap as HashMap;
-use std::collections::BinaryHeap;
 
 /// How the network starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,7 +73,7 @@ impl Config {
     }
 }
 
-enum Event {
+pub(crate) enum Event {
     Request {
         to: u32,
         from: u32,
@@ -92,31 +92,6 @@ enum Event {
     Join(u32),
     Lookup,
     Churn,
-}
-
-/// An event at its time; the earliest first, ties in the order they were made.
-pub(crate) struct Timed {
-    at: u64,
-    seq: u64,
-    event: Event,
-}
-
-impl PartialEq for Timed {
-    fn eq(&self, other: &Self) -> bool {
-        (self.at, self.seq) == (other.at, other.seq)
-    }
-}
-impl Eq for Timed {}
-impl PartialOrd for Timed {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Timed {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        // BinaryHeap pops the greatest: the earliest must compare greatest.
-        (other.at, other.seq).cmp(&(self.at, self.seq))
-    }
 }
 
 pub(crate) struct Slot {
@@ -142,8 +117,7 @@ pub(crate) enum Asked {
 pub(crate) struct Sim {
     pub(crate) config: Config,
     pub(crate) now: u64,
-    pub(crate) seq: u64,
-    pub(crate) queue: BinaryHeap<Timed>,
+    pub(crate) queue: Calendar<Event>,
     pub(crate) slots: Vec<Slot>,
     pub(crate) index: HashMap<u64, u32>,
     pub(crate) honest_live: Vec<u32>,
@@ -162,12 +136,7 @@ pub(crate) struct Sim {
 
 impl Sim {
     fn push(&mut self, at: u64, event: Event) {
-        self.seq += 1;
-        self.queue.push(Timed {
-            at,
-            seq: self.seq,
-            event,
-        });
+        self.queue.push(at, event);
     }
 
     fn measuring(&self) -> bool {
@@ -541,8 +510,7 @@ pub fn run(config: Config) -> Report {
     let mut sim = Sim {
         rng: SmallRng::seed_from_u64(config.seed),
         now: base,
-        seq: 0,
-        queue: BinaryHeap::new(),
+        queue: Calendar::new(base),
         slots: Vec::new(),
         index: HashMap::default(),
         honest_live: Vec::new(),
@@ -596,7 +564,7 @@ pub fn run(config: Config) -> Report {
     if sim.config.churn_per_hour > 0.0 {
         sim.push(base + 1, Event::Churn);
     }
-    while let Some(Timed { at, event, .. }) = sim.queue.pop() {
+    while let Some((at, event)) = sim.queue.pop() {
         if at >= sim.measure_to {
             break;
         }
