@@ -4,10 +4,13 @@
 //! included), churns nodes, plays Sybil nodes that lie, and runs a workload of providers and
 //! lookups. One seed fixes the run: the same seed gives the same figures.
 
+mod calendar;
 pub mod engine;
 mod made;
 pub mod model;
 pub mod report;
+pub mod topics;
 
 pub use engine::{Config, Start, run};
 pub use report::Report;
+pub use topics::{TopicConfig, TopicReport, run_topic};
