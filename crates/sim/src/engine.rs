@@ -132,6 +132,9 @@ pub(crate) struct Sim {
     pub(crate) measure_from: u64,
     pub(crate) measure_to: u64,
     pub(crate) report: Report,
+    /// When the workload's next lookup and churn fall, with their fractions of a ms.
+    pub(crate) lookup_clock: f64,
+    pub(crate) churn_clock: f64,
 }
 
 impl Sim {
@@ -453,8 +456,8 @@ impl Sim {
             Event::Lookup => {
                 let live = self.honest_live.len().max(1) as f64;
                 let rate = self.config.lookups_per_node_hour * live / 3_600_000.0;
-                let gap = exponential(&mut self.rng, rate);
-                self.push(self.now + gap, Event::Lookup);
+                self.lookup_clock += exponential(&mut self.rng, rate);
+                self.push(self.lookup_clock as u64, Event::Lookup);
                 if self.services.is_empty() {
                     return;
                 }
@@ -476,8 +479,8 @@ impl Sim {
             }
             Event::Churn => {
                 let rate = self.config.churn_per_hour * self.config.nodes as f64 / 3_600_000.0;
-                let gap = exponential(&mut self.rng, rate);
-                self.push(self.now + gap, Event::Churn);
+                self.churn_clock += exponential(&mut self.rng, rate);
+                self.push(self.churn_clock as u64, Event::Churn);
                 if let Some(victim) = self.random_live() {
                     self.kill(victim);
                 }
@@ -491,12 +494,15 @@ impl Sim {
     }
 }
 
-fn exponential(rng: &mut SmallRng, per_ms: f64) -> u64 {
+/// A gap of a Poisson process of `per_ms`, in fractional ms: the process's clock keeps the
+/// fractions, so a rate of several events per ms (lookups among a million nodes) is kept, not
+/// rounded to one a millisecond.
+fn exponential(rng: &mut SmallRng, per_ms: f64) -> f64 {
     if per_ms <= 0.0 {
-        return u64::MAX / 4;
+        return (u64::MAX / 4) as f64;
     }
     let u = ((rng.next_u64() >> 11) as f64 + 1.0) / (1u64 << 53) as f64;
-    ((-u.ln() / per_ms) as u64).max(1)
+    -u.ln() / per_ms
 }
 
 /// Runs one simulation and reports what it measured.
@@ -522,6 +528,8 @@ pub fn run(config: Config) -> Report {
         measure_from: base + warmup,
         measure_to: base + warmup + measure,
         report: Report::default(),
+        lookup_clock: (base + 1) as f64,
+        churn_clock: (base + 1) as f64,
         config,
     };
     let honest = sim.config.nodes;
