@@ -494,4 +494,64 @@ mod tests {
         assert_eq!(t.len(), 0);
         assert_eq!(t.depth(), 0);
     }
+
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    struct N(crate::key::Id);
+    impl Contact for N {
+        type Key = crate::key::Id;
+        fn key(&self) -> crate::key::Id {
+            self.0
+        }
+        fn group(&self) -> u64 {
+            u64::from(self.0.0[5])
+        }
+        fn valid(&self) -> bool {
+            true
+        }
+        fn wire_len(&self) -> usize {
+            32
+        }
+    }
+
+    #[test]
+    fn closest_agrees_with_sorting_everything_for_node_ids() {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut id = move || {
+            let mut bytes = [0u8; 32];
+            for chunk in bytes.chunks_mut(8) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                chunk.copy_from_slice(&x.to_be_bytes());
+            }
+            crate::key::Id(bytes)
+        };
+        let me = id();
+        let mut t: Table<N> = Table::new(me, 8, 8);
+        let mut all = Vec::new();
+        for _ in 0..2_000 {
+            let mut k = id();
+            // Many near this node, so the deeper buckets fill.
+            let shared = (k.0[31] % 24) as usize;
+            k.0[..shared].copy_from_slice(&me.0[..shared]);
+            if t.heard(N(k), 0) == Heard::Added {
+                all.push(k);
+            }
+        }
+        for i in 0..200 {
+            let mut target = id();
+            if i % 2 == 1 {
+                let shared = i % 20;
+                target.0[..shared].copy_from_slice(&me.0[..shared]);
+            }
+            let mut sorted = all.clone();
+            sorted.sort_by_key(|k| k.distance(&target));
+            let got: Vec<crate::key::Id> = t.closest(&target, 20).iter().map(|c| c.0).collect();
+            assert_eq!(
+                got,
+                sorted[..20.min(sorted.len())].to_vec(),
+                "target {target:?}"
+            );
+        }
+    }
 }
