@@ -237,10 +237,39 @@ fn measure(
         "{n} nodes started in {start_s:.0} s; {}.\n",
         match joined {
             Some(t) => format!("all joined {:.1} s later", t.as_secs_f64()),
-            None => format!(
-                "not all joined within {:.0} s (measured anyway)",
-                joined_at.elapsed().as_secs_f64()
-            ),
+            None => {
+                // Which nodes fell short, and how far: the first thing to look at.
+                let short: Vec<String> = nodes
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, node)| {
+                        let v = get_json(&node.url, "/api/network").ok();
+                        let count = if old_design {
+                            get_json(&node.url, "/api/network/nodes")
+                                .ok()
+                                .and_then(|v| v.as_array().map(|a| a.len() as u64))
+                        } else {
+                            v.as_ref().and_then(|v| v["dht"]["contacts"].as_u64())
+                        };
+                        let needed = if old_design { n as u64 } else { enough };
+                        count.is_none_or(|c| c < needed).then(|| match count {
+                            Some(c) => format!("node {i}: {c}"),
+                            None => format!("node {i}: no answer"),
+                        })
+                    })
+                    .collect();
+                format!(
+                    "not all joined within {:.0} s (measured anyway; {} short: {})",
+                    joined_at.elapsed().as_secs_f64(),
+                    short.len(),
+                    short
+                        .iter()
+                        .take(10)
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            }
         }
     ));
     eprintln!("scale: {n} nodes joined or given up on; measuring {window} s idle");
