@@ -212,6 +212,8 @@ struct Node {
     bytes: u64,
     neighbours: Vec<u32>,
     connections: HashSet<u32>,
+    /// Where it is in the live list, while it is live.
+    live_at: Option<usize>,
     /// When it last received a message of the topic (or joined).
     heard_ms: u64,
     /// Messages received: (number, arrival ms, hops).
@@ -256,6 +258,7 @@ impl TopicSim {
             born_ms: self.now,
             died_ms: None,
             heard_ms: self.now,
+            live_at: None,
             bytes: 0,
             neighbours: Vec::new(),
             connections: HashSet::default(),
@@ -288,8 +291,11 @@ impl TopicSim {
                 },
             );
         }
-        if let Some(at) = self.live.iter().position(|x| *x == n) {
+        if let Some(at) = self.nodes[n as usize].live_at.take() {
             self.live.swap_remove(at);
+            if let Some(&moved) = self.live.get(at) {
+                self.nodes[moved as usize].live_at = Some(at);
+            }
         }
     }
 
@@ -390,14 +396,32 @@ impl TopicSim {
         node.received.push((number, self.now as u32, hops));
     }
 
+    /// Live nodes other than `n`.
+    fn others(&self, n: u32) -> usize {
+        self.live.len() - usize::from(self.nodes[n as usize].live_at.is_some())
+    }
+
+    /// A live node other than `n`, at random: the draw of an index into the live list without
+    /// `n`, made without copying the list (a join among 100k subscribers copied it whole).
+    fn live_other_than(&mut self, n: u32) -> Option<u32> {
+        let count = self.others(n);
+        if count == 0 {
+            return None;
+        }
+        let i = (self.rng.next_u64() % count as u64) as usize;
+        let i = match self.nodes[n as usize].live_at {
+            Some(skip) if i >= skip => i + 1,
+            _ => i,
+        };
+        self.live.get(i).copied()
+    }
+
     fn bootstrap(&mut self, n: u32) -> Vec<Id> {
         let mut peers = Vec::new();
-        let candidates: Vec<u32> = self.live.iter().copied().filter(|x| *x != n).collect();
-        if candidates.is_empty() {
-            return peers;
-        }
-        for _ in 0..self.config.bootstrap.min(candidates.len()) {
-            let pick = candidates[(self.rng.next_u64() % candidates.len() as u64) as usize];
+        for _ in 0..self.config.bootstrap.min(self.others(n)) {
+            let Some(pick) = self.live_other_than(n) else {
+                break;
+            };
             let id = self.id(pick);
             if !peers.contains(&id) {
                 peers.push(id);
@@ -429,6 +453,7 @@ impl TopicSim {
             Event::Join(n) => {
                 self.nodes[n as usize].heard_ms = self.now;
                 let peers = self.bootstrap(n);
+                self.nodes[n as usize].live_at = Some(self.live.len());
                 self.live.push(n);
                 self.handle(n, InEvent::Command(self.topic, Command::Join(peers)));
                 self.queue.push(self.now + HEARTBEAT_MS, Event::Check(n));
@@ -487,9 +512,7 @@ impl TopicSim {
                 };
                 self.queue.push(self.now + gap, Event::Churn);
                 // The publisher (slot 0) stays.
-                let victims: Vec<u32> = self.live.iter().copied().filter(|x| *x != 0).collect();
-                if !victims.is_empty() {
-                    let victim = victims[(self.rng.next_u64() % victims.len() as u64) as usize];
+                if let Some(victim) = self.live_other_than(0) {
                     self.kill(victim);
                 }
                 let n = self.add_node();
