@@ -216,22 +216,27 @@ fn measure(
     let start_s = started.elapsed().as_secs_f64();
     // Joined: the old design lists every node on every node; this build holds enough DHT
     // contacts for a lookup on every node.
-    let enough = (n as u64 - 1).min(8);
+    let needed = if old_design {
+        n as u64
+    } else {
+        (n as u64 - 1).min(8)
+    };
+    let known = |node: &Node| -> Option<u64> {
+        if old_design {
+            get_json(&node.url, "/api/network/nodes")
+                .ok()
+                .and_then(|v| v.as_array().map(|a| a.len() as u64))
+        } else {
+            get_json(&node.url, "/api/network")
+                .ok()
+                .and_then(|v| v["dht"]["contacts"].as_u64())
+        }
+    };
     let joined_at = Instant::now();
     let joined = wait(Duration::from_secs(300), || {
-        nodes.iter().all(|node| {
-            if old_design {
-                get_json(&node.url, "/api/network/nodes")
-                    .ok()
-                    .and_then(|v| v.as_array().map(|a| a.len()))
-                    .is_some_and(|len| len >= n)
-            } else {
-                get_json(&node.url, "/api/network")
-                    .ok()
-                    .and_then(|v| v["dht"]["contacts"].as_u64())
-                    .is_some_and(|c| c >= enough)
-            }
-        })
+        nodes
+            .iter()
+            .all(|node| known(node).is_some_and(|c| c >= needed))
     });
     out.push(format!(
         "{n} nodes started in {start_s:.0} s; {}.\n",
@@ -242,32 +247,17 @@ fn measure(
                 let short: Vec<String> = nodes
                     .iter()
                     .enumerate()
-                    .filter_map(|(i, node)| {
-                        let v = get_json(&node.url, "/api/network").ok();
-                        let count = if old_design {
-                            get_json(&node.url, "/api/network/nodes")
-                                .ok()
-                                .and_then(|v| v.as_array().map(|a| a.len() as u64))
-                        } else {
-                            v.as_ref().and_then(|v| v["dht"]["contacts"].as_u64())
-                        };
-                        let needed = if old_design { n as u64 } else { enough };
-                        count.is_none_or(|c| c < needed).then(|| match count {
-                            Some(c) => format!("node {i}: {c}"),
-                            None => format!("node {i}: no answer"),
-                        })
+                    .filter_map(|(i, node)| match known(node) {
+                        Some(c) if c >= needed => None,
+                        Some(c) => Some(format!("node {i}: {c}")),
+                        None => Some(format!("node {i}: no answer")),
                     })
                     .collect();
                 format!(
                     "not all joined within {:.0} s (measured anyway; {} short: {})",
                     joined_at.elapsed().as_secs_f64(),
                     short.len(),
-                    short
-                        .iter()
-                        .take(10)
-                        .cloned()
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    short[..short.len().min(10)].join(", ")
                 )
             }
         }
